@@ -1,0 +1,97 @@
+// The one configuration schema: every key, its default and its check. Parsed once, then frozen.
+import { z } from 'zod';
+
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):\d{1,5}$/, 'expected host:port, e.g. 0.0.0.0:5000')
+  .refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, 'port must be 0-65535');
+
+// The name clients use for a registry: a host with an optional port (docker.io, ghcr.io, localhost:5000).
+const registryName = z
+  .string()
+  .regex(
+    /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$/,
+    'expected a lowercase registry host such as docker.io or ghcr.io',
+  );
+
+const httpUrl = z
+  .url({ protocol: /^https?$/, error: 'expected an http(s) URL such as https://registry-1.docker.io' })
+  .transform((u) => u.replace(/\/+$/, ''));
+
+const positiveMs = z.number().int().positive();
+
+export const upstreamSchema = z
+  .strictObject({
+    name: registryName,
+    url: httpUrl,
+    default: z.boolean().default(false),
+    username: z.string().min(1).optional(),
+    password: z.string().min(1).optional(),
+    passwordFile: z.string().min(1).optional(),
+    /** Prefix single-segment repositories with library/ (Docker Hub official images). */
+    libraryPrefix: z.boolean().optional(),
+  })
+  .refine((u) => !(u.password && u.passwordFile), {
+    message: 'set password or passwordFile, not both',
+    path: ['password'],
+  })
+  .refine((u) => !((u.password || u.passwordFile) && !u.username), {
+    message: 'a password needs a username',
+    path: ['username'],
+  });
+
+export const configSchema = z
+  .strictObject({
+    listen: hostPort.default('0.0.0.0:5000'),
+    dataDir: z.string().min(1).default('./data'),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    redis: z
+      .strictObject({
+        url: z.url({ protocol: /^rediss?$/, error: 'expected redis://host:port[/db] or rediss://...' }).optional(),
+        keyPrefix: z.string().default('wharf:'),
+      })
+      .prefault({}),
+    cache: z
+      .strictObject({
+        /** Seconds a tag is served without asking the upstream. */
+        tagTtlSeconds: z.number().int().min(0).default(60),
+        /** Manifests kept in memory in front of the manifest store. */
+        memoryManifests: z.number().int().min(0).default(4096),
+      })
+      .prefault({}),
+    timeouts: z
+      .strictObject({
+        connectMs: positiveMs.default(3000),
+        headersMs: positiveMs.default(5000),
+        bodyIdleMs: positiveMs.default(30000),
+      })
+      .prefault({}),
+    upstreams: z.array(upstreamSchema).min(1, 'configure at least one upstream'),
+  })
+  .superRefine((cfg, ctx) => {
+    const seen = new Set<string>();
+    cfg.upstreams.forEach((u, i) => {
+      if (seen.has(u.name)) ctx.addIssue({ code: 'custom', message: `duplicate upstream name ${u.name}`, path: ['upstreams', i, 'name'] });
+      seen.add(u.name);
+    });
+    const defaults = cfg.upstreams.filter((u) => u.default).length;
+    if (defaults > 1) ctx.addIssue({ code: 'custom', message: 'at most one upstream may be the default', path: ['upstreams'] });
+  });
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type ParsedConfig = z.output<typeof configSchema>;
+export type UpstreamConfig = ParsedConfig['upstreams'][number];
+
+/** Scalar keys that WHARF_* environment variables may override (redis.url -> WHARF_REDIS_URL). */
+export const ENV_OVERRIDABLE_KEYS = [
+  'listen',
+  'dataDir',
+  'logLevel',
+  'redis.url',
+  'redis.keyPrefix',
+  'cache.tagTtlSeconds',
+  'cache.memoryManifests',
+  'timeouts.connectMs',
+  'timeouts.headersMs',
+  'timeouts.bodyIdleMs',
+] as const;
