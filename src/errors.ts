@@ -8,6 +8,7 @@ export type OciErrorCode =
   | 'MANIFEST_INVALID'
   | 'NAME_INVALID'
   | 'NAME_UNKNOWN'
+  | 'PAGINATION_NUMBER_INVALID'
   | 'RANGE_INVALID'
   | 'TAG_INVALID'
   | 'UNAUTHORIZED'
@@ -54,6 +55,12 @@ export class NameUnknownError extends RegistryError {
 export class DigestInvalidError extends RegistryError {
   constructor(digest: string, why = 'invalid digest') {
     super('DIGEST_INVALID', 400, why, { digest });
+  }
+}
+
+export class PaginationInvalidError extends RegistryError {
+  constructor(n: string) {
+    super('PAGINATION_NUMBER_INVALID', 400, 'n must be a non-negative integer', { n });
   }
 }
 

@@ -3,7 +3,8 @@ import { z } from 'zod';
 
 const hostPort = z
   .string()
-  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):\d{1,5}$/, 'expected host:port, e.g. 0.0.0.0:5000')
+  // abort: a malformed value gets one message, not also a bogus "port must be 0-65535".
+  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):\d{1,5}$/, { error: 'expected host:port, e.g. 0.0.0.0:5000', abort: true })
   .refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, 'port must be 0-65535');
 
 // The name clients use for a registry: a host with an optional port (docker.io, ghcr.io, localhost:5000).

@@ -1,0 +1,20 @@
+// createApp(deps): the Hono application. No I/O happens at import or construction.
+import { Hono } from 'hono';
+import type { HttpBindings } from '@hono/node-server';
+import type { Logger } from 'pino';
+import { RouteNotFoundError } from './errors.ts';
+import { errorResponse } from './http/error-response.ts';
+import { handleRegistryRequest, type RegistryServices } from './http/registry-handler.ts';
+
+export interface AppDeps extends RegistryServices {
+  readonly logger: Logger;
+}
+
+export function createApp(deps: AppDeps): Hono<{ Bindings: HttpBindings }> {
+  const app = new Hono<{ Bindings: HttpBindings }>();
+  app.all('/v2', (c) => handleRegistryRequest(c, deps));
+  app.all('/v2/*', (c) => handleRegistryRequest(c, deps));
+  app.notFound((c) => errorResponse(new RouteNotFoundError(c.req.path), c.env.incoming.method ?? 'GET', deps.logger));
+  app.onError((err, c) => errorResponse(err, c.env.incoming.method ?? 'GET', deps.logger));
+  return app;
+}

@@ -1,0 +1,178 @@
+// BlobStore on the local filesystem: dataDir/blobs/<alg>/<first 2 hex>/<hex>, written through
+// temp files in dataDir/blobs/tmp (same filesystem, so the final rename is atomic).
+import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { parseDigest } from '../oci/digest.ts';
+import { DigestMismatchError, type BlobInfo, type BlobStore, type BlobWriter } from './blob-store.ts';
+
+export interface DiskBlobStoreOptions {
+  /**
+   * fdatasync each blob before renaming it into place (default true). Without it a power loss
+   * can leave a renamed file with missing data, i.e. bytes that do not match their name.
+   */
+  readonly fsync?: boolean;
+}
+
+export function createDiskBlobStore(dataDir: string, opts: DiskBlobStoreOptions = {}): BlobStore {
+  const root = join(resolve(dataDir), 'blobs');
+  const tmpDir = join(root, 'tmp');
+  const fsync = opts.fsync ?? true;
+
+  function finalPath(algorithm: string, hex: string): string {
+    return join(root, algorithm, hex.slice(0, 2), hex);
+  }
+
+  return {
+    async stat(digest) {
+      const { algorithm, hex } = parseDigest(digest);
+      const path = finalPath(algorithm, hex);
+      try {
+        const st = await stat(path);
+        return st.isFile() ? { digest, size: st.size, path } : undefined;
+      } catch (err) {
+        if (isMissing(err)) return undefined;
+        throw err;
+      }
+    },
+
+    async createWriter(digest) {
+      const { algorithm, hex } = parseDigest(digest);
+      const path = finalPath(algorithm, hex);
+      // The digest in the name helps whoever looks at a leftover; the random part keeps
+      // concurrent writers of one digest apart.
+      const tempPath = join(tmpDir, `${algorithm}-${hex}-${randomBytes(6).toString('hex')}`);
+      let handle: FileHandle;
+      try {
+        handle = await open(tempPath, 'wx');
+      } catch (err) {
+        if (!isMissing(err)) throw err;
+        await mkdir(tmpDir, { recursive: true });
+        handle = await open(tempPath, 'wx');
+      }
+      return new DiskBlobWriter(digest, hex, tempPath, path, handle, createHash(algorithm), fsync);
+    },
+
+    async removeTempFiles() {
+      let names: string[];
+      try {
+        names = await readdir(tmpDir);
+      } catch (err) {
+        if (isMissing(err)) return 0;
+        throw err;
+      }
+      await Promise.all(names.map((name) => rm(join(tmpDir, name), { recursive: true, force: true })));
+      return names.length;
+    },
+  };
+}
+
+type WriterState = 'open' | 'committed' | 'closed';
+
+class DiskBlobWriter implements BlobWriter {
+  readonly digest: string;
+  readonly tempPath: string;
+  readonly #hex: string;
+  readonly #finalPath: string;
+  readonly #handle: FileHandle;
+  readonly #hash: Hash;
+  readonly #fsync: boolean;
+  #written = 0;
+  #state: WriterState = 'open';
+  #busy = false;
+
+  constructor(digest: string, hex: string, tempPath: string, finalPath: string, handle: FileHandle, hash: Hash, fsync: boolean) {
+    this.digest = digest;
+    this.#hex = hex;
+    this.tempPath = tempPath;
+    this.#finalPath = finalPath;
+    this.#handle = handle;
+    this.#hash = hash;
+    this.#fsync = fsync;
+  }
+
+  get written(): number {
+    return this.#written;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    this.#enter('write');
+    try {
+      const length = chunk.byteLength;
+      if (length === 0) return;
+      let offset = 0;
+      // Start the write first so hashing on this thread overlaps the I/O on the pool.
+      const first = this.#handle.write(chunk, 0, length, this.#written);
+      this.#hash.update(chunk);
+      offset += (await first).bytesWritten;
+      while (offset < length) {
+        offset += (await this.#handle.write(chunk, offset, length - offset, this.#written + offset)).bytesWritten;
+      }
+      // Only now may readers pread these bytes.
+      this.#written += length;
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async commit(): Promise<BlobInfo> {
+    this.#enter('commit');
+    this.#state = 'closed';
+    try {
+      if (this.#fsync) await this.#handle.datasync();
+      await this.#handle.close();
+      const actual = this.#hash.digest('hex');
+      if (actual !== this.#hex) {
+        // The catch below removes the temp file.
+        const algorithm = this.digest.slice(0, this.digest.indexOf(':'));
+        throw new DigestMismatchError(this.digest, `${algorithm}:${actual}`);
+      }
+      await this.#place();
+      this.#state = 'committed';
+      return { digest: this.digest, size: this.#written, path: this.#finalPath };
+    } catch (err) {
+      await this.#handle.close().catch(() => undefined);
+      await unlink(this.tempPath).catch(() => undefined);
+      throw err;
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async abort(): Promise<void> {
+    if (this.#state !== 'open') return;
+    this.#state = 'closed';
+    await this.#handle.close().catch(() => undefined);
+    await unlink(this.tempPath).catch((err: unknown) => {
+      if (!isMissing(err)) throw err;
+    });
+  }
+
+  /** Renames the verified temp file into place; an already present blob wins (same bytes). */
+  async #place(): Promise<void> {
+    const present = await stat(this.#finalPath).then((st) => st.isFile(), () => false);
+    if (present) {
+      await unlink(this.tempPath);
+      return;
+    }
+    try {
+      await rename(this.tempPath, this.#finalPath);
+    } catch (err) {
+      if (!isMissing(err)) throw err;
+      await mkdir(dirname(this.#finalPath), { recursive: true });
+      await rename(this.tempPath, this.#finalPath);
+    }
+  }
+
+  /** Writes must be awaited one at a time: the hash depends on their order. */
+  #enter(op: string): void {
+    if (this.#state !== 'open') throw new Error(`blob writer for ${this.digest}: ${op} after commit or abort`);
+    if (this.#busy) throw new Error(`blob writer for ${this.digest}: ${op} while a write is in flight`);
+    this.#busy = true;
+  }
+}
+
+function isMissing(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}

@@ -1,0 +1,161 @@
+// The default ManifestStore: plain files under one directory, so it needs no server and
+// survives restarts.
+//
+//   manifests/<alg>/<first 2 hex>/<hex>       "<mediaType>\n" then the exact body
+//   repos/<upstream>/<repository>/_tags/<tag>.json   {digest, mediaType, fetchedAt}
+//   repos/<upstream>/<repository>/_taglist.json      {tags, fetchedAt}
+//   tmp/                                      temp files, renamed into place (atomic writes)
+//
+// The "_" entries cannot collide with repository components (those start with [a-z0-9]), so a
+// repository "a" and a repository "a/_tags" or "a.json/b" never share a file.
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { parseDigest } from '../oci/digest.ts';
+import type { ManifestStore, RepoKey, StoredManifest, TagListRecord, TagRecord } from './manifest-store.ts';
+import {
+  assertRepoKey,
+  assertTag,
+  decodeManifest,
+  decodeTagListRecord,
+  decodeTagRecord,
+  encodeManifest,
+  encodeTagListRecord,
+  encodeTagRecord,
+} from './store-records.ts';
+
+export class EmbeddedManifestStore implements ManifestStore {
+  readonly backend = 'embedded';
+  readonly #dir: string;
+  readonly #tmpDir: string;
+
+  constructor(dir: string) {
+    this.#dir = resolve(dir);
+    this.#tmpDir = join(this.#dir, 'tmp');
+  }
+
+  async getManifest(digest: string): Promise<StoredManifest | undefined> {
+    const file = await readIfPresent(this.#manifestPath(digest));
+    return file && decodeManifest(digest, file);
+  }
+
+  async putManifest(manifest: StoredManifest): Promise<void> {
+    const path = this.#manifestPath(manifest.digest);
+    const value = encodeManifest(manifest);
+    // Immutable by digest: a present file already holds these bytes.
+    if (await exists(path)) return;
+    // Synced before the rename: a manifest file is either absent or complete after a crash.
+    await this.#writeAtomic(path, value, true);
+  }
+
+  async getTag(repo: RepoKey, tag: string): Promise<TagRecord | undefined> {
+    const file = await readIfPresent(this.#tagPath(repo, tag));
+    return file && decodeTagRecord(file.toString('utf8'));
+  }
+
+  async putTag(repo: RepoKey, tag: string, record: TagRecord): Promise<void> {
+    const json = encodeTagRecord(record);
+    // Tags are cheap to lose (re-resolved upstream) and unparsable ones read as missing: no fsync.
+    await this.#writeAtomic(this.#tagPath(repo, tag), Buffer.from(json), false);
+  }
+
+  async getTagList(repo: RepoKey): Promise<TagListRecord | undefined> {
+    const file = await readIfPresent(this.#tagListPath(repo));
+    return file && decodeTagListRecord(file.toString('utf8'));
+  }
+
+  async putTagList(repo: RepoKey, record: TagListRecord): Promise<void> {
+    const json = encodeTagListRecord(record);
+    await this.#writeAtomic(this.#tagListPath(repo), Buffer.from(json), false);
+  }
+
+  /** Deletes temp files a crash left behind; call once at start, before any put. */
+  async removeTempFiles(): Promise<number> {
+    const names = await readdir(this.#tmpDir).catch((err: unknown) => {
+      if (isMissing(err)) return [];
+      throw err;
+    });
+    await Promise.all(names.map((name) => rm(join(this.#tmpDir, name), { force: true, recursive: true })));
+    return names.length;
+  }
+
+  async close(): Promise<void> {
+    // Nothing held open between calls.
+  }
+
+  #manifestPath(digest: string): string {
+    const { algorithm, hex } = parseDigest(digest);
+    return join(this.#dir, 'manifests', algorithm, hex.slice(0, 2), hex);
+  }
+
+  #repoDir(repo: RepoKey): string {
+    assertRepoKey(repo);
+    return join(this.#dir, 'repos', repo.upstream, ...repo.repository.split('/'));
+  }
+
+  #tagPath(repo: RepoKey, tag: string): string {
+    assertTag(tag);
+    return join(this.#repoDir(repo), '_tags', `${tag}.json`);
+  }
+
+  #tagListPath(repo: RepoKey): string {
+    return join(this.#repoDir(repo), '_taglist.json');
+  }
+
+  async #writeAtomic(path: string, data: Buffer, sync: boolean): Promise<void> {
+    const temp = join(this.#tmpDir, randomBytes(8).toString('hex'));
+    await writeTemp(temp, data, sync).catch(async (err: unknown) => {
+      if (!isMissing(err)) throw err;
+      await mkdir(this.#tmpDir, { recursive: true });
+      await writeTemp(temp, data, sync);
+    });
+    try {
+      await rename(temp, path).catch(async (err: unknown) => {
+        if (!isMissing(err)) throw err;
+        await mkdir(dirname(path), { recursive: true });
+        await rename(temp, path);
+      });
+    } catch (err) {
+      await unlink(temp).catch(() => undefined);
+      throw err;
+    }
+  }
+}
+
+async function writeTemp(path: string, data: Buffer, sync: boolean): Promise<void> {
+  if (!sync) {
+    await writeFile(path, data, { flag: 'wx' });
+    return;
+  }
+  const handle = await open(path, 'wx');
+  try {
+    await handle.writeFile(data);
+    await handle.datasync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function readIfPresent(path: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    if (isMissing(err)) return undefined;
+    throw err;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (err) {
+    if (isMissing(err)) return false;
+    throw err;
+  }
+}
+
+function isMissing(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}

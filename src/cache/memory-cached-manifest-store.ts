@@ -1,0 +1,109 @@
+// An in-memory LRU in front of any ManifestStore: the fast path for hot manifests and tags, and
+// what keeps cached answers flowing while the inner store (e.g. Redis) is down.
+// Manifests are immutable by digest, so a memory copy is never stale. Tags and tag lists are
+// write-through; their freshness is the services' business (fetchedAt), not this cache's.
+import { LRUCache } from 'lru-cache';
+import type { ManifestStore, RepoKey, StoredManifest, TagListRecord, TagRecord } from './manifest-store.ts';
+
+export interface MemoryCacheOptions {
+  readonly maxManifests: number;
+  /** Bound on the manifest bodies held (default 64 MiB). */
+  readonly maxBytes?: number;
+  /** Default 10 000. */
+  readonly maxTags?: number;
+  /** Default 1 000 (a list may hold thousands of tags). */
+  readonly maxTagLists?: number;
+}
+
+/** Rough per-entry overhead so that tiny manifests still count against maxBytes. */
+const ENTRY_OVERHEAD = 128;
+
+export class MemoryCachedManifestStore implements ManifestStore {
+  readonly backend: string;
+  readonly #inner: ManifestStore;
+  readonly #manifests: LRUCache<string, StoredManifest>;
+  readonly #tags: LRUCache<string, TagRecord>;
+  readonly #tagLists: LRUCache<string, TagListRecord>;
+
+  constructor(inner: ManifestStore, opts: MemoryCacheOptions) {
+    this.#inner = inner;
+    this.backend = inner.backend;
+    this.#manifests = new LRUCache({
+      max: opts.maxManifests,
+      maxSize: opts.maxBytes ?? 64 * 1024 * 1024,
+      sizeCalculation: (m) => m.body.byteLength + m.mediaType.length + ENTRY_OVERHEAD,
+    });
+    this.#tags = new LRUCache({ max: opts.maxTags ?? 10_000 });
+    this.#tagLists = new LRUCache({ max: opts.maxTagLists ?? 1_000 });
+  }
+
+  async getManifest(digest: string): Promise<StoredManifest | undefined> {
+    const hit = this.#manifests.get(digest);
+    if (hit) return hit;
+    const found = await this.#inner.getManifest(digest);
+    if (!found) return undefined;
+    const own = { digest: found.digest, mediaType: found.mediaType, body: ownBuffer(found.body) };
+    this.#manifests.set(digest, own);
+    return own;
+  }
+
+  async putManifest(manifest: StoredManifest): Promise<void> {
+    this.#manifests.set(manifest.digest, { digest: manifest.digest, mediaType: manifest.mediaType, body: ownBuffer(manifest.body) });
+    await this.#inner.putManifest(manifest);
+  }
+
+  getTag(repo: RepoKey, tag: string): Promise<TagRecord | undefined> {
+    return readThrough(this.#tags, tagKey(repo, tag), () => this.#inner.getTag(repo, tag));
+  }
+
+  async putTag(repo: RepoKey, tag: string, record: TagRecord): Promise<void> {
+    // Memory first: if the inner write fails, this process still answers from memory.
+    this.#tags.set(tagKey(repo, tag), record);
+    await this.#inner.putTag(repo, tag, record);
+  }
+
+  getTagList(repo: RepoKey): Promise<TagListRecord | undefined> {
+    return readThrough(this.#tagLists, repoKey(repo), () => this.#inner.getTagList(repo));
+  }
+
+  async putTagList(repo: RepoKey, record: TagListRecord): Promise<void> {
+    this.#tagLists.set(repoKey(repo), record);
+    await this.#inner.putTagList(repo, record);
+  }
+
+  async close(): Promise<void> {
+    this.#manifests.clear();
+    this.#tags.clear();
+    this.#tagLists.clear();
+    await this.#inner.close();
+  }
+}
+
+async function readThrough<V extends {}>(cache: LRUCache<string, V>, key: string, read: () => Promise<V | undefined>): Promise<V | undefined> {
+  const hit = cache.get(key);
+  if (hit) return hit;
+  const found = await read();
+  // A put that landed while we read is newer than what we read: keep it.
+  if (found && !cache.has(key)) cache.set(key, found);
+  return cache.get(key) ?? found;
+}
+
+// NUL cannot occur in valid keys, so these joins are unambiguous.
+function repoKey(repo: RepoKey): string {
+  return `${repo.upstream}\0${repo.repository}`;
+}
+
+function tagKey(repo: RepoKey, tag: string): string {
+  return `${repo.upstream}\0${repo.repository}\0${tag}`;
+}
+
+/**
+ * Copies a body that is a view into a much larger buffer (ioredis returns slices of its socket
+ * reads), so a cached manifest holds only its own bytes and maxBytes means what it says.
+ */
+function ownBuffer(body: Buffer): Buffer {
+  if (body.buffer.byteLength <= body.byteLength * 2 + 4096) return body;
+  const copy = Buffer.allocUnsafeSlow(body.byteLength);
+  body.copy(copy);
+  return copy;
+}

@@ -1,0 +1,92 @@
+// ManifestStore on Redis (ioredis), shared by every wharf instance pointed at the same server.
+//
+//   <prefix>manifest:<digest>                   "<mediaType>\n" then the exact body (one GET)
+//   <prefix>tag:<upstream>/<repository>:<tag>   JSON {digest, mediaType, fetchedAt}
+//   <prefix>taglist:<upstream>/<repository>     JSON {tags, fetchedAt}
+//
+// The client should be created with `enableAutoPipelining: true`: concurrent gets then share
+// round trips. Bodies are read with getBuffer and never decoded.
+import type { Redis } from 'ioredis';
+import { parseDigest } from '../oci/digest.ts';
+import type { ManifestStore, RepoKey, StoredManifest, TagListRecord, TagRecord } from './manifest-store.ts';
+import {
+  assertRepoKey,
+  assertTag,
+  decodeManifest,
+  decodeTagListRecord,
+  decodeTagRecord,
+  encodeManifest,
+  encodeTagListRecord,
+  encodeTagRecord,
+} from './store-records.ts';
+
+export interface RedisManifestStoreOptions {
+  /**
+   * close() quits the client only when true (default false): the caller that created the
+   * client usually shares it or quits it itself.
+   */
+  readonly ownsClient?: boolean;
+}
+
+export class RedisManifestStore implements ManifestStore {
+  readonly backend = 'redis';
+  readonly #redis: Redis;
+  readonly #prefix: string;
+  readonly #ownsClient: boolean;
+
+  constructor(redis: Redis, keyPrefix: string, opts: RedisManifestStoreOptions = {}) {
+    this.#redis = redis;
+    this.#prefix = keyPrefix;
+    this.#ownsClient = opts.ownsClient ?? false;
+  }
+
+  async getManifest(digest: string): Promise<StoredManifest | undefined> {
+    const value = await this.#redis.getBuffer(this.#manifestKey(digest));
+    return value ? decodeManifest(digest, value) : undefined;
+  }
+
+  async putManifest(manifest: StoredManifest): Promise<void> {
+    await this.#redis.set(this.#manifestKey(manifest.digest), encodeManifest(manifest));
+  }
+
+  async getTag(repo: RepoKey, tag: string): Promise<TagRecord | undefined> {
+    const value = await this.#redis.get(this.#tagKey(repo, tag));
+    return value === null ? undefined : decodeTagRecord(value);
+  }
+
+  async putTag(repo: RepoKey, tag: string, record: TagRecord): Promise<void> {
+    await this.#redis.set(this.#tagKey(repo, tag), encodeTagRecord(record));
+  }
+
+  async getTagList(repo: RepoKey): Promise<TagListRecord | undefined> {
+    const value = await this.#redis.get(this.#tagListKey(repo));
+    return value === null ? undefined : decodeTagListRecord(value);
+  }
+
+  async putTagList(repo: RepoKey, record: TagListRecord): Promise<void> {
+    await this.#redis.set(this.#tagListKey(repo), encodeTagListRecord(record));
+  }
+
+  async close(): Promise<void> {
+    if (!this.#ownsClient) return;
+    await this.#redis.quit().catch(() => this.#redis.disconnect());
+  }
+
+  #manifestKey(digest: string): string {
+    return `${this.#prefix}manifest:${parseDigest(digest).value}`;
+  }
+
+  #tagKey(repo: RepoKey, tag: string): string {
+    assertTag(tag);
+    return `${this.#prefix}tag:${repoPath(repo)}:${tag}`;
+  }
+
+  #tagListKey(repo: RepoKey): string {
+    return `${this.#prefix}taglist:${repoPath(repo)}`;
+  }
+}
+
+function repoPath(repo: RepoKey): string {
+  assertRepoKey(repo);
+  return `${repo.upstream}/${repo.repository}`;
+}

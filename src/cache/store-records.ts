@@ -1,0 +1,66 @@
+// What the embedded and Redis manifest stores share: the key rules (so both accept exactly the
+// same keys) and the encoding of records, so a value written by one reads the same in the other.
+import type { RepoKey, StoredManifest, TagListRecord, TagRecord } from './manifest-store.ts';
+
+const NEWLINE = 0x0a;
+
+// Keys are validated at the edge; this is the last line against path traversal and ambiguous
+// Redis keys (upstream has no '/', repository and tag no ':').
+export function assertRepoKey(repo: RepoKey): void {
+  assertSegment(repo.upstream, 'upstream');
+  for (const part of repo.repository.split('/')) assertSegment(part, 'repository', ':');
+}
+
+export function assertTag(tag: string): void {
+  assertSegment(tag, 'tag', ':');
+}
+
+function assertSegment(s: string, what: string, alsoBanned = ''): void {
+  if (s === '' || s === '.' || s === '..' || /[/\\\0]/.test(s) || (alsoBanned !== '' && s.includes(alsoBanned))) {
+    throw new Error(`manifest store: invalid ${what} ${JSON.stringify(s)}`);
+  }
+}
+
+/** A manifest as one value: "<mediaType>\n" then the exact body, so a read is one fetch. */
+export function encodeManifest(manifest: StoredManifest): Buffer {
+  // HTTP header values cannot hold these anyway; the media type is the header line.
+  if (/[\r\n\0]/.test(manifest.mediaType)) throw new Error(`manifest store: media type ${JSON.stringify(manifest.mediaType)} contains a line break`);
+  return Buffer.concat([Buffer.from(`${manifest.mediaType}\n`, 'latin1'), manifest.body]);
+}
+
+/** No header line means a foreign value: treated as not cached. The body is a zero-copy view. */
+export function decodeManifest(digest: string, value: Buffer): StoredManifest | undefined {
+  const eol = value.indexOf(NEWLINE);
+  if (eol < 0) return undefined;
+  return { digest, mediaType: value.toString('latin1', 0, eol), body: value.subarray(eol + 1) };
+}
+
+export function encodeTagRecord(record: TagRecord): string {
+  return JSON.stringify({ digest: record.digest, mediaType: record.mediaType, fetchedAt: record.fetchedAt });
+}
+
+export function decodeTagRecord(value: string): TagRecord | undefined {
+  const v = parseJson(value);
+  if (typeof v?.digest !== 'string' || typeof v.mediaType !== 'string' || typeof v.fetchedAt !== 'number') return undefined;
+  return { digest: v.digest, mediaType: v.mediaType, fetchedAt: v.fetchedAt };
+}
+
+export function encodeTagListRecord(record: TagListRecord): string {
+  return JSON.stringify({ tags: record.tags, fetchedAt: record.fetchedAt });
+}
+
+export function decodeTagListRecord(value: string): TagListRecord | undefined {
+  const v = parseJson(value);
+  if (!Array.isArray(v?.tags) || typeof v.fetchedAt !== 'number') return undefined;
+  return { tags: v.tags.filter((t): t is string => typeof t === 'string'), fetchedAt: v.fetchedAt };
+}
+
+/** A torn or foreign value reads as missing rather than failing the request. */
+function parseJson(value: string): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(value);
+    return typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}

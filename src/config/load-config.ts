@@ -1,0 +1,311 @@
+// The config loader: reads one YAML file, applies WHARF_* environment overrides, validates with
+// the schema, resolves secrets and paths, and freezes the result. It is the only module that
+// reads the environment; everything else receives the returned Config.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { configSchema, ENV_OVERRIDABLE_KEYS, type ParsedConfig, type UpstreamConfig } from './schema.ts';
+
+type DeepReadonly<T> = T extends readonly (infer U)[]
+  ? readonly DeepReadonly<U>[]
+  : T extends object
+    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
+    : T;
+
+/** An upstream after loading: password resolved from passwordFile or env, libraryPrefix decided. */
+export type ResolvedUpstream = Omit<UpstreamConfig, 'libraryPrefix'> & {
+  /** Defaults to true for Docker Hub (by name or URL host), false elsewhere. */
+  libraryPrefix: boolean;
+};
+
+/** The validated, resolved and deeply frozen configuration. */
+export type Config = DeepReadonly<Omit<ParsedConfig, 'upstreams'> & { upstreams: ResolvedUpstream[] }>;
+
+export type EnvOverridableKey = (typeof ENV_OVERRIDABLE_KEYS)[number];
+
+export interface LoadConfigOptions {
+  /** Config file; relative paths are resolved against cwd. Wins over WHARF_CONFIG. */
+  path?: string;
+  /** Defaults to process.env. */
+  env?: Record<string, string | undefined>;
+  /** Base for relative paths (config file, dataDir, passwordFile). Defaults to process.cwd(). */
+  cwd?: string;
+}
+
+/** Every problem found, one `<file or env var>: <key.path>: <message>` line each. */
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[]) {
+    super(problems.join('\n'));
+    this.name = 'ConfigError';
+    this.problems = Object.freeze([...problems]);
+  }
+}
+
+/** The env var that overrides a key: redis.url -> WHARF_REDIS_URL, cache.tagTtlSeconds -> WHARF_CACHE_TAG_TTL_SECONDS. */
+export function envVarForKey(key: EnvOverridableKey): string {
+  const segments = key.split('.').map((s) => s.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase());
+  return `WHARF_${segments.join('_')}`;
+}
+
+/** The prefix of an upstream's credential env vars: docker.io -> WHARF_UPSTREAM_DOCKER_IO (+ _USERNAME / _PASSWORD). */
+export function upstreamEnvPrefix(upstreamName: string): string {
+  return `WHARF_UPSTREAM_${upstreamName.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
+}
+
+/** The config file shipped with the package, used when neither opts.path nor WHARF_CONFIG is set. */
+export function defaultConfigPath(): string {
+  return fileURLToPath(new URL('../../config/default.yaml', import.meta.url));
+}
+
+export async function loadConfig(opts: LoadConfigOptions = {}): Promise<Config> {
+  const env = opts.env ?? process.env;
+  const cwd = path.resolve(opts.cwd ?? process.cwd());
+  const chosen = opts.path ?? nonEmpty(env.WHARF_CONFIG);
+  const file = chosen === undefined ? defaultConfigPath() : path.resolve(cwd, chosen);
+  const shown = displayPath(file, cwd);
+
+  const raw = await readYaml(file, shown);
+  const problems: string[] = [];
+  // Which dotted keys came from the environment, so a schema complaint names the env var, not the file.
+  const envSources = new Map<string, string>();
+  applyEnvOverrides(raw, env, envSources, problems);
+  applyUpstreamCredentials(raw, env, envSources, problems);
+
+  const result = configSchema.safeParse(raw);
+  if (!result.success) {
+    problems.push(...formatIssues(result.error.issues, shown, envSources));
+    throw new ConfigError(problems);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const parsed = result.data;
+  const resolved = await Promise.all(parsed.upstreams.map((u, i) => resolveUpstream(u, `${shown}: upstreams.${i}`, cwd)));
+  // Collected per upstream so problems come out in config order, not in file-read completion order.
+  for (const r of resolved) problems.push(...r.problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+  const upstreams = resolved.map((r) => r.upstream);
+
+  return deepFreeze({ ...parsed, dataDir: path.resolve(cwd, parsed.dataDir), upstreams }) as Config;
+}
+
+/** A log-safe copy of the config: passwords and URL credentials become "***". */
+export function describeConfig(config: Config): Config {
+  return {
+    ...config,
+    redis: { ...config.redis, ...(config.redis.url === undefined ? {} : { url: maskUrl(config.redis.url) }) },
+    upstreams: config.upstreams.map((u) => ({
+      ...u,
+      url: maskUrl(u.url),
+      ...(u.password === undefined ? {} : { password: '***' }),
+    })),
+  };
+}
+
+type Json = Record<string, unknown>;
+
+function isPlainObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+// An empty variable (FOO= in a compose file) means "not set", the way shells and compose treat it.
+function nonEmpty(v: string | undefined): string | undefined {
+  return v === undefined || v === '' ? undefined : v;
+}
+
+function displayPath(file: string, cwd: string): string {
+  const rel = path.relative(cwd, file);
+  return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file;
+}
+
+async function readYaml(file: string, shown: string): Promise<Json> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError([`${shown}: cannot read config file: ${errorCode(err)}`]);
+  }
+  const doc = parseDocument(text);
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => {
+        const pos = e.linePos?.[0];
+        // yaml appends " at line L, column C:" plus a source excerpt; keep one line per problem.
+        const message = (e.message.split('\n')[0] ?? e.message).replace(/ at line \d+, column \d+:?$/, '');
+        return pos ? `${shown}: line ${pos.line}, column ${pos.col}: ${message}` : `${shown}: ${message}`;
+      }),
+    );
+  }
+  const value: unknown = doc.toJS();
+  if (value === null || value === undefined) return {};
+  if (!isPlainObject(value)) throw new ConfigError([`${shown}: expected a mapping at the top level`]);
+  return value;
+}
+
+// The kind of each overridable key, taken from the schema's defaults so the two cannot drift;
+// a key without a default (redis.url) is a string.
+function scalarKinds(): Map<string, 'number' | 'boolean' | 'string'> {
+  const defaults: unknown = configSchema.parse({ upstreams: [{ name: 'x', url: 'http://x' }] });
+  const kinds = new Map<string, 'number' | 'boolean' | 'string'>();
+  for (const key of ENV_OVERRIDABLE_KEYS) {
+    let v: unknown = defaults;
+    for (const seg of key.split('.')) v = isPlainObject(v) ? v[seg] : undefined;
+    kinds.set(key, typeof v === 'number' ? 'number' : typeof v === 'boolean' ? 'boolean' : 'string');
+  }
+  return kinds;
+}
+
+function applyEnvOverrides(
+  raw: Json,
+  env: Record<string, string | undefined>,
+  envSources: Map<string, string>,
+  problems: string[],
+): void {
+  const kinds = scalarKinds();
+  for (const key of ENV_OVERRIDABLE_KEYS) {
+    const name = envVarForKey(key);
+    const text = nonEmpty(env[name]);
+    if (text === undefined) continue;
+    let value: string | number | boolean = text;
+    const kind = kinds.get(key);
+    if (kind === 'number') {
+      value = Number(text.trim());
+      if (text.trim() === '' || !Number.isFinite(value)) {
+        problems.push(`${name}: ${key}: expected a number, got ${JSON.stringify(text)}`);
+        continue;
+      }
+    } else if (kind === 'boolean') {
+      if (text !== 'true' && text !== 'false') {
+        problems.push(`${name}: ${key}: expected true or false, got ${JSON.stringify(text)}`);
+        continue;
+      }
+      value = text === 'true';
+    }
+    const segments = key.split('.');
+    const leaf = segments.pop() as string;
+    let target: Json = raw;
+    let reachable = true;
+    for (const seg of segments) {
+      const next = target[seg];
+      if (next === undefined || next === null) target[seg] = {};
+      else if (!isPlainObject(next)) {
+        // The file's own value is wrong; the schema reports it against the file.
+        reachable = false;
+        break;
+      }
+      target = target[seg] as Json;
+    }
+    if (!reachable) continue;
+    target[leaf] = value;
+    envSources.set(key, name);
+  }
+}
+
+function applyUpstreamCredentials(
+  raw: Json,
+  env: Record<string, string | undefined>,
+  envSources: Map<string, string>,
+  problems: string[],
+): void {
+  const upstreams = Array.isArray(raw.upstreams) ? (raw.upstreams as unknown[]) : [];
+  const prefixes = upstreams.map((u) =>
+    isPlainObject(u) && typeof u.name === 'string' ? upstreamEnvPrefix(u.name) : undefined,
+  );
+  for (const [name, rawValue] of Object.entries(env)) {
+    const m = /^(WHARF_UPSTREAM_.+)_(USERNAME|PASSWORD)$/.exec(name);
+    const value = nonEmpty(rawValue);
+    if (!m || value === undefined) continue;
+    const [, prefix, which] = m;
+    const matches = prefixes.flatMap((p, i) => (p === prefix ? [i] : []));
+    // A typo in a secret's name would otherwise mean silently pulling anonymously.
+    if (matches.length === 0) {
+      const known = [...new Set(prefixes.filter((p) => p !== undefined))].join(', ') || 'none';
+      problems.push(`${name}: no configured upstream has the env prefix ${prefix} (configured: ${known})`);
+      continue;
+    }
+    if (matches.length > 1) {
+      problems.push(`${name}: ambiguous, upstreams ${matches.join(' and ')} share the env prefix ${prefix}`);
+      continue;
+    }
+    const i = matches[0] as number;
+    const upstream = upstreams[i] as Json;
+    if (which === 'USERNAME') {
+      upstream.username = value;
+      envSources.set(`upstreams.${i}.username`, name);
+    } else {
+      // The environment wins over a passwordFile from the file.
+      delete upstream.passwordFile;
+      upstream.password = value;
+      envSources.set(`upstreams.${i}.password`, name);
+    }
+  }
+}
+
+function formatIssues(issues: readonly z.core.$ZodIssue[], shown: string, envSources: ReadonlyMap<string, string>): string[] {
+  const lines: string[] = [];
+  for (const issue of issues) {
+    const base = issue.path.map(String);
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) lines.push(`${shown}: ${[...base, key].join('.')}: unknown key`);
+      continue;
+    }
+    const key = base.join('.');
+    lines.push(`${envSources.get(key) ?? shown}: ${key === '' ? '(root)' : key}: ${issue.message}`);
+  }
+  return lines;
+}
+
+async function resolveUpstream(
+  u: UpstreamConfig,
+  where: string,
+  cwd: string,
+): Promise<{ upstream: ResolvedUpstream; problems: string[] }> {
+  const problems: string[] = [];
+  const { libraryPrefix, ...rest } = u;
+  const resolved: ResolvedUpstream = { ...rest, libraryPrefix: libraryPrefix ?? isDockerHub(u) };
+  if (u.passwordFile !== undefined) {
+    const file = path.resolve(cwd, u.passwordFile);
+    resolved.passwordFile = file;
+    try {
+      // Secret files (docker/k8s secrets, `echo > file`) usually end in a newline that is not part of the password.
+      const password = (await readFile(file, 'utf8')).replace(/[\r\n]+$/, '');
+      if (password === '') problems.push(`${where}.passwordFile: ${file} is empty`);
+      else resolved.password = password;
+    } catch (err) {
+      problems.push(`${where}.passwordFile: cannot read ${file}: ${errorCode(err)}`);
+    }
+  }
+  return { upstream: resolved, problems };
+}
+
+function isDockerHub(u: UpstreamConfig): boolean {
+  const host = new URL(u.url).hostname;
+  return u.name === 'docker.io' || host === 'registry-1.docker.io' || host === 'index.docker.io';
+}
+
+function maskUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password === '') return url;
+    u.password = '***';
+    return u.toString();
+  } catch {
+    return '***';
+  }
+}
+
+function errorCode(err: unknown): string {
+  if (err instanceof Error) return (err as NodeJS.ErrnoException).code ?? err.message;
+  return String(err);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

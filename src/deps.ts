@@ -1,0 +1,80 @@
+// The composition root: config in, every long-lived object out. Nothing else constructs
+// stores, clients or services, and nothing here is global.
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Config } from './config/load-config.ts';
+import type { BlobStore } from './cache/blob-store.ts';
+import type { ManifestStore } from './cache/manifest-store.ts';
+import { createDiskBlobStore } from './cache/disk-blob-store.ts';
+import { EmbeddedManifestStore } from './cache/embedded-manifest-store.ts';
+import { RedisManifestStore } from './cache/redis-manifest-store.ts';
+import { MemoryCachedManifestStore } from './cache/memory-cached-manifest-store.ts';
+import { UpstreamClient } from './proxy/upstream-client.ts';
+import { UpstreamRouter } from './proxy/upstream-router.ts';
+import type { UpstreamHandle } from './proxy/upstream-handle.ts';
+import { BlobService } from './proxy/blob-service.ts';
+import { ManifestService } from './proxy/manifest-service.ts';
+import { TagListService } from './proxy/tag-list-service.ts';
+import type { AppDeps } from './app.ts';
+
+export interface Deps extends AppDeps {
+  readonly blobStore: BlobStore;
+  readonly manifestStore: ManifestStore;
+  close(): Promise<void>;
+}
+
+export async function createDeps(config: Config, logger: Logger): Promise<Deps> {
+  await mkdir(config.dataDir, { recursive: true });
+  const blobStore = createDiskBlobStore(config.dataDir);
+  const removed = await blobStore.removeTempFiles();
+  if (removed > 0) logger.info({ removed }, 'removed temp files left by an earlier run');
+
+  const redis = config.redis.url ? new Redis(config.redis.url, { enableAutoPipelining: true, maxRetriesPerRequest: 2 }) : undefined;
+  redis?.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
+  const persistent: ManifestStore = redis
+    ? new RedisManifestStore(redis, config.redis.keyPrefix)
+    : await openEmbeddedStore(join(config.dataDir, 'manifests'), logger);
+  const manifestStore = new MemoryCachedManifestStore(persistent, { maxManifests: config.cache.memoryManifests });
+
+  const upstreams: UpstreamHandle[] = config.upstreams.map((u) => ({
+    name: u.name,
+    libraryPrefix: u.libraryPrefix,
+    client: new UpstreamClient({ upstream: u, timeouts: config.timeouts }),
+  }));
+  const router = new UpstreamRouter(upstreams, defaultUpstreamName(config));
+
+  const blobs = new BlobService({ store: blobStore, logger });
+  const manifests = new ManifestService({ store: manifestStore, tagTtlSeconds: config.cache.tagTtlSeconds, logger });
+  const tagLists = new TagListService({ store: manifestStore, tagTtlSeconds: config.cache.tagTtlSeconds, logger });
+
+  return {
+    logger,
+    router,
+    blobs,
+    manifests,
+    tagLists,
+    blobStore,
+    manifestStore,
+    async close() {
+      await Promise.allSettled(upstreams.map((u) => u.client.close()));
+      await manifestStore.close();
+      if (redis) await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}
+
+async function openEmbeddedStore(dir: string, logger: Logger): Promise<EmbeddedManifestStore> {
+  const store = new EmbeddedManifestStore(dir);
+  const removed = await store.removeTempFiles();
+  if (removed > 0) logger.info({ removed }, 'removed manifest store temp files left by an earlier run');
+  return store;
+}
+
+/** The marked default, else the only upstream when there is just one. */
+function defaultUpstreamName(config: Config): string | undefined {
+  const marked = config.upstreams.find((u) => u.default);
+  if (marked) return marked.name;
+  return config.upstreams.length === 1 ? config.upstreams[0]!.name : undefined;
+}

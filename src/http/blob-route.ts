@@ -1,0 +1,63 @@
+// GET/HEAD /v2/<name>/blobs/<digest>. Bodies are written straight to the Node response; HEAD
+// never starts a download.
+import type { ServerResponse } from 'node:http';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import { RangeNotSatisfiableError } from '../errors.ts';
+import { parseDigest } from '../oci/digest.ts';
+import { contentRange, parseRange, type ByteRange } from '../oci/range.ts';
+import type { BlobService } from '../proxy/blob-service.ts';
+import type { Route } from '../proxy/upstream-router.ts';
+import type { UpstreamHandle } from '../proxy/upstream-handle.ts';
+import { contentHeaders } from './registry-headers.ts';
+import { streamFile, streamFill } from './blob-response.ts';
+
+const BLOB_CONTENT_TYPE = 'application/octet-stream';
+// Blobs are immutable: their name is their content.
+const IMMUTABLE = 'public, max-age=31536000, immutable';
+
+export async function headBlob(blobs: BlobService, route: Route<UpstreamHandle>, digestRef: string): Promise<Response> {
+  const digest = parseDigest(digestRef).value;
+  const { size, cached } = await blobs.head(route.upstream, route.repository, digest);
+  const headers = blobHeaders(digest, size, cached ? 'hit' : 'miss', route.namespace);
+  return new Response(null, { status: 200, headers });
+}
+
+export async function getBlob(
+  blobs: BlobService,
+  route: Route<UpstreamHandle>,
+  digestRef: string,
+  rangeHeader: string | undefined,
+  res: ServerResponse,
+): Promise<Response> {
+  const digest = parseDigest(digestRef).value;
+  const source = await blobs.open(route.upstream, route.repository, digest);
+  const size = source.kind === 'cached' ? source.info.size : source.fill.size;
+  const cache = source.kind === 'cached' ? 'hit' : source.joined ? 'coalesced' : 'miss';
+  const range = size === undefined ? undefined : selectRange(rangeHeader, size);
+  const length = range && size !== undefined ? range.end - range.start + 1 : size;
+  const headers = blobHeaders(digest, length, cache, route.namespace);
+  if (range && size !== undefined && length !== size) {
+    headers['Content-Range'] = contentRange(range, size);
+    res.writeHead(206, headers);
+  } else {
+    res.writeHead(200, headers);
+  }
+  const start = range?.start ?? 0;
+  if (source.kind === 'cached') void streamFile(res, source.info.path, { start, end: range?.end ?? size! - 1 });
+  else void streamFill(res, source.fill, { start, end: range?.end });
+  return RESPONSE_ALREADY_SENT;
+}
+
+function selectRange(header: string | undefined, size: number): ByteRange {
+  const parsed = parseRange(header, size);
+  if (parsed.kind === 'unsatisfiable') throw new RangeNotSatisfiableError(size);
+  return parsed.kind === 'partial' ? parsed.range : { start: 0, end: size - 1 };
+}
+
+function blobHeaders(digest: string, length: number | undefined, cache: string, namespace: string | undefined): Record<string, string> {
+  return {
+    ...contentHeaders({ contentType: BLOB_CONTENT_TYPE, digest, length, cache, namespace }),
+    'Accept-Ranges': 'bytes',
+    'Cache-Control': IMMUTABLE,
+  };
+}

@@ -1,0 +1,72 @@
+// Dispatches /v2/... requests: parse the path, check the grammar, choose the upstream, call the
+// endpoint. Everything thrown ends in error-response.ts.
+import type { Context } from 'hono';
+import type { HttpBindings } from '@hono/node-server';
+import { RegistryError, RouteNotFoundError, UnsupportedError } from '../errors.ts';
+import { parseDigest } from '../oci/digest.ts';
+import type { BlobService } from '../proxy/blob-service.ts';
+import type { ManifestService } from '../proxy/manifest-service.ts';
+import type { TagListService } from '../proxy/tag-list-service.ts';
+import type { UpstreamRouter } from '../proxy/upstream-router.ts';
+import type { UpstreamHandle } from '../proxy/upstream-handle.ts';
+import { fetchReferrers } from '../proxy/referrers-service.ts';
+import { parseRegistryPath } from './parse-registry-path.ts';
+import { serveManifest } from './manifest-route.ts';
+import { getBlob, headBlob } from './blob-route.ts';
+import { serveTagList } from './tags-route.ts';
+import { API_VERSION_HEADERS } from './registry-headers.ts';
+
+export interface RegistryServices {
+  readonly router: UpstreamRouter<UpstreamHandle>;
+  readonly manifests: ManifestService;
+  readonly blobs: BlobService;
+  readonly tagLists: TagListService;
+}
+
+const BASE_BODY = '{}';
+const BASE_HEADERS = {
+  ...API_VERSION_HEADERS,
+  'Content-Type': 'application/json',
+  'Content-Length': String(BASE_BODY.length),
+};
+
+export async function handleRegistryRequest(c: Context<{ Bindings: HttpBindings }>, services: RegistryServices): Promise<Response> {
+  // Hono routes HEAD through GET handlers; the real method decides whether bytes are fetched.
+  const method = c.env.incoming.method ?? 'GET';
+  const target = parseRegistryPath(c.req.path);
+  if (method !== 'GET' && method !== 'HEAD') throw new UnsupportedError();
+  switch (target.kind) {
+    case 'base':
+      return new Response(method === 'HEAD' ? null : BASE_BODY, { status: 200, headers: BASE_HEADERS });
+    case 'upload':
+      throw new UnsupportedError();
+    case 'catalog':
+      throw new RegistryError('UNSUPPORTED', 404, 'a pull-through cache has no catalog');
+    case 'unknown':
+      throw new RouteNotFoundError(c.req.path);
+  }
+  const ns = c.req.query('ns');
+  const route = services.router.route(target.name, ns);
+  switch (target.kind) {
+    case 'manifest':
+      return serveManifest(services.manifests, route, target.reference, method);
+    case 'blob':
+      return method === 'HEAD'
+        ? headBlob(services.blobs, route, target.digest)
+        : getBlob(services.blobs, route, target.digest, c.req.header('range'), c.env.outgoing);
+    case 'tags':
+      return serveTagList(services.tagLists, route, target.name, { n: c.req.query('n'), last: c.req.query('last'), ns }, method);
+    case 'referrers': {
+      const digest = parseDigest(target.digest).value;
+      const result = await fetchReferrers(route.upstream, route.repository, digest, c.req.query('artifactType'));
+      const headers: Record<string, string> = {
+        ...API_VERSION_HEADERS,
+        'Content-Type': result.contentType,
+        'Content-Length': String(result.body.length),
+      };
+      if (result.filtersApplied) headers['OCI-Filters-Applied'] = result.filtersApplied;
+      if (route.namespace !== undefined) headers['OCI-Namespace'] = route.namespace;
+      return new Response(method === 'HEAD' ? null : result.body, { status: 200, headers });
+    }
+  }
+}

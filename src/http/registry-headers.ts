@@ -1,0 +1,26 @@
+// Headers every registry response carries, and the ones that describe a piece of content.
+
+export const API_VERSION_HEADERS = { 'Docker-Distribution-API-Version': 'registry/2.0' } as const;
+
+/** How wharf answered: hit, miss, revalidated (upstream confirmed the cached copy), stale. */
+export const CACHE_HEADER = 'X-Wharf-Cache';
+
+export function contentHeaders(opts: {
+  contentType: string;
+  digest: string;
+  length: number | undefined;
+  cache: string;
+  namespace: string | undefined;
+}): Record<string, string> {
+  const headers: Record<string, string> = {
+    ...API_VERSION_HEADERS,
+    'Content-Type': opts.contentType,
+    'Docker-Content-Digest': opts.digest,
+    ETag: `"${opts.digest}"`,
+    [CACHE_HEADER]: opts.cache,
+  };
+  if (opts.length !== undefined) headers['Content-Length'] = String(opts.length);
+  if (opts.namespace !== undefined) headers['OCI-Namespace'] = opts.namespace;
+  if (opts.cache === 'stale') headers.Warning = '110 - "Response is Stale"';
+  return headers;
+}

@@ -1,0 +1,70 @@
+// Process entry: `wharf <command>`. Parses arguments, loads the config, runs the command.
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { loadConfig, ConfigError } from './config/load-config.ts';
+import { createLogger } from './logger.ts';
+import { startServer } from './server.ts';
+
+const USAGE = `Usage: wharf <command> [options]
+
+Commands:
+  serve     run the pull-through cache (default config: config/default.yaml)
+
+Options:
+  -c, --config FILE   configuration file (or WHARF_CONFIG)
+  -h, --help          show this help
+  -v, --version       print the version
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+    },
+  });
+  if (values.version) {
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    process.stdout.write(`wharf ${pkg.version}\n`);
+    return 0;
+  }
+  const [command] = positionals;
+  if (values.help || command === undefined) {
+    process.stdout.write(USAGE);
+    return values.help ? 0 : 2;
+  }
+  if (command !== 'serve') {
+    process.stderr.write(`wharf: unknown command "${command}"\n\n${USAGE}`);
+    return 2;
+  }
+  return serveCommand(values.config);
+}
+
+async function serveCommand(configPath: string | undefined): Promise<number> {
+  const config = await loadConfig({ path: configPath, env: process.env });
+  const logger = createLogger(config.logLevel);
+  const server = await startServer(config, logger);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      logger.info({ signal }, 'shutting down');
+      resolve();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  await server.close();
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof ConfigError) process.stderr.write(`wharf: invalid configuration\n${err.message}\n`);
+    else if (err instanceof Error && 'code' in err && typeof err.code === 'string' && err.code.startsWith('ERR_PARSE_ARGS')) process.stderr.write(`wharf: ${err.message}\n\n${USAGE}`);
+    else process.stderr.write(`wharf: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(err instanceof ConfigError ? 78 : 1);
+  },
+);

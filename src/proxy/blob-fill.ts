@@ -1,0 +1,105 @@
+// One upstream download of one blob, shared by every request for that digest. The bytes go to a
+// temp file (hashed on the way) and readers follow the file as it grows, so each client streams
+// at upstream speed and the cache costs no second download. The last byte is held back from
+// readers until the digest is verified: a corrupt fill can only ever reach clients as a cut
+// stream, never as a complete wrong body.
+import type { BlobInfo, BlobWriter } from '../cache/blob-store.ts';
+
+export type FillState = 'filling' | 'complete' | 'failed';
+
+export class BlobFill {
+  readonly digest: string;
+  /** From the upstream's Content-Length; undefined when it sent none. */
+  readonly size: number | undefined;
+  readonly tempPath: string;
+  #written = 0;
+  #state: FillState = 'filling';
+  #error: Error | undefined;
+  #info: BlobInfo | undefined;
+  #wake: Array<() => void> = [];
+
+  constructor(digest: string, size: number | undefined, tempPath: string) {
+    this.digest = digest;
+    this.size = size;
+    this.tempPath = tempPath;
+  }
+
+  get state(): FillState {
+    return this.#state;
+  }
+
+  get error(): Error | undefined {
+    return this.#error;
+  }
+
+  /** The committed blob, once the fill is complete. */
+  get info(): BlobInfo | undefined {
+    return this.#info;
+  }
+
+  get written(): number {
+    return this.#written;
+  }
+
+  /** How many bytes readers may send now. */
+  get readable(): number {
+    if (this.#state === 'complete') return this.#written;
+    return Math.max(0, this.#written - 1);
+  }
+
+  /** Resolves at the next progress, completion or failure. */
+  changed(): Promise<void> {
+    if (this.#state !== 'filling') return Promise.resolve();
+    return new Promise((resolve) => this.#wake.push(resolve));
+  }
+
+  progress(written: number): void {
+    this.#written = written;
+    this.#notify();
+  }
+
+  complete(info: BlobInfo): void {
+    this.#info = info;
+    this.#written = info.size;
+    this.#state = 'complete';
+    this.#notify();
+  }
+
+  fail(error: Error): void {
+    if (this.#state !== 'filling') return;
+    this.#error = error;
+    this.#state = 'failed';
+    this.#notify();
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = [];
+    for (const resolve of wake) resolve();
+  }
+}
+
+export class ShortBodyError extends Error {
+  constructor(expected: number, got: number) {
+    super(`upstream body ended after ${got} of ${expected} bytes`);
+    this.name = 'ShortBodyError';
+  }
+}
+
+/**
+ * Pumps the upstream body into the writer, publishing progress. Resolves (never rejects) when
+ * the fill is complete or failed; the outcome is on the fill.
+ */
+export async function runFill(fill: BlobFill, writer: BlobWriter, body: AsyncIterable<Uint8Array>): Promise<void> {
+  try {
+    for await (const chunk of body) {
+      await writer.write(chunk);
+      fill.progress(writer.written);
+    }
+    if (fill.size !== undefined && writer.written !== fill.size) throw new ShortBodyError(fill.size, writer.written);
+    fill.complete(await writer.commit());
+  } catch (err) {
+    await writer.abort().catch(() => undefined);
+    fill.fail(err instanceof Error ? err : new Error(String(err)));
+  }
+}

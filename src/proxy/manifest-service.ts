@@ -1,0 +1,140 @@
+// Manifest policy. By digest: immutable, served from the store once cached. By tag: served from
+// the store within the freshness window; after it, revalidated with a HEAD (free on Docker Hub)
+// and fetched by digest only when the digest changed and is not cached. When the upstream has
+// no answer (network, 5xx, 429) and a copy is cached, the copy is served and marked stale.
+import type { Logger } from 'pino';
+import { ManifestUnknownError, UpstreamProtocolError, UpstreamRateLimitedError, UpstreamUnavailableError } from '../errors.ts';
+import type { ManifestStore, RepoKey, StoredManifest } from '../cache/manifest-store.ts';
+import { digestOf, looksLikeDigest, parseDigest } from '../oci/digest.ts';
+import { isDigestVerifiable, resolveManifestMediaType, UPSTREAM_MANIFEST_ACCEPT } from '../oci/media-types.ts';
+import { isValidTag } from '../oci/grammar.ts';
+import { askUpstream, type UpstreamHandle } from './upstream-handle.ts';
+import { headerValue, upstreamAnswerError } from './upstream-answer.ts';
+import { readUpstreamBody } from './read-body.ts';
+import { SingleFlight } from './single-flight.ts';
+
+/** hit: from the store; revalidated: upstream confirmed the cached digest; stale: upstream had no answer. */
+export type ManifestCacheResult = 'hit' | 'miss' | 'revalidated' | 'stale';
+
+export interface ManifestResult {
+  readonly manifest: StoredManifest;
+  readonly cache: ManifestCacheResult;
+}
+
+/** Manifests larger than this are refused (the distribution spec suggests 4 MiB). */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+export class ManifestService {
+  readonly #store: ManifestStore;
+  readonly #tagTtlMs: number;
+  readonly #now: () => number;
+  readonly #log: Logger;
+  readonly #byDigest = new SingleFlight<StoredManifest>();
+  readonly #byTag = new SingleFlight<ManifestResult>();
+
+  constructor(deps: { store: ManifestStore; tagTtlSeconds: number; logger: Logger; now?: () => number }) {
+    this.#store = deps.store;
+    this.#tagTtlMs = deps.tagTtlSeconds * 1000;
+    this.#now = deps.now ?? Date.now;
+    this.#log = deps.logger;
+  }
+
+  async get(upstream: UpstreamHandle, repository: string, reference: string): Promise<ManifestResult> {
+    if (looksLikeDigest(reference)) return this.#getByDigest(upstream, repository, parseDigest(reference).value);
+    // A reference that is neither a digest nor a tag names nothing: 404, as the spec's tests expect.
+    if (!isValidTag(reference)) throw new ManifestUnknownError(reference);
+    return this.#getByTag(upstream, repository, reference);
+  }
+
+  async #getByDigest(upstream: UpstreamHandle, repository: string, digest: string): Promise<ManifestResult> {
+    const cached = await this.#store.getManifest(digest);
+    if (cached) return { manifest: cached, cache: 'hit' };
+    const { result } = this.#byDigest.run(digest, () => this.#fetchManifest(upstream, repository, digest, digest));
+    return { manifest: await result, cache: 'miss' };
+  }
+
+  async #getByTag(upstream: UpstreamHandle, repository: string, tag: string): Promise<ManifestResult> {
+    const repo: RepoKey = { upstream: upstream.name, repository };
+    const record = await this.#store.getTag(repo, tag);
+    if (record && this.#now() - record.fetchedAt < this.#tagTtlMs) {
+      const manifest = await this.#store.getManifest(record.digest);
+      if (manifest) return { manifest, cache: 'hit' };
+    }
+    const key = `${upstream.name}/${repository}:${tag}`;
+    return this.#byTag.run(key, () => this.#revalidateTag(upstream, repo, tag)).result;
+  }
+
+  async #revalidateTag(upstream: UpstreamHandle, repo: RepoKey, tag: string): Promise<ManifestResult> {
+    const record = await this.#store.getTag(repo, tag);
+    const cached = record ? await this.#store.getManifest(record.digest) : undefined;
+    let result: ManifestResult;
+    try {
+      result = await this.#resolveTagUpstream(upstream, repo.repository, tag, cached);
+    } catch (err) {
+      if (!cached || !isOutageError(err)) throw err;
+      this.#log.warn({ upstream: upstream.name, repository: repo.repository, tag, why: (err as Error).message }, 'upstream unavailable; serving cached tag');
+      return { manifest: cached, cache: 'stale' };
+    }
+    await this.#store.putTag(repo, tag, { digest: result.manifest.digest, mediaType: result.manifest.mediaType, fetchedAt: this.#now() });
+    return result;
+  }
+
+  async #resolveTagUpstream(upstream: UpstreamHandle, repository: string, tag: string, cached: StoredManifest | undefined): Promise<ManifestResult> {
+    const head = await askUpstream(upstream, {
+      method: 'HEAD',
+      path: `/v2/${repository}/manifests/${tag}`,
+      repository,
+      headers: { accept: UPSTREAM_MANIFEST_ACCEPT },
+    });
+    await head.body.dump();
+    // Some registries do not answer HEAD for manifests; GET is the fallback clients use too.
+    if (head.statusCode !== 200 && head.statusCode !== 405) {
+      throw upstreamAnswerError(upstream.name, head, () => new ManifestUnknownError(tag));
+    }
+    const digest = head.statusCode === 200 ? headerValue(head.headers['docker-content-digest']) : undefined;
+    if (!digest || !looksLikeDigest(digest)) {
+      return { manifest: await this.#fetchManifest(upstream, repository, tag, undefined), cache: 'miss' };
+    }
+    const known = cached?.digest === digest ? cached : await this.#store.getManifest(digest);
+    if (known) return { manifest: known, cache: 'revalidated' };
+    const { result } = this.#byDigest.run(digest, () => this.#fetchManifest(upstream, repository, digest, digest));
+    return { manifest: await result, cache: 'miss' };
+  }
+
+  /** GETs a manifest, checks its digest and stores it. expectedDigest is set for by-digest fetches. */
+  async #fetchManifest(upstream: UpstreamHandle, repository: string, reference: string, expectedDigest: string | undefined): Promise<StoredManifest> {
+    const res = await askUpstream(upstream, {
+      method: 'GET',
+      path: `/v2/${repository}/manifests/${reference}`,
+      repository,
+      headers: { accept: UPSTREAM_MANIFEST_ACCEPT },
+    });
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      throw upstreamAnswerError(upstream.name, res, () => new ManifestUnknownError(reference));
+    }
+    const body = await readUpstreamBody(upstream.name, res.body, MAX_MANIFEST_BYTES);
+    const mediaType = resolveManifestMediaType(headerValue(res.headers['content-type']), body);
+    const announced = headerValue(res.headers['docker-content-digest']);
+    const claimed = expectedDigest ?? (announced && looksLikeDigest(announced) ? announced : undefined);
+    let digest: string;
+    if (isDigestVerifiable(mediaType)) {
+      const algorithm = claimed ? parseDigest(claimed).algorithm : 'sha256';
+      digest = digestOf(body, algorithm);
+      if (claimed && digest !== claimed) {
+        this.#log.error({ upstream: upstream.name, repository, reference, claimed, actual: digest }, 'manifest digest mismatch; not cached');
+        throw new UpstreamProtocolError(upstream.name, `manifest digest mismatch: expected ${claimed}, got ${digest}`);
+      }
+    } else {
+      // Schema1 signed manifests are digested over their JWS payload: keep the upstream's word.
+      digest = claimed ?? digestOf(body);
+    }
+    const manifest: StoredManifest = { digest, mediaType, body };
+    await this.#store.putManifest(manifest);
+    return manifest;
+  }
+}
+
+function isOutageError(err: unknown): boolean {
+  return err instanceof UpstreamUnavailableError || err instanceof UpstreamRateLimitedError;
+}

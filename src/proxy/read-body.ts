@@ -1,0 +1,25 @@
+// Reads a small upstream body (manifests, tag lists, referrers) into one Buffer, refusing to
+// grow past a limit so a hostile upstream cannot exhaust memory.
+import { UpstreamProtocolError, UpstreamUnavailableError } from '../errors.ts';
+
+type Body = AsyncIterable<Uint8Array> & { destroy(err?: Error): unknown };
+
+export async function readUpstreamBody(upstream: string, body: Body, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of body) {
+      size += chunk.byteLength;
+      if (size > limit) {
+        body.destroy();
+        throw new UpstreamProtocolError(upstream, `response body larger than ${limit} bytes`);
+      }
+      chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    }
+  } catch (err) {
+    if (err instanceof UpstreamProtocolError) throw err;
+    // The connection broke or went idle mid-body: the upstream gave no usable answer.
+    throw new UpstreamUnavailableError(upstream, `body interrupted: ${(err as Error).message}`);
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+}

@@ -1,0 +1,58 @@
+// Chooses the upstream for a request: ?ns=<registry>, else a first path segment naming a
+// configured upstream (host-in-path), else the default upstream. Only configured upstreams can
+// ever be chosen: ns is a key into the config, never a host to dial.
+import { NameUnknownError } from '../errors.ts';
+import { assertRepositoryName } from '../oci/grammar.ts';
+
+export interface RoutableUpstream {
+  readonly name: string;
+  /** Single-segment repositories get library/ (Docker Hub official images). */
+  readonly libraryPrefix: boolean;
+}
+
+export interface Route<U extends RoutableUpstream> {
+  readonly upstream: U;
+  /** Repository as the upstream knows it, e.g. library/alpine. */
+  readonly repository: string;
+  /** Set when the client named the registry with ?ns=, to be echoed as OCI-Namespace. */
+  readonly namespace: string | undefined;
+}
+
+export class UpstreamRouter<U extends RoutableUpstream> {
+  readonly #byName: ReadonlyMap<string, U>;
+  readonly #default: U | undefined;
+
+  constructor(upstreams: readonly U[], defaultName: string | undefined) {
+    this.#byName = new Map(upstreams.map((u) => [u.name, u]));
+    this.#default = defaultName === undefined ? undefined : this.#byName.get(defaultName);
+  }
+
+  get upstreams(): readonly U[] {
+    return [...this.#byName.values()];
+  }
+
+  get(name: string): U | undefined {
+    return this.#byName.get(name);
+  }
+
+  route(name: string, ns: string | undefined): Route<U> {
+    const slash = name.indexOf('/');
+    const first = slash === -1 ? undefined : name.slice(0, slash);
+    let upstream: U | undefined;
+    let repository = name;
+    if (ns !== undefined && ns !== '') {
+      upstream = this.#byName.get(ns.toLowerCase());
+      if (!upstream) throw new NameUnknownError(name, `registry ${ns} is not configured in wharf`);
+      if (first === upstream.name) repository = name.slice(slash + 1);
+    } else if (first !== undefined && this.#byName.has(first)) {
+      upstream = this.#byName.get(first)!;
+      repository = name.slice(slash + 1);
+    } else {
+      upstream = this.#default;
+      if (!upstream) throw new NameUnknownError(name, 'no default upstream is configured; name the registry in the path or with ?ns=');
+    }
+    assertRepositoryName(repository);
+    if (upstream.libraryPrefix && !repository.includes('/')) repository = `library/${repository}`;
+    return { upstream, repository, namespace: ns === undefined || ns === '' ? undefined : upstream.name };
+  }
+}

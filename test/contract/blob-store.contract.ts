@@ -1,0 +1,212 @@
+// The BlobStore contract: every implementation runs this suite.
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { open, readdir, readFile } from 'node:fs/promises';
+import { dirname, isAbsolute } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DigestMismatchError, type BlobStore, type BlobWriter } from '../../src/cache/blob-store.ts';
+
+export interface BlobStoreFixture {
+  readonly store: BlobStore;
+  /** Where a committed blob must live, when the implementation promises a layout. */
+  readonly expectedPath?: (digest: string) => string;
+  cleanup(): Promise<void>;
+}
+
+function sha256(bytes: Uint8Array): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+/** Splits bytes into uneven chunks (including an empty one) as a network would deliver them. */
+function chunksOf(bytes: Buffer, sizes: readonly number[] = [1, 0, 7, 4096, 65_536, 100_003]): Buffer[] {
+  const chunks: Buffer[] = [];
+  let offset = 0;
+  for (let i = 0; offset < bytes.length; i++) {
+    const size = sizes[i % sizes.length]!;
+    chunks.push(bytes.subarray(offset, offset + size));
+    offset += size;
+  }
+  return chunks;
+}
+
+async function writeAll(writer: BlobWriter, bytes: Buffer): Promise<void> {
+  for (const chunk of chunksOf(bytes)) await writer.write(chunk);
+}
+
+export function blobStoreContract(name: string, makeStore: () => Promise<BlobStoreFixture>): void {
+  describe(`BlobStore contract: ${name}`, () => {
+    let fixture: BlobStoreFixture;
+    let store: BlobStore;
+
+    beforeEach(async () => {
+      fixture = await makeStore();
+      store = fixture.store;
+    });
+
+    afterEach(async () => {
+      await fixture.cleanup();
+    });
+
+    it('writes a blob in chunks, commits it and finds it by digest', async () => {
+      const bytes = randomBytes(1024 * 1024 + 333);
+      const digest = sha256(bytes);
+      expect(await store.stat(digest)).toBeUndefined();
+      const writer = await store.createWriter(digest);
+      expect(writer.digest).toBe(digest);
+      expect(existsSync(writer.tempPath)).toBe(true);
+      await writeAll(writer, bytes);
+      const info = await writer.commit();
+      expect(info.digest).toBe(digest);
+      expect(info.size).toBe(bytes.length);
+      expect(isAbsolute(info.path)).toBe(true);
+      if (fixture.expectedPath) expect(info.path).toBe(fixture.expectedPath(digest));
+      expect((await readFile(info.path)).equals(bytes)).toBe(true);
+      expect(await store.stat(digest)).toEqual(info);
+      expect(existsSync(writer.tempPath)).toBe(false);
+    });
+
+    it('stores sha512 blobs and empty blobs', async () => {
+      const bytes = randomBytes(5000);
+      const digest = `sha512:${createHash('sha512').update(bytes).digest('hex')}`;
+      const writer = await store.createWriter(digest);
+      await writeAll(writer, bytes);
+      const info = await writer.commit();
+      if (fixture.expectedPath) expect(info.path).toBe(fixture.expectedPath(digest));
+      expect((await readFile(info.path)).equals(bytes)).toBe(true);
+      expect(await store.stat(digest)).toEqual({ digest, size: 5000, path: info.path });
+
+      const empty = sha256(Buffer.alloc(0));
+      const emptyInfo = await (await store.createWriter(empty)).commit();
+      expect(emptyInfo.size).toBe(0);
+      expect(await store.stat(empty)).toEqual(emptyInfo);
+    });
+
+    it('answers undefined for an unknown digest', async () => {
+      expect(await store.stat(sha256(Buffer.from('nothing here')))).toBeUndefined();
+    });
+
+    it('rejects digests it cannot name a file by', async () => {
+      const bad = ['sha256:abc', `sha256:${'A'.repeat(64)}`, `md5:${'a'.repeat(32)}`, 'sha256:../../../etc/passwd', `sha256:${'a'.repeat(63)}/`, ''];
+      for (const digest of bad) {
+        await expect(store.createWriter(digest), digest).rejects.toThrow();
+        await expect(store.stat(digest), digest).rejects.toThrow();
+      }
+    });
+
+    it('advances written as each chunk lands', async () => {
+      const bytes = randomBytes(300_000);
+      const writer = await store.createWriter(sha256(bytes));
+      expect(writer.written).toBe(0);
+      let total = 0;
+      for (const chunk of chunksOf(bytes)) {
+        await writer.write(chunk);
+        total += chunk.length;
+        expect(writer.written).toBe(total);
+      }
+      await writer.commit();
+    });
+
+    it('lets a reader follow the temp file up to written while it grows', async () => {
+      const bytes = randomBytes(2 * 1024 * 1024);
+      const writer = await store.createWriter(sha256(bytes));
+      const reader = await open(writer.tempPath, 'r');
+      try {
+        let readTo = 0;
+        const buf = Buffer.alloc(bytes.length);
+        const readUpToWritten = async () => {
+          const end = writer.written;
+          while (readTo < end) {
+            const { bytesRead } = await reader.read(buf, readTo, end - readTo, readTo);
+            expect(bytesRead).toBeGreaterThan(0);
+            readTo += bytesRead;
+          }
+        };
+        for (const chunk of chunksOf(bytes, [70_000, 1, 300_000])) {
+          // Read concurrently with the write in flight, then after it landed.
+          await Promise.all([writer.write(chunk), readUpToWritten()]);
+          await readUpToWritten();
+          expect(readTo).toBe(writer.written);
+        }
+        expect(buf.equals(bytes)).toBe(true);
+      } finally {
+        await reader.close();
+      }
+      await writer.commit();
+    });
+
+    it('throws DigestMismatchError for wrong bytes and keeps nothing', async () => {
+      const expected = sha256(Buffer.from('what the upstream promised'));
+      const bytes = randomBytes(70_000);
+      const writer = await store.createWriter(expected);
+      await writeAll(writer, bytes);
+      const err = await writer.commit().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(DigestMismatchError);
+      expect((err as DigestMismatchError).expected).toBe(expected);
+      expect((err as DigestMismatchError).actual).toBe(sha256(bytes));
+      expect(await store.stat(expected)).toBeUndefined();
+      if (fixture.expectedPath) expect(existsSync(fixture.expectedPath(expected))).toBe(false);
+      expect(existsSync(writer.tempPath)).toBe(false);
+      expect(await readdir(dirname(writer.tempPath))).toEqual([]);
+      await writer.abort();
+    });
+
+    it('abort removes the temp file, is idempotent and is harmless after commit', async () => {
+      const bytes = randomBytes(10_000);
+      const digest = sha256(bytes);
+      const aborted = await store.createWriter(digest);
+      await aborted.write(bytes.subarray(0, 5000));
+      await aborted.abort();
+      await aborted.abort();
+      expect(existsSync(aborted.tempPath)).toBe(false);
+      expect(await store.stat(digest)).toBeUndefined();
+      await expect(aborted.write(bytes)).rejects.toThrow();
+
+      const committed = await store.createWriter(digest);
+      await committed.write(bytes);
+      const info = await committed.commit();
+      await committed.abort();
+      expect(await store.stat(digest)).toEqual(info);
+      expect((await readFile(info.path)).equals(bytes)).toBe(true);
+      expect(await readdir(dirname(committed.tempPath))).toEqual([]);
+    });
+
+    it('commits a digest that is already present, concurrently too', async () => {
+      const bytes = randomBytes(200_000);
+      const digest = sha256(bytes);
+      const first = await store.createWriter(digest);
+      await writeAll(first, bytes);
+      const info = await first.commit();
+
+      const writers = await Promise.all([1, 2, 3].map(() => store.createWriter(digest)));
+      expect(new Set(writers.map((w) => w.tempPath)).size).toBe(3);
+      await Promise.all(writers.map((w) => writeAll(w, bytes)));
+      const infos = await Promise.all(writers.map((w) => w.commit()));
+      for (const again of infos) expect(again).toEqual(info);
+      expect((await readFile(info.path)).equals(bytes)).toBe(true);
+      expect(await readdir(dirname(first.tempPath))).toEqual([]);
+    });
+
+    it('removeTempFiles removes what a crash left behind and nothing else', async () => {
+      expect(await store.removeTempFiles()).toBe(0);
+      const kept = randomBytes(1000);
+      const keptWriter = await store.createWriter(sha256(kept));
+      await keptWriter.write(kept);
+      const info = await keptWriter.commit();
+
+      const left = await Promise.all([randomBytes(100), randomBytes(200)].map(async (b) => {
+        const w = await store.createWriter(sha256(b));
+        await w.write(b);
+        return w;
+      }));
+      expect(await store.removeTempFiles()).toBe(2);
+      for (const w of left) expect(existsSync(w.tempPath)).toBe(false);
+      expect(await store.removeTempFiles()).toBe(0);
+      expect(await store.stat(sha256(kept))).toEqual(info);
+      // A writer whose file was swept can still be aborted.
+      for (const w of left) await w.abort();
+    });
+  });
+}

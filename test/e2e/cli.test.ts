@@ -1,0 +1,74 @@
+// `wharf serve` as a process, the way users start it: real config file, real signals.
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const ENTRY = new URL('../../bin/wharf.js', import.meta.url).pathname;
+
+function startCli(args: string[], env: NodeJS.ProcessEnv = {}) {
+  const child = spawn(process.execPath, [ENTRY, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, exited, stderr: () => stderr };
+}
+
+describe('wharf CLI', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'wharf-cli-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('serves with a config file, logs JSON, and exits 0 on SIGTERM', async () => {
+    const config = join(dir, 'wharf.yaml');
+    await writeFile(config, `listen: 127.0.0.1:0\ndataDir: ${join(dir, 'data')}\nupstreams:\n  - name: docker.io\n    url: http://127.0.0.1:9\n    default: true\n`);
+    const { child, exited } = startCli(['serve', '--config', config]);
+    const lines = createInterface({ input: child.stdout });
+    let url: string | undefined;
+    for await (const line of lines) {
+      const entry = JSON.parse(line) as { msg: string; url?: string; level: number };
+      if (entry.msg === 'wharf listening') {
+        url = entry.url;
+        break;
+      }
+    }
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const ping = await fetch(`${url}/v2/`);
+    expect(ping.status).toBe(200);
+    // The upstream (port 9, discard) is unreachable: wharf still starts and answers honestly.
+    const res = await fetch(`${url}/v2/library/alpine/manifests/latest`);
+    expect(res.status).toBe(503);
+    expect(await readdir(join(dir, 'data'))).toContain('blobs');
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+
+  it('refuses a bad config with the key named, exit code 78', async () => {
+    const config = join(dir, 'bad.yaml');
+    await writeFile(config, 'listen: nowhere\nupstreams:\n  - name: docker.io\n    url: ftp://x\n');
+    const { exited, stderr } = startCli(['serve', '--config', config]);
+    expect(await exited).toBe(78);
+    expect(stderr()).toContain('listen');
+    expect(stderr()).toContain('upstreams.0.url');
+  });
+
+  it('takes the config file from WHARF_CONFIG and env overrides', async () => {
+    const { exited, stderr } = startCli(['serve'], { WHARF_CONFIG: join(dir, 'missing.yaml') });
+    expect(await exited).toBe(78);
+    expect(stderr()).toContain('missing.yaml');
+  });
+
+  it('prints usage for no command and unknown commands', async () => {
+    const none = startCli([]);
+    expect(await none.exited).toBe(2);
+    const unknown = startCli(['frobnicate']);
+    expect(await unknown.exited).toBe(2);
+    expect(unknown.stderr()).toContain('unknown command');
+  });
+});

@@ -1,0 +1,54 @@
+// Starts a real wharf (HTTP server on 127.0.0.1:0) from a real config file, as `wharf serve`
+// would, with its data in a temp dir.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { loadConfig } from '../../src/config/load-config.ts';
+import { createLogger } from '../../src/logger.ts';
+import { startServer, type RunningServer } from '../../src/server.ts';
+
+export interface WharfOptions {
+  upstreams: Array<{ name: string; url: string; default?: boolean; username?: string; password?: string }>;
+  dataDir?: string;
+  redisUrl?: string;
+  tagTtlSeconds?: number;
+  timeouts?: { connectMs?: number; headersMs?: number; bodyIdleMs?: number };
+  logLevel?: string;
+}
+
+export interface TestWharf extends RunningServer {
+  readonly dataDir: string;
+  /** Host:port as clients write it in image references. */
+  readonly host: string;
+  stop(): Promise<void>;
+}
+
+export async function startWharf(opts: WharfOptions): Promise<TestWharf> {
+  const ownDir = opts.dataDir === undefined;
+  const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'wharf-data-')));
+  const configDir = await mkdtemp(join(tmpdir(), 'wharf-config-'));
+  const configPath = join(configDir, 'wharf.yaml');
+  const config: Record<string, unknown> = {
+    listen: '127.0.0.1:0',
+    dataDir,
+    logLevel: opts.logLevel ?? process.env.WHARF_TEST_LOG_LEVEL ?? 'silent',
+    cache: { tagTtlSeconds: opts.tagTtlSeconds ?? 60 },
+    upstreams: opts.upstreams,
+  };
+  if (opts.redisUrl) config.redis = { url: opts.redisUrl };
+  if (opts.timeouts) config.timeouts = opts.timeouts;
+  await writeFile(configPath, stringify(config));
+  const loaded = await loadConfig({ path: configPath, env: {} });
+  const server = await startServer(loaded, createLogger(loaded.logLevel));
+  return {
+    ...server,
+    dataDir,
+    host: `127.0.0.1:${server.port}`,
+    async stop() {
+      await server.close(2000);
+      await rm(configDir, { recursive: true, force: true });
+      if (ownDir) await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}

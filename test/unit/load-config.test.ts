@@ -1,0 +1,374 @@
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import {
+  ConfigError,
+  defaultConfigPath,
+  describeConfig,
+  envVarForKey,
+  loadConfig,
+  upstreamEnvPrefix,
+  type Config,
+} from '../../src/config/load-config.ts';
+import { configSchema, ENV_OVERRIDABLE_KEYS } from '../../src/config/schema.ts';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+
+const minimal = `
+upstreams:
+  - name: docker.io
+    url: https://registry-1.docker.io/
+    default: true
+  - name: ghcr.io
+    url: https://ghcr.io
+`;
+
+let dir: string;
+
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'wharf-config-'));
+});
+
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function write(name: string, text: string): Promise<string> {
+  const file = path.join(dir, name);
+  await writeFile(file, text);
+  return file;
+}
+
+async function load(yaml: string, env: Record<string, string | undefined> = {}): Promise<Config> {
+  await write('wharf.yaml', yaml);
+  return loadConfig({ path: 'wharf.yaml', env, cwd: dir });
+}
+
+async function problemsOf(promise: Promise<unknown>): Promise<readonly string[]> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ConfigError);
+  const { problems, message } = err as ConfigError;
+  expect(message).toBe(problems.join('\n'));
+  return problems;
+}
+
+describe('loadConfig: defaults and file choice', () => {
+  it('fills every default and resolves dataDir against cwd', async () => {
+    const config = await load(minimal);
+    expect(config).toMatchObject({
+      listen: '0.0.0.0:5000',
+      dataDir: path.join(dir, 'data'),
+      logLevel: 'info',
+      redis: { keyPrefix: 'wharf:' },
+      cache: { tagTtlSeconds: 60, memoryManifests: 4096 },
+      timeouts: { connectMs: 3000, headersMs: 5000, bodyIdleMs: 30000 },
+    });
+    expect(config.redis.url).toBeUndefined();
+    expect(config.upstreams).toEqual([
+      { name: 'docker.io', url: 'https://registry-1.docker.io', default: true, libraryPrefix: true },
+      { name: 'ghcr.io', url: 'https://ghcr.io', default: false, libraryPrefix: false },
+    ]);
+  });
+
+  it('decides libraryPrefix from the Docker Hub host unless set', async () => {
+    const config = await load(`
+upstreams:
+  - { name: hub, url: "https://registry-1.docker.io" }
+  - { name: docker.io, url: "http://127.0.0.1:5001", libraryPrefix: false }
+  - { name: local, url: "http://127.0.0.1:5002", libraryPrefix: true }
+`);
+    expect(config.upstreams.map((u) => u.libraryPrefix)).toEqual([true, false, true]);
+  });
+
+  it('treats an empty file as empty config (and then asks for upstreams)', async () => {
+    expect(await problemsOf(load(''))).toEqual([expect.stringMatching(/^wharf\.yaml: upstreams: /)]);
+  });
+
+  it('loads the shipped config/default.yaml when neither path nor WHARF_CONFIG is given', async () => {
+    expect(defaultConfigPath()).toBe(path.join(root, 'config', 'default.yaml'));
+    const config = await loadConfig({ env: {}, cwd: dir });
+    expect(config.upstreams.map((u) => [u.name, u.url])).toEqual([
+      ['docker.io', 'https://registry-1.docker.io'],
+      ['ghcr.io', 'https://ghcr.io'],
+      ['quay.io', 'https://quay.io'],
+      ['registry.k8s.io', 'https://registry.k8s.io'],
+      ['gcr.io', 'https://gcr.io'],
+    ]);
+    expect(config.upstreams.filter((u) => u.default).map((u) => u.name)).toEqual(['docker.io']);
+    expect(config.redis.url).toBeUndefined();
+    expect(config.dataDir).toBe(path.join(dir, 'data'));
+  });
+
+  it('default.yaml states the same values as the schema defaults', async () => {
+    const shipped = configSchema.parse(parseYaml(await readFile(defaultConfigPath(), 'utf8')));
+    const defaults = configSchema.parse({ upstreams: shipped.upstreams });
+    expect(shipped).toEqual(defaults);
+  });
+
+  it('takes WHARF_CONFIG (relative to cwd), and opts.path over it', async () => {
+    await write('a.yaml', `listen: 127.0.0.1:1111\n${minimal}`);
+    await write('b.yaml', `listen: 127.0.0.1:2222\n${minimal}`);
+    expect((await loadConfig({ env: { WHARF_CONFIG: 'a.yaml' }, cwd: dir })).listen).toBe('127.0.0.1:1111');
+    expect((await loadConfig({ path: path.join(dir, 'b.yaml'), env: { WHARF_CONFIG: 'a.yaml' }, cwd: dir })).listen).toBe(
+      '127.0.0.1:2222',
+    );
+  });
+
+  it('reports a missing config file', async () => {
+    expect(await problemsOf(loadConfig({ path: 'nope.yaml', env: {}, cwd: dir }))).toEqual([
+      'nope.yaml: cannot read config file: ENOENT',
+    ]);
+  });
+});
+
+describe('shipped examples', () => {
+  const examplesDir = path.join(root, 'config', 'examples');
+
+  it('every config/examples/*.yaml is valid', async () => {
+    const files = (await readdir(examplesDir)).filter((f) => f.endsWith('.yaml'));
+    expect(files).toEqual(expect.arrayContaining(['dockerhub-auth.yaml', 'redis.yaml', 'local-mirror.yaml']));
+    for (const f of files) {
+      const raw: unknown = parseYaml(await readFile(path.join(examplesDir, f), 'utf8'));
+      const result = configSchema.safeParse(raw);
+      expect(result.success, `${f}: ${result.error?.message}`).toBe(true);
+      // Through the loader too; the environment stands in for secret files that only exist in deployment.
+      const env: Record<string, string> = {};
+      for (const u of (raw as { upstreams: { name: string; passwordFile?: string }[] }).upstreams) {
+        if (u.passwordFile !== undefined) env[`${upstreamEnvPrefix(u.name)}_PASSWORD`] = 'from-env';
+      }
+      const config = await loadConfig({ path: path.join(examplesDir, f), env, cwd: dir });
+      expect(config.upstreams.length).toBeGreaterThan(0);
+    }
+  });
+
+  it('dockerhub-auth.yaml reads its passwordFile', async () => {
+    const text = await readFile(path.join(examplesDir, 'dockerhub-auth.yaml'), 'utf8');
+    const secret = await write('token', 'dckr_pat_example\n');
+    const config = await load(text.replace('/run/secrets/dockerhub-token', secret));
+    const hub = config.upstreams.find((u) => u.name === 'docker.io');
+    expect(hub).toMatchObject({ username: 'myuser', password: 'dckr_pat_example', passwordFile: secret, default: true });
+  });
+
+  it('redis.yaml sets redis.url', async () => {
+    const config = await loadConfig({ path: path.join(examplesDir, 'redis.yaml'), env: {}, cwd: dir });
+    expect(config.redis.url).toMatch(/^redis:\/\//);
+  });
+
+  it('client daemon.json is valid JSON with a mirror and the matching insecure registry', async () => {
+    const daemon = JSON.parse(await readFile(path.join(examplesDir, 'clients', 'daemon.json'), 'utf8')) as Record<string, string[]>;
+    expect(daemon['registry-mirrors']).toEqual(['http://wharf.example:5000']);
+    expect(daemon['insecure-registries']).toEqual(['wharf.example:5000']);
+  });
+
+  it('docker-compose.yml parses, with wharf and redis services', async () => {
+    const compose = parseYaml(await readFile(path.join(root, 'docker-compose.yml'), 'utf8')) as {
+      services: Record<string, { environment?: Record<string, string>; image?: string }>;
+    };
+    expect(Object.keys(compose.services)).toEqual(expect.arrayContaining(['wharf', 'redis']));
+    expect(compose.services.wharf?.environment).toMatchObject({ WHARF_REDIS_URL: 'redis://redis:6379', WHARF_DATA_DIR: '/data' });
+    expect(compose.services.redis?.image).toBe('redis:7-alpine');
+  });
+});
+
+describe('environment overrides', () => {
+  it('names each variable WHARF_ + the key path in UPPER_SNAKE case', () => {
+    expect(ENV_OVERRIDABLE_KEYS.map(envVarForKey)).toEqual([
+      'WHARF_LISTEN',
+      'WHARF_DATA_DIR',
+      'WHARF_LOG_LEVEL',
+      'WHARF_REDIS_URL',
+      'WHARF_REDIS_KEY_PREFIX',
+      'WHARF_CACHE_TAG_TTL_SECONDS',
+      'WHARF_CACHE_MEMORY_MANIFESTS',
+      'WHARF_TIMEOUTS_CONNECT_MS',
+      'WHARF_TIMEOUTS_HEADERS_MS',
+      'WHARF_TIMEOUTS_BODY_IDLE_MS',
+    ]);
+    expect(upstreamEnvPrefix('docker.io')).toBe('WHARF_UPSTREAM_DOCKER_IO');
+    expect(upstreamEnvPrefix('localhost:5001')).toBe('WHARF_UPSTREAM_LOCALHOST_5001');
+  });
+
+  it('wins over the file, converting numbers', async () => {
+    const config = await load(`cache: { tagTtlSeconds: 10 }\nredis: { keyPrefix: "file:" }\n${minimal}`, {
+      WHARF_CACHE_TAG_TTL_SECONDS: '300',
+      WHARF_TIMEOUTS_CONNECT_MS: ' 250 ',
+      WHARF_REDIS_URL: 'redis://127.0.0.1:6380/2',
+      WHARF_DATA_DIR: 'cache-dir',
+      WHARF_LISTEN: '127.0.0.1:0',
+      WHARF_LOG_LEVEL: 'debug',
+    });
+    expect(config.cache.tagTtlSeconds).toBe(300);
+    expect(config.timeouts.connectMs).toBe(250);
+    expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6380/2', keyPrefix: 'file:' });
+    expect(config.dataDir).toBe(path.join(dir, 'cache-dir'));
+    expect(config.listen).toBe('127.0.0.1:0');
+    expect(config.logLevel).toBe('debug');
+  });
+
+  it('ignores empty variables', async () => {
+    const config = await load(minimal, { WHARF_REDIS_URL: '', WHARF_CACHE_TAG_TTL_SECONDS: '' });
+    expect(config.redis.url).toBeUndefined();
+    expect(config.cache.tagTtlSeconds).toBe(60);
+  });
+
+  it('rejects a non-numeric number, naming the variable', async () => {
+    expect(await problemsOf(load(minimal, { WHARF_CACHE_TAG_TTL_SECONDS: 'soon' }))).toEqual([
+      'WHARF_CACHE_TAG_TTL_SECONDS: cache.tagTtlSeconds: expected a number, got "soon"',
+    ]);
+  });
+
+  it('blames the variable, not the file, when the schema rejects its value', async () => {
+    const problems = await problemsOf(
+      load(minimal, { WHARF_TIMEOUTS_CONNECT_MS: '-5', WHARF_REDIS_URL: 'http://redis:6379', WHARF_LOG_LEVEL: 'loud' }),
+    );
+    expect(problems).toHaveLength(3);
+    expect(problems).toContainEqual(expect.stringMatching(/^WHARF_TIMEOUTS_CONNECT_MS: timeouts\.connectMs: /));
+    expect(problems).toContainEqual('WHARF_REDIS_URL: redis.url: expected redis://host:port[/db] or rediss://...');
+    expect(problems).toContainEqual(expect.stringMatching(/^WHARF_LOG_LEVEL: logLevel: /));
+  });
+});
+
+describe('upstream credentials', () => {
+  it('come from WHARF_UPSTREAM_<NAME>_USERNAME / _PASSWORD', async () => {
+    const config = await load(minimal, {
+      WHARF_UPSTREAM_GHCR_IO_USERNAME: 'octocat',
+      WHARF_UPSTREAM_GHCR_IO_PASSWORD: 'ghp_secret',
+    });
+    expect(config.upstreams[1]).toMatchObject({ name: 'ghcr.io', username: 'octocat', password: 'ghp_secret' });
+    expect(config.upstreams[0]?.password).toBeUndefined();
+  });
+
+  it('reads passwordFile relative to cwd, trimming the trailing newline', async () => {
+    await write('hub-token', 'p@ss word\n');
+    const config = await load(`
+upstreams:
+  - { name: docker.io, url: "https://registry-1.docker.io", username: me, passwordFile: hub-token }
+`);
+    expect(config.upstreams[0]).toMatchObject({ username: 'me', password: 'p@ss word', passwordFile: path.join(dir, 'hub-token') });
+  });
+
+  it('lets the environment password win over passwordFile', async () => {
+    const config = await load(
+      `upstreams:\n  - { name: docker.io, url: "https://registry-1.docker.io", username: me, passwordFile: /does/not/exist }\n`,
+      { WHARF_UPSTREAM_DOCKER_IO_PASSWORD: 'env-secret' },
+    );
+    expect(config.upstreams[0]).toMatchObject({ username: 'me', password: 'env-secret' });
+    expect(config.upstreams[0]?.passwordFile).toBeUndefined();
+  });
+
+  it('reports an unreadable or empty passwordFile with its key', async () => {
+    await write('empty', '\n');
+    const problems = await problemsOf(
+      load(`
+upstreams:
+  - { name: docker.io, url: "https://registry-1.docker.io", username: me, passwordFile: empty }
+  - { name: ghcr.io, url: "https://ghcr.io", username: me, passwordFile: /nonexistent/wharf-secret }
+`),
+    );
+    expect(problems).toEqual([
+      `wharf.yaml: upstreams.0.passwordFile: ${path.join(dir, 'empty')} is empty`,
+      'wharf.yaml: upstreams.1.passwordFile: cannot read /nonexistent/wharf-secret: ENOENT',
+    ]);
+  });
+
+  it('rejects credentials for an upstream that is not configured, and a password without a username', async () => {
+    const problems = await problemsOf(load(minimal, { WHARF_UPSTREAM_QUAY_IO_PASSWORD: 'x' }));
+    expect(problems).toEqual([expect.stringMatching(/^WHARF_UPSTREAM_QUAY_IO_PASSWORD: no configured upstream .*DOCKER_IO, WHARF_UPSTREAM_GHCR_IO/)]);
+    expect(await problemsOf(load(minimal, { WHARF_UPSTREAM_DOCKER_IO_PASSWORD: 'x' }))).toEqual([
+      'wharf.yaml: upstreams.0.username: a password needs a username',
+    ]);
+  });
+});
+
+describe('validation errors name the key', () => {
+  it('bad URL', async () => {
+    expect(await problemsOf(load(`upstreams:\n  - { name: docker.io, url: "ftp://registry-1.docker.io" }\n`))).toEqual([
+      'wharf.yaml: upstreams.0.url: expected an http(s) URL such as https://registry-1.docker.io',
+    ]);
+  });
+
+  it('unknown keys, at any depth', async () => {
+    const problems = await problemsOf(load(`cache: { tagTTL: 5 }\nlisten_port: 5000\n${minimal}`));
+    expect(problems).toEqual(expect.arrayContaining(['wharf.yaml: cache.tagTTL: unknown key', 'wharf.yaml: listen_port: unknown key']));
+    expect(problems).toHaveLength(2);
+  });
+
+  it('duplicate upstream names', async () => {
+    expect(await problemsOf(load(`${minimal}  - { name: ghcr.io, url: "https://ghcr.example" }\n`))).toEqual([
+      'wharf.yaml: upstreams.2.name: duplicate upstream name ghcr.io',
+    ]);
+  });
+
+  it('two default upstreams', async () => {
+    expect(await problemsOf(load(`${minimal}  - { name: quay.io, url: "https://quay.io", default: true }\n`))).toEqual([
+      'wharf.yaml: upstreams: at most one upstream may be the default',
+    ]);
+  });
+
+  it('lists every problem, one per line', async () => {
+    const problems = await problemsOf(
+      load(`listen: nowhere\nlogLevel: loud\nupstreams:\n  - { name: Docker.io, url: "https://x" }\n`, {
+        WHARF_CACHE_MEMORY_MANIFESTS: 'many',
+      }),
+    );
+    expect(problems).toEqual([
+      'WHARF_CACHE_MEMORY_MANIFESTS: cache.memoryManifests: expected a number, got "many"',
+      expect.stringMatching(/^wharf\.yaml: listen: expected host:port/),
+      expect.stringMatching(/^wharf\.yaml: logLevel: /),
+      expect.stringMatching(/^wharf\.yaml: upstreams\.0\.name: expected a lowercase registry host/),
+    ]);
+  });
+
+  it('YAML syntax errors carry line and column', async () => {
+    const problems = await problemsOf(load(`listen: 0.0.0.0:5000\nupstreams:\n  - name: docker.io\n    url: [https://x\n`));
+    expect(problems.length).toBeGreaterThan(0);
+    expect(problems[0]).toMatch(/^wharf\.yaml: line \d+, column \d+: \S/);
+    const duplicate = await problemsOf(load(`listen: a:1\nlisten: b:2\n${minimal}`));
+    expect(duplicate).toEqual(['wharf.yaml: line 2, column 1: Map keys must be unique']);
+  });
+
+  it('a top level that is not a mapping', async () => {
+    expect(await problemsOf(load('- a\n- b\n'))).toEqual(['wharf.yaml: expected a mapping at the top level']);
+  });
+});
+
+describe('the result', () => {
+  it('is deeply frozen', async () => {
+    const config = await load(minimal);
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(() => {
+      (config as { listen: string }).listen = 'x';
+    }).toThrow(TypeError);
+    expect(() => {
+      (config.cache as { tagTtlSeconds: number }).tagTtlSeconds = 1;
+    }).toThrow(TypeError);
+    expect(() => {
+      (config.upstreams as unknown[]).push({});
+    }).toThrow(TypeError);
+    expect(() => {
+      (config.upstreams[0] as { url: string }).url = 'http://evil';
+    }).toThrow(TypeError);
+  });
+
+  it('describeConfig hides passwords and URL credentials', async () => {
+    const config = await load(minimal, {
+      WHARF_UPSTREAM_DOCKER_IO_USERNAME: 'me',
+      WHARF_UPSTREAM_DOCKER_IO_PASSWORD: 'hunter2',
+      WHARF_REDIS_URL: 'redis://default:redispass@redis:6379/0',
+    });
+    const summary = describeConfig(config);
+    const text = JSON.stringify(summary);
+    expect(text).not.toContain('hunter2');
+    expect(text).not.toContain('redispass');
+    expect(summary.upstreams[0]).toMatchObject({ username: 'me', password: '***' });
+    expect(summary.upstreams[1]).not.toHaveProperty('password');
+    expect(summary.redis.url).toBe('redis://default:***@redis:6379/0');
+    expect(config.upstreams[0]?.password).toBe('hunter2');
+  });
+});
