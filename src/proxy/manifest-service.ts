@@ -96,7 +96,8 @@ export class ManifestService {
       return { manifest: await this.#fetchManifest(upstream, repository, tag, undefined), cache: 'miss' };
     }
     const known = cached?.digest === digest ? cached : await this.#store.getManifest(digest);
-    if (known) return { manifest: known, cache: 'revalidated' };
+    // A tag we never had counts as a miss even when its manifest is cached under another tag.
+    if (known) return { manifest: known, cache: cached ? 'revalidated' : 'miss' };
     const { result } = this.#byDigest.run(digest, () => this.#fetchManifest(upstream, repository, digest, digest));
     return { manifest: await result, cache: 'miss' };
   }

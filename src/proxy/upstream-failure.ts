@@ -6,12 +6,15 @@ export type UpstreamFailureKind = 'connect-timeout' | 'headers-timeout' | 'refus
 export class UpstreamFailure extends Error {
   readonly kind: UpstreamFailureKind;
   readonly upstream: string;
+  /** What went wrong, without the upstream's name (which `message` starts with, for logs). */
+  readonly reason: string;
 
-  constructor(upstream: string, kind: UpstreamFailureKind, message: string, options?: { cause?: unknown }) {
-    super(`${upstream}: ${message}`, options);
+  constructor(upstream: string, kind: UpstreamFailureKind, reason: string, options?: { cause?: unknown }) {
+    super(`${upstream}: ${reason}`, options);
     this.name = 'UpstreamFailure';
     this.upstream = upstream;
     this.kind = kind;
+    this.reason = reason;
   }
 }
 

@@ -16,7 +16,7 @@ export async function askUpstream(upstream: UpstreamHandle, req: UpstreamRequest
   try {
     return await upstream.client.request(req);
   } catch (err) {
-    if (err instanceof UpstreamFailure) throw new UpstreamUnavailableError(upstream.name, err.message);
+    if (err instanceof UpstreamFailure) throw new UpstreamUnavailableError(upstream.name, err.reason);
     throw err;
   }
 }
