@@ -1,7 +1,8 @@
 // Starts a real redis-server on 127.0.0.1 (never any other interface), in memory only, for one
 // test file. Stopped by PID: stop() for a clean exit, kill() to simulate a crash.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
+import { freePort } from './free-port.ts';
 
 const REDIS_SERVER = '/usr/bin/redis-server';
 const HOST = '127.0.0.1';
@@ -68,18 +69,6 @@ async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<vo
   const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
   await exited;
   clearTimeout(timer);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, HOST, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitForPong(port: number, timeoutMs: number): Promise<void> {
