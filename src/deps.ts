@@ -4,7 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { Config } from './config/load-config.ts';
+import type { Config, ResolvedUpstream } from './config/load-config.ts';
 import type { BlobStore } from './cache/blob-store.ts';
 import type { ManifestStore } from './cache/manifest-store.ts';
 import { createDiskBlobStore } from './cache/disk-blob-store.ts';
@@ -13,6 +13,9 @@ import { RedisManifestStore } from './cache/redis-manifest-store.ts';
 import { MemoryCachedManifestStore } from './cache/memory-cached-manifest-store.ts';
 import { UpstreamClient } from './proxy/upstream-client.ts';
 import { UpstreamRouter } from './proxy/upstream-router.ts';
+import { CircuitBreaker } from './proxy/circuit-breaker.ts';
+import { isOutage } from './proxy/upstream-answer.ts';
+import { Metrics } from './metrics/metrics.ts';
 import type { UpstreamHandle } from './proxy/upstream-handle.ts';
 import { BlobService } from './proxy/blob-service.ts';
 import { ManifestService } from './proxy/manifest-service.ts';
@@ -38,11 +41,9 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
     : await openEmbeddedStore(join(config.dataDir, 'manifests'), logger);
   const manifestStore = new MemoryCachedManifestStore(persistent, { maxManifests: config.cache.memoryManifests });
 
-  const upstreams: UpstreamHandle[] = config.upstreams.map((u) => ({
-    name: u.name,
-    libraryPrefix: u.libraryPrefix,
-    client: new UpstreamClient({ upstream: u, timeouts: config.timeouts }),
-  }));
+  const metrics = new Metrics();
+  const upstreams = config.upstreams.map((u) => createUpstreamHandle(u, config, metrics, logger));
+  if (config.offline) logger.warn('offline mode: serving only the cache, no upstream will be contacted');
   const router = new UpstreamRouter(upstreams, defaultUpstreamName(config));
 
   const blobs = new BlobService({ store: blobStore, logger });
@@ -51,6 +52,7 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
 
   return {
     logger,
+    metrics,
     router,
     blobs,
     manifests,
@@ -58,10 +60,38 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
     blobStore,
     manifestStore,
     async close() {
+      for (const u of upstreams) u.breaker.stop();
       await Promise.allSettled(upstreams.map((u) => u.client.close()));
       await manifestStore.close();
       if (redis) await redis.quit().catch(() => redis.disconnect());
     },
+  };
+}
+
+function createUpstreamHandle(u: ResolvedUpstream, config: Config, metrics: Metrics, logger: Logger): UpstreamHandle {
+  const client = new UpstreamClient({ upstream: u, timeouts: u.timeouts });
+  const breaker = new CircuitBreaker({
+    ...config.resilience.breaker,
+    probe: async () => {
+      const res = await client.request({ method: 'GET', path: '/v2/' });
+      await res.body.dump();
+      return !isOutage(res.statusCode);
+    },
+    onStateChange: (state, reason) => {
+      metrics.setBreakerState(u.name, state);
+      const log = state === 'open' ? logger.warn.bind(logger) : logger.info.bind(logger);
+      log({ upstream: u.name, state, reason }, `upstream circuit breaker ${state}`);
+    },
+  });
+  metrics.breakerState.set({ upstream: u.name }, 0);
+  return {
+    name: u.name,
+    libraryPrefix: u.libraryPrefix,
+    client,
+    breaker,
+    offline: config.offline,
+    staleAfterMs: config.resilience.staleAfterMs,
+    metrics,
   };
 }
 

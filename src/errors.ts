@@ -104,9 +104,9 @@ export class RouteNotFoundError extends RegistryError {
 
 /** The upstream could not give an answer (timeout, refused, 5xx) and nothing is cached. */
 export class UpstreamUnavailableError extends RegistryError {
-  constructor(upstream: string, why: string) {
+  constructor(upstream: string, why: string, retryAfterSeconds = 5) {
     super('UNAVAILABLE', 503, `upstream ${upstream} is unavailable: ${why}`, { upstream }, {
-      'Retry-After': '5',
+      'Retry-After': String(retryAfterSeconds),
     });
   }
 }

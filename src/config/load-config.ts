@@ -15,9 +15,11 @@ type DeepReadonly<T> = T extends readonly (infer U)[]
     : T;
 
 /** An upstream after loading: password resolved from passwordFile or env, libraryPrefix decided. */
-export type ResolvedUpstream = Omit<UpstreamConfig, 'libraryPrefix'> & {
+export type ResolvedUpstream = Omit<UpstreamConfig, 'libraryPrefix' | 'timeouts'> & {
   /** Defaults to true for Docker Hub (by name or URL host), false elsewhere. */
   libraryPrefix: boolean;
+  /** Its own deadlines, each falling back to the global `timeouts`. */
+  timeouts: ParsedConfig['timeouts'];
 };
 
 /** The validated, resolved and deeply frozen configuration. */
@@ -83,7 +85,7 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<Config> 
   if (problems.length > 0) throw new ConfigError(problems);
 
   const parsed = result.data;
-  const resolved = await Promise.all(parsed.upstreams.map((u, i) => resolveUpstream(u, `${shown}: upstreams.${i}`, cwd)));
+  const resolved = await Promise.all(parsed.upstreams.map((u, i) => resolveUpstream(u, parsed.timeouts, `${shown}: upstreams.${i}`, cwd)));
   // Collected per upstream so problems come out in config order, not in file-read completion order.
   for (const r of resolved) problems.push(...r.problems);
   if (problems.length > 0) throw new ConfigError(problems);
@@ -260,12 +262,17 @@ function formatIssues(issues: readonly z.core.$ZodIssue[], shown: string, envSou
 
 async function resolveUpstream(
   u: UpstreamConfig,
+  globalTimeouts: ParsedConfig['timeouts'],
   where: string,
   cwd: string,
 ): Promise<{ upstream: ResolvedUpstream; problems: string[] }> {
   const problems: string[] = [];
-  const { libraryPrefix, ...rest } = u;
-  const resolved: ResolvedUpstream = { ...rest, libraryPrefix: libraryPrefix ?? isDockerHub(u) };
+  const { libraryPrefix, timeouts, ...rest } = u;
+  const resolved: ResolvedUpstream = {
+    ...rest,
+    libraryPrefix: libraryPrefix ?? isDockerHub(u),
+    timeouts: { ...globalTimeouts, ...timeouts },
+  };
   if (u.passwordFile !== undefined) {
     const file = path.resolve(cwd, u.passwordFile);
     resolved.passwordFile = file;

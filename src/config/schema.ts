@@ -21,6 +21,19 @@ const httpUrl = z
 
 const positiveMs = z.number().int().positive();
 
+const timeoutsSchema = z.strictObject({
+  connectMs: positiveMs.default(3000),
+  headersMs: positiveMs.default(5000),
+  bodyIdleMs: positiveMs.default(30000),
+});
+
+/** Per-upstream deadlines: any key left out takes the global `timeouts` value. */
+const upstreamTimeoutsSchema = z.strictObject({
+  connectMs: positiveMs.optional(),
+  headersMs: positiveMs.optional(),
+  bodyIdleMs: positiveMs.optional(),
+});
+
 export const upstreamSchema = z
   .strictObject({
     name: registryName,
@@ -31,6 +44,7 @@ export const upstreamSchema = z
     passwordFile: z.string().min(1).optional(),
     /** Prefix single-segment repositories with library/ (Docker Hub official images). */
     libraryPrefix: z.boolean().optional(),
+    timeouts: upstreamTimeoutsSchema.optional(),
   })
   .refine((u) => !(u.password && u.passwordFile), {
     message: 'set password or passwordFile, not both',
@@ -60,11 +74,23 @@ export const configSchema = z
         memoryManifests: z.number().int().min(0).default(4096),
       })
       .prefault({}),
-    timeouts: z
+    timeouts: timeoutsSchema.prefault({}),
+    /** Serve only the cache; never contact an upstream (air-gapped sites). */
+    offline: z.boolean().default(false),
+    resilience: z
       .strictObject({
-        connectMs: positiveMs.default(3000),
-        headersMs: positiveMs.default(5000),
-        bodyIdleMs: positiveMs.default(30000),
+        /** Longest wait for an upstream before a cached copy is served instead (stale). */
+        staleAfterMs: positiveMs.default(1500),
+        breaker: z
+          .strictObject({
+            /** Consecutive failures (refused, reset, 5xx, 429) that open the breaker. */
+            failureThreshold: z.number().int().min(1).default(5),
+            /** First wait before probing an open upstream; doubles per failed probe. */
+            openMs: positiveMs.default(5000),
+            /** Longest wait between probes. */
+            maxOpenMs: positiveMs.default(60000),
+          })
+          .prefault({}),
       })
       .prefault({}),
     upstreams: z.array(upstreamSchema).min(1, 'configure at least one upstream'),
@@ -95,4 +121,6 @@ export const ENV_OVERRIDABLE_KEYS = [
   'timeouts.connectMs',
   'timeouts.headersMs',
   'timeouts.bodyIdleMs',
+  'offline',
+  'resilience.staleAfterMs',
 ] as const;

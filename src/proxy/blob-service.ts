@@ -32,6 +32,7 @@ export class BlobService {
     if (inFlight) return { kind: 'filling', fill: await inFlight, joined: true };
     const info = await this.#store.stat(digest);
     if (info) return { kind: 'cached', info };
+    if (upstream.offline) throw new BlobUnknownError(digest);
     // Re-check after the await: another request may have started the fill meanwhile.
     const raced = this.#fills.get(digest);
     if (raced) return { kind: 'filling', fill: await raced, joined: true };
@@ -50,6 +51,7 @@ export class BlobService {
       const fill = await inFlight.catch(() => undefined);
       if (fill?.size !== undefined) return { size: fill.size, cached: false };
     }
+    if (upstream.offline) throw new BlobUnknownError(digest);
     const res = await askUpstream(upstream, { method: 'HEAD', path: `/v2/${repository}/blobs/${digest}`, repository });
     await res.body.dump();
     if (res.statusCode !== 200) throw upstreamAnswerError(upstream.name, res, () => new BlobUnknownError(digest));

@@ -3,7 +3,7 @@
 // and fetched by digest only when the digest changed and is not cached. When the upstream has
 // no answer (network, 5xx, 429) and a copy is cached, the copy is served and marked stale.
 import type { Logger } from 'pino';
-import { ManifestUnknownError, UpstreamProtocolError, UpstreamRateLimitedError, UpstreamUnavailableError } from '../errors.ts';
+import { ManifestUnknownError, UpstreamProtocolError } from '../errors.ts';
 import type { ManifestStore, RepoKey, StoredManifest } from '../cache/manifest-store.ts';
 import { digestOf, looksLikeDigest, parseDigest } from '../oci/digest.ts';
 import { isDigestVerifiable, resolveManifestMediaType, UPSTREAM_MANIFEST_ACCEPT } from '../oci/media-types.ts';
@@ -12,6 +12,7 @@ import { askUpstream, type UpstreamHandle } from './upstream-handle.ts';
 import { headerValue, upstreamAnswerError } from './upstream-answer.ts';
 import { readUpstreamBody } from './read-body.ts';
 import { SingleFlight } from './single-flight.ts';
+import { upstreamOrFallback } from './stale-fallback.ts';
 
 /** hit: from the store; revalidated: upstream confirmed the cached digest; stale: upstream had no answer. */
 export type ManifestCacheResult = 'hit' | 'miss' | 'revalidated' | 'stale';
@@ -49,6 +50,7 @@ export class ManifestService {
   async #getByDigest(upstream: UpstreamHandle, repository: string, digest: string): Promise<ManifestResult> {
     const cached = await this.#store.getManifest(digest);
     if (cached) return { manifest: cached, cache: 'hit' };
+    if (upstream.offline) throw new ManifestUnknownError(digest);
     const { result } = this.#byDigest.run(digest, () => this.#fetchManifest(upstream, repository, digest, digest));
     return { manifest: await result, cache: 'miss' };
   }
@@ -56,25 +58,22 @@ export class ManifestService {
   async #getByTag(upstream: UpstreamHandle, repository: string, tag: string): Promise<ManifestResult> {
     const repo: RepoKey = { upstream: upstream.name, repository };
     const record = await this.#store.getTag(repo, tag);
-    if (record && this.#now() - record.fetchedAt < this.#tagTtlMs) {
-      const manifest = await this.#store.getManifest(record.digest);
-      if (manifest) return { manifest, cache: 'hit' };
-    }
-    const key = `${upstream.name}/${repository}:${tag}`;
-    return this.#byTag.run(key, () => this.#revalidateTag(upstream, repo, tag)).result;
+    const cached = record ? await this.#store.getManifest(record.digest) : undefined;
+    const fresh = record !== undefined && this.#now() - record.fetchedAt < this.#tagTtlMs;
+    // Offline, the cache is the registry of record: its tags never expire.
+    if (cached && (fresh || upstream.offline)) return { manifest: cached, cache: 'hit' };
+    if (upstream.offline) throw new ManifestUnknownError(tag);
+    const flight = this.#byTag.run(`${upstream.name}/${repository}:${tag}`, () => this.#revalidateTag(upstream, repo, tag, cached));
+    if (!cached) return flight.result;
+    const outcome = await upstreamOrFallback(flight, upstream.staleAfterMs);
+    if (outcome.ok) return outcome.value;
+    upstream.metrics.staleServed.inc({ kind: 'manifest', upstream: upstream.name });
+    this.#log.debug({ upstream: upstream.name, repository, tag, why: outcome.why }, 'serving cached tag stale');
+    return { manifest: cached, cache: 'stale' };
   }
 
-  async #revalidateTag(upstream: UpstreamHandle, repo: RepoKey, tag: string): Promise<ManifestResult> {
-    const record = await this.#store.getTag(repo, tag);
-    const cached = record ? await this.#store.getManifest(record.digest) : undefined;
-    let result: ManifestResult;
-    try {
-      result = await this.#resolveTagUpstream(upstream, repo.repository, tag, cached);
-    } catch (err) {
-      if (!cached || !isOutageError(err)) throw err;
-      this.#log.warn({ upstream: upstream.name, repository: repo.repository, tag, why: (err as Error).message }, 'upstream unavailable; serving cached tag');
-      return { manifest: cached, cache: 'stale' };
-    }
+  async #revalidateTag(upstream: UpstreamHandle, repo: RepoKey, tag: string, cached: StoredManifest | undefined): Promise<ManifestResult> {
+    const result = await this.#resolveTagUpstream(upstream, repo.repository, tag, cached);
     await this.#store.putTag(repo, tag, { digest: result.manifest.digest, mediaType: result.manifest.mediaType, fetchedAt: this.#now() });
     return result;
   }
@@ -134,8 +133,4 @@ export class ManifestService {
     await this.#store.putManifest(manifest);
     return manifest;
   }
-}
-
-function isOutageError(err: unknown): boolean {
-  return err instanceof UpstreamUnavailableError || err instanceof UpstreamRateLimitedError;
 }

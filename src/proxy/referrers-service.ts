@@ -21,6 +21,8 @@ export class ReferrersUnsupportedError extends RegistryError {
 }
 
 export async function fetchReferrers(upstream: UpstreamHandle, repository: string, digest: string, artifactType: string | undefined): Promise<ReferrersResult> {
+  // Offline there is no referrers API; clients fall back to the (maybe cached) sha256-<hex> tag.
+  if (upstream.offline) throw new ReferrersUnsupportedError(upstream.name);
   const query = artifactType ? `?${new URLSearchParams({ artifactType })}` : '';
   const res = await askUpstream(upstream, {
     method: 'GET',

@@ -2,12 +2,13 @@
 // freshness window as tags, served stale when the upstream has no answer. Sorting and n/last
 // paging are done here, never trusted to the upstream (distribution 2.8 ignores both).
 import type { Logger } from 'pino';
-import { NameUnknownError, UpstreamProtocolError, UpstreamRateLimitedError, UpstreamUnavailableError } from '../errors.ts';
+import { NameUnknownError, UpstreamProtocolError } from '../errors.ts';
 import type { ManifestStore, RepoKey } from '../cache/manifest-store.ts';
 import { askUpstream, type UpstreamHandle } from './upstream-handle.ts';
 import { headerValue, upstreamAnswerError } from './upstream-answer.ts';
 import { readUpstreamBody } from './read-body.ts';
 import { SingleFlight } from './single-flight.ts';
+import { upstreamOrFallback } from './stale-fallback.ts';
 
 const MAX_PAGES = 100;
 const MAX_PAGE_BYTES = 8 * 1024 * 1024;
@@ -34,19 +35,19 @@ export class TagListService {
   async list(upstream: UpstreamHandle, repository: string): Promise<TagListResult> {
     const repo: RepoKey = { upstream: upstream.name, repository };
     const cached = await this.#store.getTagList(repo);
-    if (cached && this.#now() - cached.fetchedAt < this.#ttlMs) return { tags: cached.tags, cache: 'hit' };
-    return this.#flights.run(`${upstream.name}/${repository}`, async () => {
-      try {
-        const tags = sortTags(await this.#fetchAll(upstream, repository));
-        await this.#store.putTagList(repo, { tags, fetchedAt: this.#now() });
-        return { tags, cache: 'miss' as const };
-      } catch (err) {
-        const outage = err instanceof UpstreamUnavailableError || err instanceof UpstreamRateLimitedError;
-        if (!cached || !outage) throw err;
-        this.#log.warn({ upstream: upstream.name, repository, why: err.message }, 'upstream unavailable; serving cached tag list');
-        return { tags: cached.tags, cache: 'stale' as const };
-      }
-    }).result;
+    if (cached && (upstream.offline || this.#now() - cached.fetchedAt < this.#ttlMs)) return { tags: cached.tags, cache: 'hit' };
+    if (upstream.offline) throw new NameUnknownError(repository);
+    const flight = this.#flights.run(`${upstream.name}/${repository}`, async () => {
+      const tags = sortTags(await this.#fetchAll(upstream, repository));
+      await this.#store.putTagList(repo, { tags, fetchedAt: this.#now() });
+      return { tags, cache: 'miss' as const };
+    });
+    if (!cached) return flight.result;
+    const outcome = await upstreamOrFallback(flight, upstream.staleAfterMs);
+    if (outcome.ok) return outcome.value;
+    upstream.metrics.staleServed.inc({ kind: 'tags', upstream: upstream.name });
+    this.#log.debug({ upstream: upstream.name, repository, why: outcome.why }, 'serving cached tag list stale');
+    return { tags: cached.tags, cache: 'stale' };
   }
 
   async #fetchAll(upstream: UpstreamHandle, repository: string): Promise<string[]> {

@@ -1,22 +1,48 @@
-// A configured upstream as the services see it: its name, its client and its naming rules.
-import type { UpstreamClient } from './upstream-client.ts';
+// A configured upstream as the services see it: its name, naming rules, client and breaker.
+// askUpstream is the one door to an upstream: it refuses in offline mode, fails fast while the
+// breaker is open, and tells the breaker how each request went.
+import type { UpstreamClient, UpstreamRequest, UpstreamResponse } from './upstream-client.ts';
 import type { RoutableUpstream } from './upstream-router.ts';
+import type { CircuitBreaker } from './circuit-breaker.ts';
+import type { Metrics } from '../metrics/metrics.ts';
 import { UpstreamUnavailableError } from '../errors.ts';
 import { UpstreamFailure } from './upstream-failure.ts';
+import { isOutage } from './upstream-answer.ts';
 
 export interface UpstreamHandle extends RoutableUpstream {
   readonly client: UpstreamClient;
+  readonly breaker: CircuitBreaker;
+  /** Serve only the cache; never send this upstream a request. */
+  readonly offline: boolean;
+  /** An upstream silent for this long is unresponsive: the breaker opens, cached copies are served. */
+  readonly staleAfterMs: number;
+  readonly metrics: Metrics;
 }
 
-type UpstreamRequest = Parameters<UpstreamClient['request']>[0];
-type UpstreamResponse = Awaited<ReturnType<UpstreamClient['request']>>;
-
-/** Asks the upstream; a failure to get any HTTP answer becomes 503 UNAVAILABLE. */
 export async function askUpstream(upstream: UpstreamHandle, req: UpstreamRequest): Promise<UpstreamResponse> {
+  if (upstream.offline) throw new UpstreamUnavailableError(upstream.name, 'wharf is in offline mode');
+  const { breaker } = upstream;
+  if (!breaker.allowRequest()) {
+    throw new UpstreamUnavailableError(upstream.name, 'not answering; circuit breaker open', breaker.retryAfterSeconds());
+  }
+  const hung = setTimeout(() => breaker.trip(`no answer within ${upstream.staleAfterMs} ms`), upstream.staleAfterMs);
   try {
-    return await upstream.client.request(req);
+    const res = await upstream.client.request(req);
+    if (isOutage(res.statusCode)) {
+      upstream.metrics.upstreamFailures.inc({ upstream: upstream.name, reason: `http-${res.statusCode}` });
+      breaker.recordFailure(`HTTP ${res.statusCode}`);
+    } else {
+      breaker.recordSuccess();
+    }
+    return res;
   } catch (err) {
-    if (err instanceof UpstreamFailure) throw new UpstreamUnavailableError(upstream.name, err.reason);
+    if (err instanceof UpstreamFailure) {
+      upstream.metrics.upstreamFailures.inc({ upstream: upstream.name, reason: err.kind });
+      breaker.recordFailure(err.reason);
+      throw new UpstreamUnavailableError(upstream.name, err.reason);
+    }
     throw err;
+  } finally {
+    clearTimeout(hung);
   }
 }

@@ -14,6 +14,8 @@ export interface WharfOptions {
   redisUrl?: string;
   tagTtlSeconds?: number;
   timeouts?: { connectMs?: number; headersMs?: number; bodyIdleMs?: number };
+  offline?: boolean;
+  resilience?: { staleAfterMs?: number; breaker?: { failureThreshold?: number; openMs?: number; maxOpenMs?: number } };
   logLevel?: string;
 }
 
@@ -38,6 +40,8 @@ export async function startWharf(opts: WharfOptions): Promise<TestWharf> {
   };
   if (opts.redisUrl) config.redis = { url: opts.redisUrl };
   if (opts.timeouts) config.timeouts = opts.timeouts;
+  if (opts.offline !== undefined) config.offline = opts.offline;
+  if (opts.resilience) config.resilience = opts.resilience;
   await writeFile(configPath, stringify(config));
   const loaded = await loadConfig({ path: configPath, env: {} });
   const server = await startServer(loaded, createLogger(loaded.logLevel));

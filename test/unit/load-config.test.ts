@@ -68,11 +68,14 @@ describe('loadConfig: defaults and file choice', () => {
       redis: { keyPrefix: 'wharf:' },
       cache: { tagTtlSeconds: 60, memoryManifests: 4096 },
       timeouts: { connectMs: 3000, headersMs: 5000, bodyIdleMs: 30000 },
+      offline: false,
+      resilience: { staleAfterMs: 1500, breaker: { failureThreshold: 5, openMs: 5000, maxOpenMs: 60000 } },
     });
     expect(config.redis.url).toBeUndefined();
+    const timeouts = { connectMs: 3000, headersMs: 5000, bodyIdleMs: 30000 };
     expect(config.upstreams).toEqual([
-      { name: 'docker.io', url: 'https://registry-1.docker.io', default: true, libraryPrefix: true },
-      { name: 'ghcr.io', url: 'https://ghcr.io', default: false, libraryPrefix: false },
+      { name: 'docker.io', url: 'https://registry-1.docker.io', default: true, libraryPrefix: true, timeouts },
+      { name: 'ghcr.io', url: 'https://ghcr.io', default: false, libraryPrefix: false, timeouts },
     ]);
   });
 
@@ -189,9 +192,22 @@ describe('environment overrides', () => {
       'WHARF_TIMEOUTS_CONNECT_MS',
       'WHARF_TIMEOUTS_HEADERS_MS',
       'WHARF_TIMEOUTS_BODY_IDLE_MS',
+      'WHARF_OFFLINE',
+      'WHARF_RESILIENCE_STALE_AFTER_MS',
     ]);
     expect(upstreamEnvPrefix('docker.io')).toBe('WHARF_UPSTREAM_DOCKER_IO');
     expect(upstreamEnvPrefix('localhost:5001')).toBe('WHARF_UPSTREAM_LOCALHOST_5001');
+  });
+
+  it('converts true/false for boolean keys and refuses anything else', async () => {
+    expect((await load(minimal, { WHARF_OFFLINE: 'true' })).offline).toBe(true);
+    expect((await load(`offline: true\n${minimal}`, { WHARF_OFFLINE: 'false' })).offline).toBe(false);
+    await expect(load(minimal, { WHARF_OFFLINE: 'yes' })).rejects.toThrow(/WHARF_OFFLINE: offline: expected true or false/);
+  });
+
+  it('takes per-upstream timeouts over the global ones', async () => {
+    const config = await load('timeouts: { headersMs: 4000 }\nupstreams:\n  - { name: docker.io, url: http://127.0.0.1:1, timeouts: { headersMs: 900 } }\n');
+    expect(config.upstreams[0]?.timeouts).toEqual({ connectMs: 3000, headersMs: 900, bodyIdleMs: 30000 });
   });
 
   it('wins over the file, converting numbers', async () => {
