@@ -1,16 +1,12 @@
 // The composition root: config in, every long-lived object out. Nothing else constructs
 // stores, clients or services, and nothing here is global.
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config, ResolvedUpstream } from './config/load-config.ts';
 import type { BlobStore } from './cache/blob-store.ts';
 import type { ManifestStore } from './cache/manifest-store.ts';
 import { createDiskBlobStore } from './cache/disk-blob-store.ts';
-import { EmbeddedManifestStore } from './cache/embedded-manifest-store.ts';
-import { RedisManifestStore } from './cache/redis-manifest-store.ts';
-import { MemoryCachedManifestStore } from './cache/memory-cached-manifest-store.ts';
+import { openManifestStore } from './cache/open-manifest-store.ts';
 import { UpstreamClient } from './proxy/upstream-client.ts';
 import { UpstreamRouter } from './proxy/upstream-router.ts';
 import { CircuitBreaker } from './proxy/circuit-breaker.ts';
@@ -18,6 +14,7 @@ import { isOutage } from './proxy/upstream-answer.ts';
 import { Metrics } from './metrics/metrics.ts';
 import type { UpstreamHandle } from './proxy/upstream-handle.ts';
 import { BlobService } from './proxy/blob-service.ts';
+import { CacheWriteGuard } from './proxy/cache-write-guard.ts';
 import { ManifestService } from './proxy/manifest-service.ts';
 import { TagListService } from './proxy/tag-list-service.ts';
 import type { AppDeps } from './app.ts';
@@ -29,24 +26,23 @@ export interface Deps extends AppDeps {
 }
 
 export async function createDeps(config: Config, logger: Logger): Promise<Deps> {
-  await mkdir(config.dataDir, { recursive: true });
-  const blobStore = createDiskBlobStore(config.dataDir);
-  const removed = await blobStore.removeTempFiles();
-  if (removed > 0) logger.info({ removed }, 'removed temp files left by an earlier run');
-
-  const redis = config.redis.url ? new Redis(config.redis.url, { enableAutoPipelining: true, maxRetriesPerRequest: 2 }) : undefined;
-  redis?.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
-  const persistent: ManifestStore = redis
-    ? new RedisManifestStore(redis, config.redis.keyPrefix)
-    : await openEmbeddedStore(join(config.dataDir, 'manifests'), logger);
-  const manifestStore = new MemoryCachedManifestStore(persistent, { maxManifests: config.cache.memoryManifests });
-
   const metrics = new Metrics();
+  // A data dir that cannot be written must not keep wharf from serving: blobs then pass
+  // through uncached and the manifest store is skipped (both logged and counted).
+  await mkdir(config.dataDir, { recursive: true }).catch((err: unknown) => logger.error({ err: String(err) }, 'cannot create dataDir'));
+  const blobStore = createDiskBlobStore(config.dataDir);
+  await blobStore
+    .removeTempFiles()
+    .then((removed) => removed > 0 && logger.info({ removed }, 'removed temp files left by an earlier run'))
+    .catch((err: unknown) => logger.error({ err: String(err) }, 'cannot clean blob temp files'));
+
+  const manifestStore = await openManifestStore(config, logger, metrics);
+
   const upstreams = config.upstreams.map((u) => createUpstreamHandle(u, config, metrics, logger));
   if (config.offline) logger.warn('offline mode: serving only the cache, no upstream will be contacted');
   const router = new UpstreamRouter(upstreams, defaultUpstreamName(config));
 
-  const blobs = new BlobService({ store: blobStore, logger });
+  const blobs = new BlobService({ store: blobStore, logger, guard: new CacheWriteGuard({ logger, metrics }) });
   const manifests = new ManifestService({ store: manifestStore, tagTtlSeconds: config.cache.tagTtlSeconds, logger });
   const tagLists = new TagListService({ store: manifestStore, tagTtlSeconds: config.cache.tagTtlSeconds, logger });
 
@@ -63,7 +59,6 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
       for (const u of upstreams) u.breaker.stop();
       await Promise.allSettled(upstreams.map((u) => u.client.close()));
       await manifestStore.close();
-      if (redis) await redis.quit().catch(() => redis.disconnect());
     },
   };
 }
@@ -93,13 +88,6 @@ function createUpstreamHandle(u: ResolvedUpstream, config: Config, metrics: Metr
     staleAfterMs: config.resilience.staleAfterMs,
     metrics,
   };
-}
-
-async function openEmbeddedStore(dir: string, logger: Logger): Promise<EmbeddedManifestStore> {
-  const store = new EmbeddedManifestStore(dir);
-  const removed = await store.removeTempFiles();
-  if (removed > 0) logger.info({ removed }, 'removed manifest store temp files left by an earlier run');
-  return store;
 }
 
 /** The marked default, else the only upstream when there is just one. */

@@ -75,7 +75,8 @@ async function openFillFile(fill: BlobFill): Promise<FileHandle> {
   }
 }
 
-function drained(res: ServerResponse): Promise<void> {
+/** Resolves when the response can take more bytes, or is gone. */
+export function drained(res: ServerResponse): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       res.off('drain', done);

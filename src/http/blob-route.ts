@@ -5,11 +5,12 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { RangeNotSatisfiableError } from '../errors.ts';
 import { parseDigest } from '../oci/digest.ts';
 import { contentRange, parseRange, type ByteRange } from '../oci/range.ts';
-import type { BlobService } from '../proxy/blob-service.ts';
+import type { BlobService, BlobSource } from '../proxy/blob-service.ts';
 import type { Route } from '../proxy/upstream-router.ts';
 import type { UpstreamHandle } from '../proxy/upstream-handle.ts';
 import { contentHeaders } from './registry-headers.ts';
 import { streamFile, streamFill } from './blob-response.ts';
+import { streamVerified } from './blob-passthrough.ts';
 
 const BLOB_CONTENT_TYPE = 'application/octet-stream';
 // Blobs are immutable: their name is their content.
@@ -31,9 +32,15 @@ export async function getBlob(
 ): Promise<Response> {
   const digest = parseDigest(digestRef).value;
   const source = await blobs.open(route.upstream, route.repository, digest);
-  const size = source.kind === 'cached' ? source.info.size : source.fill.size;
-  const cache = source.kind === 'cached' ? 'hit' : source.joined ? 'coalesced' : 'miss';
-  const range = size === undefined ? undefined : selectRange(rangeHeader, size);
+  const size = sourceSize(source);
+  let range: ByteRange | undefined;
+  try {
+    range = size === undefined ? undefined : selectRange(rangeHeader, size);
+  } catch (err) {
+    if (source.kind === 'passthrough') source.body.destroy();
+    throw err;
+  }
+  const cache = source.kind === 'cached' ? 'hit' : source.kind === 'passthrough' ? 'bypass' : source.joined ? 'coalesced' : 'miss';
   const length = range && size !== undefined ? range.end - range.start + 1 : size;
   const headers = blobHeaders(digest, length, cache, route.namespace);
   if (range && size !== undefined && length !== size) {
@@ -44,8 +51,14 @@ export async function getBlob(
   }
   const start = range?.start ?? 0;
   if (source.kind === 'cached') void streamFile(res, source.info.path, { start, end: range?.end ?? size! - 1 });
-  else void streamFill(res, source.fill, { start, end: range?.end });
+  else if (source.kind === 'filling') void streamFill(res, source.fill, { start, end: range?.end });
+  else void streamVerified(res, source.body, digest, { start, end: range?.end });
   return RESPONSE_ALREADY_SENT;
+}
+
+function sourceSize(source: BlobSource): number | undefined {
+  if (source.kind === 'cached') return source.info.size;
+  return source.kind === 'filling' ? source.fill.size : source.size;
 }
 
 function selectRange(header: string | undefined, size: number): ByteRange {

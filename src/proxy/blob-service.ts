@@ -1,45 +1,68 @@
 // Blob policy: serve from disk when cached; otherwise start (or join) the single fill for the
-// digest. The fill belongs to no client: it runs to the end even if every client leaves.
+// digest. The fill belongs to no client: it runs to the end even if every client leaves. When
+// the disk cannot take the blob, the upstream's bytes pass through to the client uncached.
 import type { Logger } from 'pino';
 import { BlobUnknownError } from '../errors.ts';
-import type { BlobInfo, BlobStore } from '../cache/blob-store.ts';
+import type { BlobInfo, BlobStore, BlobWriter } from '../cache/blob-store.ts';
 import { BlobFill, runFill } from './blob-fill.ts';
+import { CacheWriteGuard, diskErrorCode } from './cache-write-guard.ts';
 import { askUpstream, type UpstreamHandle } from './upstream-handle.ts';
 import { contentLength, upstreamAnswerError } from './upstream-answer.ts';
+import type { UpstreamBody, UpstreamResponse } from './upstream-client.ts';
 
 export type BlobSource =
   | { readonly kind: 'cached'; readonly info: BlobInfo }
-  | { readonly kind: 'filling'; readonly fill: BlobFill; readonly joined: boolean };
+  | { readonly kind: 'filling'; readonly fill: BlobFill; readonly joined: boolean }
+  /** Straight from the upstream, not cached: the reader must verify and consume or destroy it. */
+  | { readonly kind: 'passthrough'; readonly body: UpstreamBody; readonly size: number | undefined };
 
 export interface BlobHead {
   readonly size: number | undefined;
   readonly cached: boolean;
 }
 
+/** The disk refused a new fill; carries the upstream response so its bytes are not wasted. */
+class CacheUnwritableError extends Error {
+  readonly response: UpstreamResponse;
+  constructor(response: UpstreamResponse, cause: unknown) {
+    super('blob cache cannot write', { cause });
+    this.response = response;
+  }
+}
+
 export class BlobService {
   readonly #store: BlobStore;
   readonly #log: Logger;
+  readonly #guard: CacheWriteGuard;
   readonly #fills = new Map<string, Promise<BlobFill>>();
   readonly #running = new Set<Promise<void>>();
 
-  constructor(deps: { store: BlobStore; logger: Logger }) {
+  constructor(deps: { store: BlobStore; logger: Logger; guard: CacheWriteGuard }) {
     this.#store = deps.store;
     this.#log = deps.logger;
+    this.#guard = deps.guard;
   }
 
   async open(upstream: UpstreamHandle, repository: string, digest: string): Promise<BlobSource> {
     const inFlight = this.#fills.get(digest);
-    if (inFlight) return { kind: 'filling', fill: await inFlight, joined: true };
+    if (inFlight) return this.#join(inFlight, upstream, repository, digest);
     const info = await this.#store.stat(digest);
     if (info) return { kind: 'cached', info };
     if (upstream.offline) throw new BlobUnknownError(digest);
     // Re-check after the await: another request may have started the fill meanwhile.
     const raced = this.#fills.get(digest);
-    if (raced) return { kind: 'filling', fill: await raced, joined: true };
+    if (raced) return this.#join(raced, upstream, repository, digest);
+    if (this.#guard.bypassing) return this.#passThrough(upstream, repository, digest, 'disk-unwritable');
     const starting = this.#startFill(upstream, repository, digest);
     this.#fills.set(digest, starting);
     starting.catch(() => this.#fills.delete(digest));
-    return { kind: 'filling', fill: await starting, joined: false };
+    try {
+      return { kind: 'filling', fill: await starting, joined: false };
+    } catch (err) {
+      if (!(err instanceof CacheUnwritableError)) throw err;
+      this.#guard.countBypass(diskErrorCode(err.cause) ?? 'write-error');
+      return { kind: 'passthrough', body: err.response.body, size: contentLength(err.response.headers) };
+    }
   }
 
   /** Size of a blob without downloading it: disk, a running fill, or an upstream HEAD. */
@@ -63,16 +86,38 @@ export class BlobService {
     await Promise.all([...this.#running]);
   }
 
-  async #startFill(upstream: UpstreamHandle, repository: string, digest: string): Promise<BlobFill> {
+  async #join(fill: Promise<BlobFill>, upstream: UpstreamHandle, repository: string, digest: string): Promise<BlobSource> {
+    try {
+      return { kind: 'filling', fill: await fill, joined: true };
+    } catch (err) {
+      // The fill we joined could not write to disk: fetch our own copy to pass through.
+      if (err instanceof CacheUnwritableError) return this.#passThrough(upstream, repository, digest, 'disk-unwritable');
+      throw err;
+    }
+  }
+
+  async #passThrough(upstream: UpstreamHandle, repository: string, digest: string, reason: string): Promise<BlobSource> {
+    const res = await this.#getUpstream(upstream, repository, digest);
+    this.#guard.countBypass(reason);
+    return { kind: 'passthrough', body: res.body, size: contentLength(res.headers) };
+  }
+
+  async #getUpstream(upstream: UpstreamHandle, repository: string, digest: string): Promise<UpstreamResponse> {
     const res = await askUpstream(upstream, { method: 'GET', path: `/v2/${repository}/blobs/${digest}`, repository });
     if (res.statusCode !== 200) {
       await res.body.dump();
       throw upstreamAnswerError(upstream.name, res, () => new BlobUnknownError(digest));
     }
-    let writer;
+    return res;
+  }
+
+  async #startFill(upstream: UpstreamHandle, repository: string, digest: string): Promise<BlobFill> {
+    const res = await this.#getUpstream(upstream, repository, digest);
+    let writer: BlobWriter;
     try {
       writer = await this.#store.createWriter(digest);
     } catch (err) {
+      if (this.#guard.recordWriteError(err)) throw new CacheUnwritableError(res, err);
       res.body.destroy();
       throw err;
     }
@@ -80,10 +125,13 @@ export class BlobService {
     const running = runFill(fill, writer, res.body).then(() => {
       this.#fills.delete(digest);
       this.#running.delete(running);
-      if (fill.state === 'failed') {
-        this.#log.warn({ upstream: upstream.name, digest, err: fill.error }, 'blob fill failed; nothing cached');
-      } else {
+      if (fill.state === 'complete') {
         this.#log.debug({ upstream: upstream.name, digest, size: fill.written }, 'blob cached');
+        return;
+      }
+      // A disk error mid-fill sends the next requests around the cache; the waiters were cut.
+      if (!this.#guard.recordWriteError(fill.error)) {
+        this.#log.warn({ upstream: upstream.name, digest, err: fill.error?.message }, 'blob fill failed; nothing cached');
       }
     });
     this.#running.add(running);

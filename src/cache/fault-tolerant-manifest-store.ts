@@ -1,0 +1,84 @@
+// Keeps a manifest store failure (Redis down or hung, disk full or read-only) from failing
+// requests: a failed read is a cache miss, a failed write is skipped. Each failure is counted;
+// the log gets the first one and then one summary line per interval, not one line per request.
+import type { Logger } from 'pino';
+import type { Metrics } from '../metrics/metrics.ts';
+import type { ManifestStore, RepoKey, StoredManifest, TagListRecord, TagRecord } from './manifest-store.ts';
+
+const LOG_INTERVAL_MS = 10_000;
+
+export class FaultTolerantManifestStore implements ManifestStore {
+  readonly backend: string;
+  readonly #inner: ManifestStore;
+  readonly #log: Logger;
+  readonly #metrics: Metrics;
+  #lastLogAt = 0;
+  #unlogged = 0;
+
+  constructor(inner: ManifestStore, deps: { logger: Logger; metrics: Metrics }) {
+    this.#inner = inner;
+    this.backend = inner.backend;
+    this.#log = deps.logger;
+    this.#metrics = deps.metrics;
+  }
+
+  getManifest(digest: string): Promise<StoredManifest | undefined> {
+    return this.#read('getManifest', () => this.#inner.getManifest(digest));
+  }
+
+  putManifest(manifest: StoredManifest): Promise<void> {
+    return this.#write('putManifest', () => this.#inner.putManifest(manifest));
+  }
+
+  getTag(repo: RepoKey, tag: string): Promise<TagRecord | undefined> {
+    return this.#read('getTag', () => this.#inner.getTag(repo, tag));
+  }
+
+  putTag(repo: RepoKey, tag: string, record: TagRecord): Promise<void> {
+    return this.#write('putTag', () => this.#inner.putTag(repo, tag, record));
+  }
+
+  getTagList(repo: RepoKey): Promise<TagListRecord | undefined> {
+    return this.#read('getTagList', () => this.#inner.getTagList(repo));
+  }
+
+  putTagList(repo: RepoKey, record: TagListRecord): Promise<void> {
+    return this.#write('putTagList', () => this.#inner.putTagList(repo, record));
+  }
+
+  close(): Promise<void> {
+    return this.#inner.close();
+  }
+
+  async #read<T>(operation: string, op: () => Promise<T | undefined>): Promise<T | undefined> {
+    try {
+      return await op();
+    } catch (err) {
+      this.#failed(operation, err);
+      return undefined;
+    }
+  }
+
+  async #write(operation: string, op: () => Promise<void>): Promise<void> {
+    try {
+      await op();
+    } catch (err) {
+      this.#failed(operation, err);
+    }
+  }
+
+  #failed(operation: string, err: unknown): void {
+    this.#metrics.manifestStoreErrors.inc({ backend: this.backend, operation });
+    const now = Date.now();
+    if (now - this.#lastLogAt < LOG_INTERVAL_MS) {
+      this.#unlogged++;
+      return;
+    }
+    this.#log.warn(
+      { backend: this.backend, operation, err: err instanceof Error ? err.message : String(err), failuresSinceLastLog: this.#unlogged },
+      'manifest store failed; serving without it',
+    );
+    this.#lastLogAt = now;
+    this.#unlogged = 0;
+  }
+}

@@ -1,0 +1,69 @@
+// Builds the manifest store the config asks for: Redis or the embedded files, behind the fault
+// tolerance layer and the in-memory LRU. The Redis client is set up to fail fast while Redis
+// is away (no offline queue, a command deadline) and to reconnect on its own.
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Config } from '../config/load-config.ts';
+import type { Metrics } from '../metrics/metrics.ts';
+import type { ManifestStore } from './manifest-store.ts';
+import { EmbeddedManifestStore } from './embedded-manifest-store.ts';
+import { RedisManifestStore } from './redis-manifest-store.ts';
+import { FaultTolerantManifestStore } from './fault-tolerant-manifest-store.ts';
+import { MemoryCachedManifestStore } from './memory-cached-manifest-store.ts';
+
+const REDIS_COMMAND_TIMEOUT_MS = 1000;
+const REDIS_FIRST_CONNECT_WAIT_MS = 2000;
+
+export async function openManifestStore(config: Config, logger: Logger, metrics: Metrics): Promise<ManifestStore> {
+  const persistent = config.redis.url ? await openRedisStore(config.redis.url, config.redis.keyPrefix, logger) : await openEmbeddedStore(config.dataDir, logger);
+  return new MemoryCachedManifestStore(new FaultTolerantManifestStore(persistent, { logger, metrics }), { maxManifests: config.cache.memoryManifests });
+}
+
+async function openRedisStore(url: string, keyPrefix: string, logger: Logger): Promise<ManifestStore> {
+  const redis = new Redis(url, {
+    enableAutoPipelining: true,
+    // While Redis is away, commands fail at once (the request goes on without the store)
+    // instead of queueing until it returns; a hung Redis is bounded by the command timeout.
+    enableOfflineQueue: false,
+    commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
+    maxRetriesPerRequest: 1,
+    retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+  });
+  let connected = false;
+  redis.on('ready', () => {
+    connected = true;
+    logger.info({ redis: redactedUrl(url) }, 'redis connected');
+  });
+  redis.on('close', () => {
+    if (connected) logger.warn({ redis: redactedUrl(url) }, 'redis connection lost; reconnecting');
+    connected = false;
+  });
+  // Without a listener ioredis would print every reconnect error; the close/ready lines say it.
+  redis.on('error', () => undefined);
+  // Give the first connection a moment so the first requests find the store; never block start.
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, REDIS_FIRST_CONNECT_WAIT_MS);
+    redis.once('ready', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+  if (!connected) logger.warn({ redis: redactedUrl(url) }, 'redis not reachable at start; serving without it until it is');
+  return new RedisManifestStore(redis, keyPrefix, { ownsClient: true });
+}
+
+async function openEmbeddedStore(dataDir: string, logger: Logger): Promise<ManifestStore> {
+  const store = new EmbeddedManifestStore(join(dataDir, 'manifests'));
+  await store
+    .removeTempFiles()
+    .then((removed) => removed > 0 && logger.info({ removed }, 'removed manifest store temp files left by an earlier run'))
+    .catch((err: unknown) => logger.error({ err: String(err) }, 'cannot clean manifest store temp files'));
+  return store;
+}
+
+function redactedUrl(url: string): string {
+  const u = new URL(url);
+  if (u.password) u.password = '***';
+  return u.toString();
+}
