@@ -15,9 +15,14 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** SIGKILL, without waiting: the server vanishes as in a crash. */
   kill(): void;
+  /** SIGSTOP: connections stay open but nothing answers (a hung server). */
+  pause(): void;
+  resume(): void;
 }
 
-export async function startRedisServer(): Promise<RedisServer> {
+/** On a free port, or on `port` (to bring a killed server back where clients expect it). */
+export async function startRedisServer(opts: { port?: number } = {}): Promise<RedisServer> {
+  if (opts.port !== undefined) return startOn(opts.port);
   // A free port can be taken by someone else before redis binds it: try a few.
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
@@ -60,6 +65,8 @@ async function startOn(port: number): Promise<RedisServer> {
     kill: () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     },
+    pause: () => child.kill('SIGSTOP'),
+    resume: () => child.kill('SIGCONT'),
   };
 }
 

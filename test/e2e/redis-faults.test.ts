@@ -1,0 +1,111 @@
+// wharf's own manifest store failing: Redis killed under load, hung (SIGSTOP), and back again.
+// Clients must not notice beyond latency: answers come from memory or straight from upstream.
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startUpstreamRegistry, type UpstreamRegistry } from '../support/upstream-registry.ts';
+import { makeImage, type TestImage } from '../support/test-images.ts';
+import { pushImage } from '../support/push-image.ts';
+import { startRedisServer, type RedisServer } from '../support/redis-server.ts';
+import { startWharf, type TestWharf } from '../support/wharf.ts';
+import { metricValue } from '../support/metrics.ts';
+
+const TAGS = 12;
+const images: TestImage[] = Array.from({ length: TAGS }, (_, i) => makeImage({ name: `redisfault-${i}`, files: { 'n.txt': `${i}\n` } }));
+const neverAsked = makeImage({ name: 'redisfault-hung', files: { 'h.txt': 'hung\n' } });
+
+describe('Redis faults under load', () => {
+  let upstream: UpstreamRegistry;
+  let redis: RedisServer;
+  let wharf: TestWharf;
+
+  beforeAll(async () => {
+    upstream = await startUpstreamRegistry();
+    for (const [i, image] of images.entries()) await pushImage(upstream.url, 'library/app', `t${i}`, image);
+    await pushImage(upstream.url, 'library/hung', 'latest', neverAsked);
+    redis = await startRedisServer();
+    wharf = await startWharf({ redisUrl: redis.url, upstreams: [{ name: 'docker.io', url: upstream.url, default: true }] });
+  });
+
+  afterAll(async () => {
+    redis?.resume();
+    await wharf?.stop();
+    await redis?.stop();
+    await upstream?.stop();
+  });
+
+  /** GETs tag i's manifest and its config blob; returns what went wrong, if anything. */
+  async function pullOne(i: number): Promise<string | undefined> {
+    const image = images[i]!;
+    const m = await fetch(`${wharf.url}/v2/library/app/manifests/t${i}`, { headers: { accept: image.manifest.mediaType } });
+    const body = Buffer.from(await m.arrayBuffer());
+    if (m.status !== 200 || !body.equals(image.manifest.body)) return `manifest t${i}: ${m.status}`;
+    const b = await fetch(`${wharf.url}/v2/library/app/blobs/${image.config.digest}`);
+    const blob = Buffer.from(await b.arrayBuffer());
+    if (b.status !== 200 || !blob.equals(image.config.body)) return `blob t${i}: ${b.status}`;
+    return undefined;
+  }
+
+  it('keeps every request succeeding while Redis is killed, and writes to it again once it is back', async () => {
+    // Half the tags are cached before the crash; the other half are first asked for during it.
+    for (let i = 0; i < TAGS / 2; i++) expect(await pullOne(i)).toBeUndefined();
+    const errorsBefore = await metricValue(wharf.url, 'wharf_manifest_store_errors_total', { backend: 'redis' });
+
+    const failures: string[] = [];
+    let running = true;
+    let tagsInPlay = TAGS / 2;
+    const load = Promise.all(
+      Array.from({ length: 8 }, async (_, worker) => {
+        for (let n = worker; running; n += 8) {
+          const problem = await pullOne(n % tagsInPlay).catch((err: unknown) => String(err));
+          if (problem) failures.push(problem);
+        }
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    const port = redis.port;
+    redis.kill();
+    await new Promise((r) => setTimeout(r, 200));
+    tagsInPlay = TAGS; // now also tags and blobs the store has never seen
+    await new Promise((r) => setTimeout(r, 1500));
+    running = false;
+    await load;
+    expect(failures).toEqual([]);
+    expect(await metricValue(wharf.url, 'wharf_manifest_store_errors_total', { backend: 'redis' })).toBeGreaterThan(errorsBefore);
+
+    // Redis comes back empty on the same port: wharf reconnects by itself and stores again.
+    redis = await startRedisServer({ port });
+    const direct = new Redis(redis.url);
+    try {
+      const deadline = Date.now() + 10_000;
+      let wharfConnections = 0;
+      while (wharfConnections === 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        const clients = (await direct.client('LIST')) as string;
+        wharfConnections = clients.split('\n').filter((l) => l.includes('addr=') && !l.includes('cmd=client')).length;
+      }
+      expect(wharfConnections).toBeGreaterThan(0);
+      await pushImage(upstream.url, 'library/app', 'after-restart', images[0]!);
+      const res = await fetch(`${wharf.url}/v2/library/app/manifests/after-restart`);
+      expect(res.status).toBe(200);
+      expect(await direct.dbsize()).toBeGreaterThan(0);
+    } finally {
+      direct.disconnect();
+    }
+  });
+
+  it('answers while Redis hangs (SIGSTOP), bounded by the command timeout', async () => {
+    redis.pause();
+    try {
+      const started = Date.now();
+      // Cached in memory: no Redis needed at all.
+      expect(await pullOne(0)).toBeUndefined();
+      // A tag never asked for: Redis is asked and times out (reads and writes), the upstream answers.
+      const res = await fetch(`${wharf.url}/v2/library/hung/manifests/latest`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('docker-content-digest')).toBe(neverAsked.manifest.digest);
+      expect(Date.now() - started).toBeLessThan(5000);
+    } finally {
+      redis.resume();
+    }
+  });
+});
