@@ -42,7 +42,7 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
   if (config.offline) logger.warn('offline mode: serving only the cache, no upstream will be contacted');
   const router = new UpstreamRouter(upstreams, defaultUpstreamName(config));
 
-  const blobs = new BlobService({ store: blobStore, logger, guard: new CacheWriteGuard({ logger, metrics }) });
+  const blobs = new BlobService({ store: blobStore, logger, guard: new CacheWriteGuard({ dataDir: config.dataDir, logger, metrics }) });
   const manifests = new ManifestService({ store: manifestStore, tagTtlSeconds: config.cache.tagTtlSeconds, logger });
   const tagLists = new TagListService({ store: manifestStore, tagTtlSeconds: config.cache.tagTtlSeconds, logger });
 

@@ -35,7 +35,8 @@ export class BlobService {
   readonly #log: Logger;
   readonly #guard: CacheWriteGuard;
   readonly #fills = new Map<string, Promise<BlobFill>>();
-  readonly #running = new Set<Promise<void>>();
+  /** Fills still writing, and the task that runs each. */
+  readonly #running = new Map<BlobFill, Promise<void>>();
 
   constructor(deps: { store: BlobStore; logger: Logger; guard: CacheWriteGuard }) {
     this.#store = deps.store;
@@ -83,7 +84,14 @@ export class BlobService {
 
   /** Waits for running fills to settle (used at shutdown and by tests). */
   async settled(): Promise<void> {
-    await Promise.all([...this.#running]);
+    await Promise.all([...this.#running.values()]);
+  }
+
+  /** What running fills have announced and not yet written: disk space already spoken for. */
+  #bytesStillToWrite(): number {
+    let pending = 0;
+    for (const fill of this.#running.keys()) pending += Math.max(0, (fill.size ?? 0) - fill.written);
+    return pending;
   }
 
   async #join(fill: Promise<BlobFill>, upstream: UpstreamHandle, repository: string, digest: string): Promise<BlobSource> {
@@ -113,6 +121,10 @@ export class BlobService {
 
   async #startFill(upstream: UpstreamHandle, repository: string, digest: string): Promise<BlobFill> {
     const res = await this.#getUpstream(upstream, repository, digest);
+    const size = contentLength(res.headers);
+    if (!(await this.#guard.hasRoomFor(size, this.#bytesStillToWrite()))) {
+      throw new CacheUnwritableError(res, Object.assign(new Error('not enough disk space'), { code: 'ENOSPC' }));
+    }
     let writer: BlobWriter;
     try {
       writer = await this.#store.createWriter(digest);
@@ -121,10 +133,10 @@ export class BlobService {
       res.body.destroy();
       throw err;
     }
-    const fill = new BlobFill(digest, contentLength(res.headers), writer.tempPath);
+    const fill = new BlobFill(digest, size, writer.tempPath);
     const running = runFill(fill, writer, res.body).then(() => {
       this.#fills.delete(digest);
-      this.#running.delete(running);
+      this.#running.delete(fill);
       if (fill.state === 'complete') {
         this.#log.debug({ upstream: upstream.name, digest, size: fill.written }, 'blob cached');
         return;
@@ -134,7 +146,7 @@ export class BlobService {
         this.#log.warn({ upstream: upstream.name, digest, err: fill.error?.message }, 'blob fill failed; nothing cached');
       }
     });
-    this.#running.add(running);
+    this.#running.set(fill, running);
     return fill;
   }
 }
