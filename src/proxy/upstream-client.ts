@@ -166,18 +166,35 @@ export class UpstreamClient {
   }
 
   async #dispatch(opts: { method: 'GET' | 'HEAD'; url: URL; headers: Record<string, string>; signal?: AbortSignal | undefined }) {
-    try {
-      return await this.#agent.request({
+    const send = () =>
+      this.#agent.request({
         origin: opts.url.origin,
         path: opts.url.pathname + opts.url.search,
         method: opts.method,
         headers: opts.headers,
         signal: opts.signal,
+        // undici closes the connection after every HEAD by default (for servers that send a
+        // body anyway); registries do not, and a tag revalidation per new TLS connection costs.
+        reset: false,
       });
+    try {
+      try {
+        return await send();
+      } catch (err) {
+        // A kept-alive connection the server closed just as we reused it: GET and HEAD are
+        // idempotent, so try once more on a fresh connection (as Go's http.Transport does).
+        if (!isStaleConnectionError(err)) throw err;
+        return await send();
+      }
     } catch (err) {
       throw toUpstreamFailure(this.name, err) ?? err;
     }
   }
+}
+
+function isStaleConnectionError(err: unknown): boolean {
+  const code = typeof err === 'object' && err !== null && 'code' in err ? err.code : undefined;
+  return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET';
 }
 
 async function readSmallText(body: UpstreamBody, limit: number): Promise<string> {
