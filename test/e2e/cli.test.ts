@@ -1,20 +1,9 @@
 // `wharf serve` as a process, the way users start it: real config file, real signals.
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-
-const ENTRY = new URL('../../bin/wharf.js', import.meta.url).pathname;
-
-function startCli(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const child = spawn(process.execPath, [ENTRY, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, exited, stderr: () => stderr };
-}
+import { startWharfProcess } from '../support/wharf-process.ts';
 
 describe('wharf CLI', () => {
   let dir: string;
@@ -28,16 +17,8 @@ describe('wharf CLI', () => {
   it('serves with a config file, logs JSON, and exits 0 on SIGTERM', async () => {
     const config = join(dir, 'wharf.yaml');
     await writeFile(config, `listen: 127.0.0.1:0\ndataDir: ${join(dir, 'data')}\nupstreams:\n  - name: docker.io\n    url: http://127.0.0.1:9\n    default: true\n`);
-    const { child, exited } = startCli(['serve', '--config', config]);
-    const lines = createInterface({ input: child.stdout });
-    let url: string | undefined;
-    for await (const line of lines) {
-      const entry = JSON.parse(line) as { msg: string; url?: string; level: number };
-      if (entry.msg === 'wharf listening') {
-        url = entry.url;
-        break;
-      }
-    }
+    const { child, exited, listening } = startWharfProcess(['serve', '--config', config]);
+    const url = await listening();
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     const ping = await fetch(`${url}/v2/`);
     expect(ping.status).toBe(200);
@@ -53,22 +34,22 @@ describe('wharf CLI', () => {
   it('refuses a bad config with the key named, exit code 78', async () => {
     const config = join(dir, 'bad.yaml');
     await writeFile(config, 'listen: nowhere\nupstreams:\n  - name: docker.io\n    url: ftp://x\n');
-    const { exited, stderr } = startCli(['serve', '--config', config]);
+    const { exited, stderr } = startWharfProcess(['serve', '--config', config]);
     expect(await exited).toBe(78);
     expect(stderr()).toContain('listen');
     expect(stderr()).toContain('upstreams.0.url');
   });
 
   it('takes the config file from WHARF_CONFIG and env overrides', async () => {
-    const { exited, stderr } = startCli(['serve'], { WHARF_CONFIG: join(dir, 'missing.yaml') });
+    const { exited, stderr } = startWharfProcess(['serve'], { WHARF_CONFIG: join(dir, 'missing.yaml') });
     expect(await exited).toBe(78);
     expect(stderr()).toContain('missing.yaml');
   });
 
   it('prints usage for no command and unknown commands', async () => {
-    const none = startCli([]);
+    const none = startWharfProcess([]);
     expect(await none.exited).toBe(2);
-    const unknown = startCli(['frobnicate']);
+    const unknown = startWharfProcess(['frobnicate']);
     expect(await unknown.exited).toBe(2);
     expect(unknown.stderr()).toContain('unknown command');
   });

@@ -1,0 +1,36 @@
+// `wharf` as its own process (bin/wharf.js), the way users run it: for signals, exit codes and
+// crashes (kill -9) that an in-process server cannot show.
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+
+const ENTRY = new URL('../../bin/wharf.js', import.meta.url).pathname;
+
+export interface WharfProcess {
+  readonly child: ChildProcessByStdio<null, Readable, Readable>;
+  readonly pid: number;
+  /** Exit code, or null when killed by a signal. */
+  readonly exited: Promise<number | null>;
+  stderr(): string;
+  /** Resolves with the URL from the "wharf listening" log line. */
+  listening(): Promise<string>;
+}
+
+export function startWharfProcess(args: string[], env: NodeJS.ProcessEnv = {}): WharfProcess {
+  const child = spawn(process.execPath, [ENTRY, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // stdout is read to its end, always: a full pipe would block wharf's logging.
+  const url = new Promise<string>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout });
+    lines.on('line', (line) => {
+      if (!line.startsWith('{')) return; // usage text, not a log line
+      const entry = JSON.parse(line) as { msg?: string; url?: string };
+      if (entry.msg === 'wharf listening' && entry.url) resolve(entry.url);
+    });
+    lines.on('close', () => reject(new Error(`wharf exited before it was listening (the line needs logLevel info or lower):\n${stderr}`)));
+  });
+  url.catch(() => undefined); // observed through listening()
+  return { child, pid: child.pid ?? -1, exited, stderr: () => stderr, listening: () => url };
+}
