@@ -155,18 +155,22 @@ describe('registry protocol through wharf', () => {
     expect(Buffer.from(await moved.arrayBuffer()).equals(v2.manifest.body)).toBe(true);
   });
 
-  it('serves the cached tag (stale) when the upstream fails, and 503 for what it never had', async () => {
+  it.each([
+    [503, 503, 'UNAVAILABLE'],
+    [500, 503, 'UNAVAILABLE'],
+    [429, 429, 'TOOMANYREQUESTS'],
+  ])('serves the cached tag (stale) when the upstream answers %i, and %i for what it never had', async (upstreamStatus, status, code) => {
     await fetch(`${wharf.url}/v2/library/proto/manifests/latest`);
     await new Promise((r) => setTimeout(r, 1100));
-    proxy.failWith = 503;
+    proxy.failWith = upstreamStatus;
     try {
       const stale = await fetch(`${wharf.url}/v2/library/proto/manifests/latest`);
       expect(stale.status).toBe(200);
       expect(stale.headers.get('x-wharf-cache')).toBe('stale');
       expect(stale.headers.get('docker-content-digest')).toBe(image.manifest.digest);
       const uncached = await fetch(`${wharf.url}/v2/library/proto/manifests/never-pulled`);
-      expect(uncached.status).toBe(503);
-      expect(await errorCode(uncached)).toBe('UNAVAILABLE');
+      expect(uncached.status).toBe(status);
+      expect(await errorCode(uncached)).toBe(code);
     } finally {
       proxy.failWith = undefined;
     }
