@@ -49,6 +49,9 @@ export async function getBlob(
   } else {
     res.writeHead(200, headers);
   }
+  // Headers go out now, not with the first body bytes: a waiter learns the size at once, and a
+  // fill that fails before its first byte still reaches the client as a cut 200 body.
+  if (source.kind !== 'cached') res.flushHeaders();
   const start = range?.start ?? 0;
   if (source.kind === 'cached') void streamFile(res, source.info.path, { start, end: range?.end ?? size! - 1 });
   else if (source.kind === 'filling') void streamFill(res, source.fill, { start, end: range?.end });

@@ -119,6 +119,31 @@ describe('upstream outages at the network level', () => {
     expect(uncachedBlob.res.status).toBe(503);
   });
 
+  it('slow upstream: serves the cached tag at the budget, and the late answer still updates the cache', async () => {
+    await pushImage(upstream.url, 'library/slow', 'latest', app);
+    expect((await timed(`${wharf.url}/v2/library/slow/manifests/latest`)).res.status).toBe(200);
+    await pushImage(upstream.url, 'library/slow', 'latest', other); // the tag moves upstream
+    await pastTagTtl();
+    faults.setLatency(2500);
+    try {
+      const stale = await timed(`${wharf.url}/v2/library/slow/manifests/latest`);
+      expect(stale.res.headers.get('x-wharf-cache')).toBe('stale');
+      expect(stale.res.headers.get('docker-content-digest')).toBe(app.manifest.digest);
+      expect(stale.ms).toBeGreaterThan(1400);
+      expect(stale.ms).toBeLessThan(2400);
+      // The revalidation finishes in the background (HEAD, then GET of the new manifest).
+      const deadline = Date.now() + 10_000;
+      let digest: string | null = null;
+      while (digest !== other.manifest.digest && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 250));
+        digest = (await timed(`${wharf.url}/v2/library/slow/manifests/latest`)).res.headers.get('docker-content-digest');
+      }
+      expect(digest).toBe(other.manifest.digest);
+    } finally {
+      faults.setLatency(0);
+    }
+  });
+
   for (const fault of ['reset-after', 'corrupt-after'] as const) {
     it(`${fault} mid-body: every waiter is cut, nothing is cached, the next request refills`, async () => {
       // Response bytes on a fresh connection: headers (< 1 KiB) then the blob; 300 KiB in is mid-blob.
