@@ -12,6 +12,8 @@ import { UpstreamRouter } from './proxy/upstream-router.ts';
 import { CircuitBreaker } from './proxy/circuit-breaker.ts';
 import { isOutage } from './proxy/upstream-answer.ts';
 import { Metrics } from './metrics/metrics.ts';
+import { TopRepositories } from './metrics/top-repositories.ts';
+import { readVersion } from './version.ts';
 import type { UpstreamHandle } from './proxy/upstream-handle.ts';
 import { BlobService } from './proxy/blob-service.ts';
 import { CacheWriteGuard } from './proxy/cache-write-guard.ts';
@@ -42,13 +44,26 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
   if (config.offline) logger.warn('offline mode: serving only the cache, no upstream will be contacted');
   const router = new UpstreamRouter(upstreams, defaultUpstreamName(config));
 
-  const blobs = new BlobService({ store: blobStore, logger, guard: new CacheWriteGuard({ dataDir: config.dataDir, logger, metrics }) });
+  const blobs = new BlobService({ store: blobStore, logger, metrics, guard: new CacheWriteGuard({ dataDir: config.dataDir, logger, metrics }) });
+  blobs.countCachedBlobs().catch((err: unknown) => logger.warn({ err: String(err) }, 'cannot measure the blob cache'));
   const manifests = new ManifestService({ store: manifestStore, tagTtlSeconds: config.cache.tagTtlSeconds, logger });
   const tagLists = new TagListService({ store: manifestStore, tagTtlSeconds: config.cache.tagTtlSeconds, logger });
 
+  const topRepositories = new TopRepositories();
   return {
     logger,
     metrics,
+    topRepositories,
+    status: {
+      version: readVersion(),
+      startedAt: Date.now(),
+      offline: config.offline,
+      blobStore,
+      manifestStore,
+      upstreams,
+      metrics,
+      topRepositories,
+    },
     router,
     blobs,
     manifests,
@@ -78,7 +93,7 @@ function createUpstreamHandle(u: ResolvedUpstream, config: Config, metrics: Metr
       log({ upstream: u.name, state, reason }, `upstream circuit breaker ${state}`);
     },
   });
-  metrics.breakerState.set({ upstream: u.name }, 0);
+  metrics.addUpstream(u.name);
   return {
     name: u.name,
     libraryPrefix: u.libraryPrefix,

@@ -1,8 +1,8 @@
 // Process entry: `wharf <command>`. Parses arguments, loads the config, runs the command.
 import { parseArgs } from 'node:util';
-import { readFileSync } from 'node:fs';
 import { loadConfig, ConfigError } from './config/load-config.ts';
 import { createLogger } from './logger.ts';
+import { readVersion } from './version.ts';
 import { startServer } from './server.ts';
 
 const USAGE = `Usage: wharf <command> [options]
@@ -27,8 +27,7 @@ async function main(argv: string[]): Promise<number> {
     },
   });
   if (values.version) {
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-    process.stdout.write(`wharf ${pkg.version}\n`);
+    process.stdout.write(`wharf ${readVersion()}\n`);
     return 0;
   }
   const [command] = positionals;

@@ -32,6 +32,10 @@ export interface BlobStore {
   createWriter(digest: string): Promise<BlobWriter>;
   /** Removes temp files left by a crash; called once at start. Returns how many were removed. */
   removeTempFiles(): Promise<number>;
+  /** Resolves when the store can be read; rejects with why not. */
+  ping(): Promise<void>;
+  /** Committed blobs and their total size, by walking the store (slow on big caches: call rarely). */
+  usage(): Promise<{ blobs: number; bytes: number }>;
 }
 
 export class DigestMismatchError extends Error {

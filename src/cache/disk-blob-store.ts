@@ -1,7 +1,8 @@
 // BlobStore on the local filesystem: dataDir/blobs/<alg>/<first 2 hex>/<hex>, written through
 // temp files in dataDir/blobs/tmp (same filesystem, so the final rename is atomic).
 import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { parseDigest } from '../oci/digest.ts';
 import { DigestMismatchError, type BlobInfo, type BlobStore, type BlobWriter } from './blob-store.ts';
@@ -54,17 +55,42 @@ export function createDiskBlobStore(dataDir: string, opts: DiskBlobStoreOptions 
     },
 
     async removeTempFiles() {
-      let names: string[];
-      try {
-        names = await readdir(tmpDir);
-      } catch (err) {
-        if (isMissing(err)) return 0;
-        throw err;
-      }
+      const names = await readdirOrEmpty(tmpDir);
       await Promise.all(names.map((name) => rm(join(tmpDir, name), { recursive: true, force: true })));
       return names.length;
     },
+
+    async ping() {
+      await mkdir(root, { recursive: true }).catch(() => undefined);
+      await access(root, constants.R_OK);
+    },
+
+    async usage() {
+      let blobs = 0;
+      let bytes = 0;
+      for (const algorithm of await readdirOrEmpty(root)) {
+        if (algorithm === 'tmp') continue;
+        for (const shard of await readdirOrEmpty(join(root, algorithm))) {
+          for (const name of await readdirOrEmpty(join(root, algorithm, shard))) {
+            const st = await stat(join(root, algorithm, shard, name)).catch(() => undefined);
+            if (!st?.isFile()) continue;
+            blobs++;
+            bytes += st.size;
+          }
+        }
+      }
+      return { blobs, bytes };
+    },
   };
+}
+
+async function readdirOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    if (isMissing(err)) return [];
+    throw err;
+  }
 }
 
 type WriterState = 'open' | 'committed' | 'closed';

@@ -9,7 +9,8 @@
 // The "_" entries cannot collide with repository components (those start with [a-z0-9]), so a
 // repository "a" and a repository "a/_tags" or "a.json/b" never share a file.
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { parseDigest } from '../oci/digest.ts';
 import type { ManifestStore, RepoKey, StoredManifest, TagListRecord, TagRecord } from './manifest-store.ts';
@@ -77,6 +78,11 @@ export class EmbeddedManifestStore implements ManifestStore {
     });
     await Promise.all(names.map((name) => rm(join(this.#tmpDir, name), { force: true, recursive: true })));
     return names.length;
+  }
+
+  async ping(): Promise<void> {
+    await mkdir(this.#dir, { recursive: true });
+    await access(this.#dir, constants.W_OK);
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,7 @@
 // Keeps a manifest store failure (Redis down or hung, disk full or read-only) from failing
-// requests: a failed read is a cache miss, a failed write is skipped. Each failure is counted;
-// the log gets the first one and then one summary line per interval, not one line per request.
+// requests: a failed read is a cache miss, a failed write is skipped. Each operation and each
+// failure is counted; the log gets the first failure and then one summary line per interval,
+// not one line per request.
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { ManifestStore, RepoKey, StoredManifest, TagListRecord, TagRecord } from './manifest-store.ts';
@@ -46,11 +47,17 @@ export class FaultTolerantManifestStore implements ManifestStore {
     return this.#write('putTagList', () => this.#inner.putTagList(repo, record));
   }
 
+  /** Not shielded: health checks must see the backend as it is. */
+  ping(): Promise<void> {
+    return this.#inner.ping();
+  }
+
   close(): Promise<void> {
     return this.#inner.close();
   }
 
   async #read<T>(operation: string, op: () => Promise<T | undefined>): Promise<T | undefined> {
+    this.#metrics.manifestStoreOperations.inc({ backend: this.backend, operation });
     try {
       return await op();
     } catch (err) {
@@ -60,6 +67,7 @@ export class FaultTolerantManifestStore implements ManifestStore {
   }
 
   async #write(operation: string, op: () => Promise<void>): Promise<void> {
+    this.#metrics.manifestStoreOperations.inc({ backend: this.backend, operation });
     try {
       await op();
     } catch (err) {

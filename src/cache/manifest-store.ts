@@ -38,5 +38,7 @@ export interface ManifestStore {
   putTag(repo: RepoKey, tag: string, record: TagRecord): Promise<void>;
   getTagList(repo: RepoKey): Promise<TagListRecord | undefined>;
   putTagList(repo: RepoKey, record: TagListRecord): Promise<void>;
+  /** Resolves when the backend answers and can be written; rejects with why not. */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -71,6 +71,10 @@ export class MemoryCachedManifestStore implements ManifestStore {
     await this.#inner.putTagList(repo, record);
   }
 
+  ping(): Promise<void> {
+    return this.#inner.ping();
+  }
+
   async close(): Promise<void> {
     this.#manifests.clear();
     this.#tags.clear();

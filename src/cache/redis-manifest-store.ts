@@ -67,6 +67,10 @@ export class RedisManifestStore implements ManifestStore {
     await this.#redis.set(this.#tagListKey(repo), encodeTagListRecord(record));
   }
 
+  async ping(): Promise<void> {
+    await this.#redis.ping();
+  }
+
   async close(): Promise<void> {
     if (!this.#ownsClient) return;
     await this.#redis.quit().catch(() => this.#redis.disconnect());

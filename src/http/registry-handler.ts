@@ -1,7 +1,6 @@
 // Dispatches /v2/... requests: parse the path, check the grammar, choose the upstream, call the
 // endpoint. Everything thrown ends in error-response.ts.
 import type { Context } from 'hono';
-import type { HttpBindings } from '@hono/node-server';
 import { RegistryError, RouteNotFoundError, UnsupportedError } from '../errors.ts';
 import { parseDigest } from '../oci/digest.ts';
 import type { BlobService } from '../proxy/blob-service.ts';
@@ -15,6 +14,7 @@ import { serveManifest } from './manifest-route.ts';
 import { getBlob, headBlob } from './blob-route.ts';
 import { serveTagList } from './tags-route.ts';
 import { API_VERSION_HEADERS } from './registry-headers.ts';
+import type { WharfEnv } from './wharf-env.ts';
 
 export interface RegistryServices {
   readonly router: UpstreamRouter<UpstreamHandle>;
@@ -30,10 +30,11 @@ const BASE_HEADERS = {
   'Content-Length': String(BASE_BODY.length),
 };
 
-export async function handleRegistryRequest(c: Context<{ Bindings: HttpBindings }>, services: RegistryServices): Promise<Response> {
+export async function handleRegistryRequest(c: Context<WharfEnv>, services: RegistryServices): Promise<Response> {
   // Hono routes HEAD through GET handlers; the real method decides whether bytes are fetched.
   const method = c.env.incoming.method ?? 'GET';
   const target = parseRegistryPath(c.req.path);
+  c.set('requestKind', target.kind === 'upload' || target.kind === 'catalog' || target.kind === 'unknown' ? 'other' : target.kind);
   if (method !== 'GET' && method !== 'HEAD') throw new UnsupportedError();
   switch (target.kind) {
     case 'base':
@@ -47,6 +48,8 @@ export async function handleRegistryRequest(c: Context<{ Bindings: HttpBindings 
   }
   const ns = c.req.query('ns');
   const route = services.router.route(target.name, ns);
+  c.set('upstreamName', route.upstream.name);
+  c.set('repository', route.repository);
   switch (target.kind) {
     case 'manifest':
       return serveManifest(services.manifests, route, target.reference, method);

@@ -1,19 +1,35 @@
 // wharf's Prometheus metrics: one registry per process, created by the composition root and
 // passed to whoever counts. Labels name upstreams, kinds and outcomes, never a repository, tag
-// or digest (unbounded cardinality).
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+// or digest (unbounded cardinality). Every name is listed in the README.
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { BreakerState } from '../proxy/circuit-breaker.ts';
 
 const BREAKER_STATE_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
 
+export type RequestKind = 'manifest' | 'blob' | 'tags' | 'referrers' | 'base' | 'other';
+
 export class Metrics {
   readonly registry = new Registry();
+  readonly requests: Counter<'kind' | 'result' | 'upstream'>;
+  readonly requestDuration: Histogram<'kind'>;
+  /** Bytes sent to clients (headers included), by where the answer came from. */
+  readonly servedBytes: Counter<'kind' | 'result'>;
+  readonly upstreamRequests: Counter<'upstream' | 'method' | 'status_class'>;
+  readonly upstreamLatency: Histogram<'upstream'>;
+  /** Body bytes received from upstreams (blobs and manifests). */
+  readonly upstreamBytes: Counter<'upstream'>;
+  readonly upstreamRateLimitRemaining: Gauge<'upstream'>;
   /** Cached content served because the upstream could not answer. */
   readonly staleServed: Counter<'kind' | 'upstream'>;
   readonly breakerState: Gauge<'upstream'>;
   readonly breakerTransitions: Counter<'upstream' | 'state'>;
-  /** Upstream requests that got no usable answer, by why (refused, headers-timeout, http-5xx, ...). */
+  /** Upstream requests that got no usable answer, by why (refused, headers-timeout, http-503, ...). */
   readonly upstreamFailures: Counter<'upstream' | 'reason'>;
+  readonly fillsInFlight: Gauge;
+  readonly cacheBytes: Gauge;
+  readonly cacheBlobs: Gauge;
+  readonly cacheEvictions: Counter;
+  readonly manifestStoreOperations: Counter<'backend' | 'operation'>;
   readonly manifestStoreErrors: Counter<'backend' | 'operation'>;
   /** Blobs served straight from the upstream without caching (disk full or unwritable). */
   readonly blobCacheBypassed: Counter<'reason'>;
@@ -21,42 +37,45 @@ export class Metrics {
   constructor(options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
-    this.staleServed = new Counter({
-      name: 'wharf_stale_served_total',
-      help: 'Cached content served because the upstream could not answer (timeout, refused, 5xx, 429, breaker open)',
-      labelNames: ['kind', 'upstream'],
+    const counter = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) =>
+      new Counter<L>({ name, help, labelNames, registers });
+    const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) => new Gauge<L>({ name, help, labelNames, registers });
+
+    this.requests = counter('wharf_requests_total', 'Registry API requests by kind, cache result (hit, miss, coalesced, revalidated, stale, bypass, error) and upstream', ['kind', 'result', 'upstream']);
+    this.requestDuration = new Histogram({
+      name: 'wharf_request_duration_seconds',
+      help: 'Time from request to the end of the response',
+      labelNames: ['kind'],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120],
       registers,
     });
-    this.breakerState = new Gauge({
-      name: 'wharf_upstream_breaker_state',
-      help: 'Circuit breaker state per upstream: 0 closed, 1 half-open (probing), 2 open',
+    this.servedBytes = counter('wharf_served_bytes_total', 'Bytes sent to clients, by kind and cache result (hit bytes are bytes saved upstream)', ['kind', 'result']);
+    this.upstreamRequests = counter('wharf_upstream_requests_total', 'Requests to upstreams by method and status class (2xx..5xx, or error: no answer)', ['upstream', 'method', 'status_class']);
+    this.upstreamLatency = new Histogram({
+      name: 'wharf_upstream_request_duration_seconds',
+      help: 'Time until an upstream answered with response headers',
       labelNames: ['upstream'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
-    this.breakerTransitions = new Counter({
-      name: 'wharf_upstream_breaker_transitions_total',
-      help: 'Circuit breaker state changes per upstream, by the state entered',
-      labelNames: ['upstream', 'state'],
-      registers,
-    });
-    this.upstreamFailures = new Counter({
-      name: 'wharf_upstream_failures_total',
-      help: 'Upstream requests without a usable answer, by reason',
-      labelNames: ['upstream', 'reason'],
-      registers,
-    });
-    this.manifestStoreErrors = new Counter({
-      name: 'wharf_manifest_store_errors_total',
-      help: 'Manifest store operations that failed (the request went on without the store)',
-      labelNames: ['backend', 'operation'],
-      registers,
-    });
-    this.blobCacheBypassed = new Counter({
-      name: 'wharf_blob_cache_bypassed_total',
-      help: 'Blobs passed through from the upstream without caching because the blob store could not write',
-      labelNames: ['reason'],
-      registers,
-    });
+    this.upstreamBytes = counter('wharf_upstream_bytes_total', 'Body bytes fetched from upstreams (blobs and manifests)', ['upstream']);
+    this.upstreamRateLimitRemaining = gauge('wharf_upstream_ratelimit_remaining', 'Pulls left in the upstream rate-limit window, as last reported (Docker Hub RateLimit-Remaining)', ['upstream']);
+    this.staleServed = counter('wharf_stale_served_total', 'Cached content served because the upstream could not answer (timeout, refused, 5xx, 429, breaker open)', ['kind', 'upstream']);
+    this.breakerState = gauge('wharf_upstream_breaker_state', 'Circuit breaker state per upstream: 0 closed, 1 half-open (probing), 2 open', ['upstream']);
+    this.breakerTransitions = counter('wharf_upstream_breaker_transitions_total', 'Circuit breaker state changes per upstream, by the state entered', ['upstream', 'state']);
+    this.upstreamFailures = counter('wharf_upstream_failures_total', 'Upstream requests without a usable answer, by reason', ['upstream', 'reason']);
+    this.fillsInFlight = gauge('wharf_blob_fills_in_flight', 'Blob downloads into the cache running now');
+    this.cacheBytes = gauge('wharf_cache_blob_bytes', 'Bytes of blobs in the cache');
+    this.cacheBlobs = gauge('wharf_cache_blobs', 'Blobs in the cache');
+    this.cacheEvictions = counter('wharf_cache_evictions_total', 'Blobs evicted from the cache');
+    this.manifestStoreOperations = counter('wharf_manifest_store_operations_total', 'Manifest store operations that reached the backend', ['backend', 'operation']);
+    this.manifestStoreErrors = counter('wharf_manifest_store_errors_total', 'Manifest store operations that failed (the request went on without the store)', ['backend', 'operation']);
+    this.blobCacheBypassed = counter('wharf_blob_cache_bypassed_total', 'Blobs passed through from the upstream without caching because the blob store could not take them', ['reason']);
+  }
+
+  /** Makes an upstream's series exist from the start (dashboards show 0, not "no data"). */
+  addUpstream(upstream: string): void {
+    this.breakerState.set({ upstream }, 0);
   }
 
   setBreakerState(upstream: string, state: BreakerState): void {

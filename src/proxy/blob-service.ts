@@ -9,6 +9,7 @@ import { CacheWriteGuard, diskErrorCode } from './cache-write-guard.ts';
 import { askUpstream, type UpstreamHandle } from './upstream-handle.ts';
 import { contentLength, upstreamAnswerError } from './upstream-answer.ts';
 import type { UpstreamBody, UpstreamResponse } from './upstream-client.ts';
+import type { Metrics } from '../metrics/metrics.ts';
 
 export type BlobSource =
   | { readonly kind: 'cached'; readonly info: BlobInfo }
@@ -38,10 +39,23 @@ export class BlobService {
   /** Fills still writing, and the task that runs each. */
   readonly #running = new Map<BlobFill, Promise<void>>();
 
-  constructor(deps: { store: BlobStore; logger: Logger; guard: CacheWriteGuard }) {
+  readonly #metrics: Metrics;
+
+  constructor(deps: { store: BlobStore; logger: Logger; guard: CacheWriteGuard; metrics: Metrics }) {
     this.#store = deps.store;
     this.#log = deps.logger;
     this.#guard = deps.guard;
+    this.#metrics = deps.metrics;
+  }
+
+  /**
+   * Counts what is already on disk into the cache size gauges; runs in the background at start.
+   * A blob committed while the walk runs may be counted twice until the next start.
+   */
+  async countCachedBlobs(): Promise<void> {
+    const { blobs, bytes } = await this.#store.usage();
+    this.#metrics.cacheBlobs.inc(blobs);
+    this.#metrics.cacheBytes.inc(bytes);
   }
 
   async open(upstream: UpstreamHandle, repository: string, digest: string): Promise<BlobSource> {
@@ -62,7 +76,7 @@ export class BlobService {
     } catch (err) {
       if (!(err instanceof CacheUnwritableError)) throw err;
       this.#guard.countBypass(diskErrorCode(err.cause) ?? 'write-error');
-      return { kind: 'passthrough', body: err.response.body, size: contentLength(err.response.headers) };
+      return this.#passThroughSource(upstream, err.response);
     }
   }
 
@@ -107,7 +121,14 @@ export class BlobService {
   async #passThrough(upstream: UpstreamHandle, repository: string, digest: string, reason: string): Promise<BlobSource> {
     const res = await this.#getUpstream(upstream, repository, digest);
     this.#guard.countBypass(reason);
-    return { kind: 'passthrough', body: res.body, size: contentLength(res.headers) };
+    return this.#passThroughSource(upstream, res);
+  }
+
+  #passThroughSource(upstream: UpstreamHandle, res: UpstreamResponse): BlobSource {
+    const size = contentLength(res.headers);
+    // Counted as announced: the body is the reader's to consume.
+    if (size !== undefined) this.#metrics.upstreamBytes.inc({ upstream: upstream.name }, size);
+    return { kind: 'passthrough', body: res.body, size };
   }
 
   async #getUpstream(upstream: UpstreamHandle, repository: string, digest: string): Promise<UpstreamResponse> {
@@ -134,10 +155,15 @@ export class BlobService {
       throw err;
     }
     const fill = new BlobFill(digest, size, writer.tempPath);
+    this.#metrics.fillsInFlight.inc();
     const running = runFill(fill, writer, res.body).then(() => {
       this.#fills.delete(digest);
       this.#running.delete(fill);
+      this.#metrics.fillsInFlight.dec();
+      this.#metrics.upstreamBytes.inc({ upstream: upstream.name }, fill.written);
       if (fill.state === 'complete') {
+        this.#metrics.cacheBlobs.inc();
+        this.#metrics.cacheBytes.inc(fill.written);
         this.#log.debug({ upstream: upstream.name, digest, size: fill.written }, 'blob cached');
         return;
       }

@@ -27,6 +27,8 @@ export class CircuitBreaker {
   #openedAt = 0;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
+  #lastSuccessAt: number | undefined;
+  #lastFailure: { at: number; reason: string } | undefined;
 
   constructor(options: CircuitBreakerOptions) {
     this.#options = options;
@@ -35,6 +37,15 @@ export class CircuitBreaker {
 
   get state(): BreakerState {
     return this.#state;
+  }
+
+  /** When the upstream last answered, and the last failure: for health reports. */
+  get lastSuccessAt(): number | undefined {
+    return this.#lastSuccessAt;
+  }
+
+  get lastFailure(): { at: number; reason: string } | undefined {
+    return this.#lastFailure;
   }
 
   /** Whether a client request may go upstream now. */
@@ -50,11 +61,13 @@ export class CircuitBreaker {
 
   /** The upstream answered (any status but 5xx/429): it is reachable. */
   recordSuccess(): void {
+    this.#lastSuccessAt = Date.now();
     this.#failures = 0;
     if (this.#state !== 'closed') this.#close('upstream answered');
   }
 
   recordFailure(reason: string): void {
+    this.#lastFailure = { at: Date.now(), reason };
     this.#failures++;
     if (this.#state === 'closed' && this.#failures >= this.#options.failureThreshold) {
       this.#open(`${this.#failures} consecutive failures, last: ${reason}`);
@@ -63,6 +76,7 @@ export class CircuitBreaker {
 
   /** Opens now: a request has hung past the unresponsive limit. */
   trip(reason: string): void {
+    this.#lastFailure = { at: Date.now(), reason };
     if (this.#state === 'closed') this.#open(reason);
   }
 
@@ -103,6 +117,7 @@ export class CircuitBreaker {
     // A client request may have closed the breaker meanwhile (a slow answer arriving late).
     if (this.#state !== 'half-open' || this.#stopped) return;
     if (alive) {
+      this.#lastSuccessAt = Date.now();
       this.#close('probe answered');
       return;
     }

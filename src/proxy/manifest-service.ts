@@ -114,6 +114,7 @@ export class ManifestService {
       throw upstreamAnswerError(upstream.name, res, () => new ManifestUnknownError(reference));
     }
     const body = await readUpstreamBody(upstream.name, res.body, MAX_MANIFEST_BYTES);
+    upstream.metrics.upstreamBytes.inc({ upstream: upstream.name }, body.length);
     const mediaType = resolveManifestMediaType(headerValue(res.headers['content-type']), body);
     const announced = headerValue(res.headers['docker-content-digest']);
     const claimed = expectedDigest ?? (announced && looksLikeDigest(announced) ? announced : undefined);

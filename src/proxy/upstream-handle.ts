@@ -7,7 +7,7 @@ import type { CircuitBreaker } from './circuit-breaker.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { UpstreamUnavailableError } from '../errors.ts';
 import { UpstreamFailure } from './upstream-failure.ts';
-import { isOutage } from './upstream-answer.ts';
+import { headerValue, isOutage } from './upstream-answer.ts';
 
 export interface UpstreamHandle extends RoutableUpstream {
   readonly client: UpstreamClient;
@@ -26,8 +26,11 @@ export async function askUpstream(upstream: UpstreamHandle, req: UpstreamRequest
     throw new UpstreamUnavailableError(upstream.name, 'not answering; circuit breaker open', breaker.retryAfterSeconds());
   }
   const hung = setTimeout(() => breaker.trip(`no answer within ${upstream.staleAfterMs} ms`), upstream.staleAfterMs);
+  const stopTimer = upstream.metrics.upstreamLatency.startTimer({ upstream: upstream.name });
   try {
     const res = await upstream.client.request(req);
+    stopTimer();
+    recordAnswer(upstream, req.method, res);
     if (isOutage(res.statusCode)) {
       upstream.metrics.upstreamFailures.inc({ upstream: upstream.name, reason: `http-${res.statusCode}` });
       breaker.recordFailure(`HTTP ${res.statusCode}`);
@@ -37,6 +40,7 @@ export async function askUpstream(upstream: UpstreamHandle, req: UpstreamRequest
     return res;
   } catch (err) {
     if (err instanceof UpstreamFailure) {
+      upstream.metrics.upstreamRequests.inc({ upstream: upstream.name, method: req.method, status_class: 'error' });
       upstream.metrics.upstreamFailures.inc({ upstream: upstream.name, reason: err.kind });
       breaker.recordFailure(err.reason);
       throw new UpstreamUnavailableError(upstream.name, err.reason);
@@ -45,4 +49,12 @@ export async function askUpstream(upstream: UpstreamHandle, req: UpstreamRequest
   } finally {
     clearTimeout(hung);
   }
+}
+
+function recordAnswer(upstream: UpstreamHandle, method: string, res: UpstreamResponse): void {
+  const { metrics, name } = upstream;
+  metrics.upstreamRequests.inc({ upstream: name, method, status_class: `${Math.floor(res.statusCode / 100)}xx` });
+  // Docker Hub: "RateLimit-Remaining: 76;w=21600" (pulls left in a 6 h window).
+  const remaining = /^\s*(\d+)/.exec(headerValue(res.headers['ratelimit-remaining']) ?? '');
+  if (remaining) metrics.upstreamRateLimitRemaining.set({ upstream: name }, Number(remaining[1]));
 }

@@ -208,5 +208,23 @@ export function blobStoreContract(name: string, makeStore: () => Promise<BlobSto
       // A writer whose file was swept can still be aborted.
       for (const w of left) await w.abort();
     });
+
+    it('answers a ping when usable', async () => {
+      await expect(store.ping()).resolves.toBeUndefined();
+    });
+
+    it('usage counts committed blobs and their bytes, not temp files', async () => {
+      expect(await store.usage()).toEqual({ blobs: 0, bytes: 0 });
+      const blobs = [randomBytes(1000), randomBytes(70_000), Buffer.alloc(0)];
+      for (const b of blobs) {
+        const w = await store.createWriter(sha256(b));
+        await w.write(b);
+        await w.commit();
+      }
+      const pending = await store.createWriter(sha256(randomBytes(10)));
+      await pending.write(randomBytes(5));
+      expect(await store.usage()).toEqual({ blobs: 3, bytes: 71_000 });
+      await pending.abort();
+    });
   });
 }

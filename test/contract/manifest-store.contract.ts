@@ -57,6 +57,10 @@ export function manifestStoreContract(name: string, makeStore: () => Promise<Man
       await fixture.cleanup();
     });
 
+    it('answers a ping when usable', async () => {
+      await expect(store.ping()).resolves.toBeUndefined();
+    });
+
     it('names its backend', () => {
       expect(['embedded', 'redis']).toContain(store.backend);
     });

@@ -203,6 +203,9 @@ class CountingStore implements ManifestStore {
   putTagList(repo: RepoKey, record: TagListRecord): Promise<void> {
     return this.#inner.putTagList(repo, record);
   }
+  ping(): Promise<void> {
+    return this.#inner.ping();
+  }
   close(): Promise<void> {
     return this.#inner.close();
   }

@@ -9,6 +9,8 @@ export interface FaultProxy {
   corruptBlobs: boolean;
   /** Answer every request with this status instead of forwarding. */
   failWith: number | undefined;
+  /** Headers added to every forwarded response (e.g. Docker Hub's RateLimit-Remaining). */
+  addHeaders: Record<string, string>;
   readonly requests: Array<{ method: string; path: string }>;
   stop(): Promise<void>;
 }
@@ -19,6 +21,7 @@ export async function startFaultProxy(targetUrl: string): Promise<FaultProxy> {
     url: '',
     corruptBlobs: false,
     failWith: undefined,
+    addHeaders: {},
     requests: [],
     stop: async () => undefined,
   };
@@ -32,7 +35,7 @@ export async function startFaultProxy(targetUrl: string): Promise<FaultProxy> {
     const upstreamReq = httpRequest(
       { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: { ...req.headers, host: target.host } },
       (upstreamRes) => {
-        res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+        res.writeHead(upstreamRes.statusCode ?? 502, { ...upstreamRes.headers, ...state.addHeaders });
         const corrupt = state.corruptBlobs && req.method === 'GET' && (req.url ?? '').includes('/blobs/sha256:');
         const length = Number(upstreamRes.headers['content-length'] ?? 0);
         let seen = 0;

@@ -3,6 +3,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { DestinationStream } from 'pino';
 import { stringify } from 'yaml';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { createLogger } from '../../src/logger.ts';
@@ -17,6 +18,8 @@ export interface WharfOptions {
   offline?: boolean;
   resilience?: { staleAfterMs?: number; breaker?: { failureThreshold?: number; openMs?: number; maxOpenMs?: number } };
   logLevel?: string;
+  /** Where log lines go (default stdout); a test can collect them. */
+  logDestination?: DestinationStream;
 }
 
 export interface TestWharf extends RunningServer {
@@ -44,7 +47,7 @@ export async function startWharf(opts: WharfOptions): Promise<TestWharf> {
   if (opts.resilience) config.resilience = opts.resilience;
   await writeFile(configPath, stringify(config));
   const loaded = await loadConfig({ path: configPath, env: {} });
-  const server = await startServer(loaded, createLogger(loaded.logLevel));
+  const server = await startServer(loaded, createLogger(loaded.logLevel, opts.logDestination));
   return {
     ...server,
     dataDir,
