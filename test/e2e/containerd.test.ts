@@ -7,6 +7,7 @@ import { makeImage, makeIndex } from '../support/test-images.ts';
 import { pushImage, pushIndex } from '../support/push-image.ts';
 import { startWharf, type TestWharf } from '../support/wharf.ts';
 import { startContainerd, type Containerd } from '../support/containerd.ts';
+import { exampleHostsDir } from '../support/client-examples.ts';
 
 const hubImage = makeImage({ name: 'ctr-hub', files: { 'srv/hub.txt': 'from the hub\n' }, extraLayerBytes: 1 << 20 });
 const amd64 = makeImage({ name: 'ctr-multi', files: { arch: 'amd64\n' }, arch: 'amd64' });
@@ -36,10 +37,8 @@ describe('containerd pulls through wharf with ?ns= routing', () => {
       ],
     });
     containerd = await startContainerd();
-    hostsDir = await containerd.hostsDir([
-      { registry: 'docker.io', mirrorUrl: wharf.url },
-      { registry: 'ghcr.io', mirrorUrl: wharf.url },
-    ]);
+    // The shipped config/examples/clients/containerd/certs.d, as users copy it.
+    hostsDir = await exampleHostsDir(await containerd.workDir('hosts'), wharf.host);
   });
 
   afterAll(async () => {

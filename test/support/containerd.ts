@@ -15,8 +15,8 @@ export interface PulledImage {
 
 export interface Containerd {
   readonly pid: number;
-  /** Writes DIR/<registry>/hosts.toml sending `registry` pulls to `mirrorUrl`; returns DIR. */
-  hostsDir(entries: Array<{ registry: string; mirrorUrl: string }>): Promise<string>;
+  /** A fresh directory inside this containerd's temp dir (for a hosts dir, say). */
+  workDir(name: string): Promise<string>;
   pull(ref: string, opts: { hostsDir: string; platform?: string; allPlatforms?: boolean }): Promise<PulledImage>;
   stop(): Promise<void>;
 }
@@ -43,14 +43,10 @@ export async function startContainerd(): Promise<Containerd> {
 
   return {
     pid,
-    async hostsDir(entries) {
-      const hosts = join(dir.path, `hosts-${Date.now()}-${Math.random().toString(36).slice(2)}`);
-      for (const { registry, mirrorUrl } of entries) {
-        await mkdir(join(hosts, registry), { recursive: true });
-        const toml = [`server = "https://${registry}"`, '', `[host."${mirrorUrl}"]`, '  capabilities = ["pull", "resolve"]', ''];
-        await writeFile(join(hosts, registry, 'hosts.toml'), toml.join('\n'));
-      }
-      return hosts;
+    async workDir(name) {
+      const path = join(dir.path, `${name}-${Date.now()}`);
+      await mkdir(path, { recursive: true });
+      return path;
     },
     async pull(ref, opts) {
       // native snapshotter: unpacking works without overlayfs support in the sandbox.
