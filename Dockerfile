@@ -1,0 +1,34 @@
+# wharf: a pull-through cache for container registries.
+#   docker build -t wharf .
+#   docker run -p 5000:5000 -v wharf-data:/var/lib/wharf wharf
+# Node 24 runs the TypeScript sources directly (type stripping): no build step, so the image is
+# the runtime, the production dependencies and the sources.
+
+FROM node:24-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+# Production dependencies only; the `node` devDependency (Node 24 for npm scripts on older
+# hosts) is not needed where the image already is Node 24.
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+FROM node:24-bookworm-slim
+ENV NODE_ENV=production \
+    WHARF_LISTEN=0.0.0.0:5000 \
+    WHARF_DATA_DIR=/var/lib/wharf \
+    WHARF_CONFIG=/app/config/default.yaml
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json ./
+COPY bin ./bin
+COPY src ./src
+COPY config ./config
+# The cache volume belongs to the unprivileged `node` user the image provides (uid 1000).
+RUN mkdir -p /var/lib/wharf && chown node:node /var/lib/wharf
+USER node
+VOLUME ["/var/lib/wharf"]
+EXPOSE 5000
+# Liveness from inside the container; no curl in the slim image, Node's fetch does it.
+HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:5000/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+ENTRYPOINT ["node", "bin/wharf.js"]
+CMD ["serve"]
