@@ -168,15 +168,6 @@ describe('shipped examples', () => {
     expect(daemon['registry-mirrors']).toEqual(['http://wharf.example:5000']);
     expect(daemon['insecure-registries']).toEqual(['wharf.example:5000']);
   });
-
-  it('docker-compose.yml parses, with wharf and redis services', async () => {
-    const compose = parseYaml(await readFile(path.join(root, 'docker-compose.yml'), 'utf8')) as {
-      services: Record<string, { environment?: Record<string, string>; image?: string }>;
-    };
-    expect(Object.keys(compose.services)).toEqual(expect.arrayContaining(['wharf', 'redis']));
-    expect(compose.services.wharf?.environment).toMatchObject({ WHARF_REDIS_URL: 'redis://redis:6379', WHARF_DATA_DIR: '/data' });
-    expect(compose.services.redis?.image).toBe('redis:7-alpine');
-  });
 });
 
 describe('environment overrides', () => {
