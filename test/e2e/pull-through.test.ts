@@ -7,6 +7,7 @@ import { pushImage, pushIndex } from '../support/push-image.ts';
 import { startRedisServer } from '../support/redis-server.ts';
 import { startWharf, type TestWharf } from '../support/wharf.ts';
 import { Skopeo } from '../support/skopeo.ts';
+import { exampleRegistriesConf } from '../support/client-examples.ts';
 
 
 const hello = makeImage({ name: 'hello', files: { 'hello/world.txt': 'hello from wharf tests\n' }, extraLayerBytes: 3 << 20 });
@@ -80,11 +81,8 @@ describe.each(['embedded', 'redis'] as const)('pull through wharf (%s manifest s
     expect(raw.equals(helloDocker.manifest.body)).toBe(true);
   });
 
-  it('pulls through a registries.conf mirror with the registry host in the path (podman/CRI-O style)', async () => {
-    const conf = await skopeo.mirrors([
-      { prefix: 'docker.io', mirror: wharf.host },
-      { prefix: 'ghcr.io', mirror: `${wharf.host}/ghcr.io` },
-    ]);
+  it('pulls through the shipped registries.conf, registry host in the mirror path (podman/CRI-O style)', async () => {
+    const conf = await skopeo.registriesConf(await exampleRegistriesConf(wharf.host));
     const ghcr = await skopeo.copy('docker://ghcr.io/someowner/img:1.0', { registriesConf: conf });
     expect(ghcr.index.manifests[0]?.digest).toBe(ghcrImage.manifest.digest);
     const hub = await skopeo.copy('docker://docker.io/library/hello:latest', { registriesConf: conf });

@@ -21,19 +21,10 @@ export class Skopeo {
     return new Skopeo(dir);
   }
 
-  /** Writes a registries.conf whose [[registry]] entries mirror `prefix` to `mirror`. */
-  async mirrors(entries: Array<{ prefix: string; mirror: string }>): Promise<string> {
-    const lines = entries.flatMap(({ prefix, mirror }) => [
-      '[[registry]]',
-      `prefix = "${prefix}"`,
-      `location = "${prefix}"`,
-      '[[registry.mirror]]',
-      `location = "${mirror}"`,
-      'insecure = true',
-      '',
-    ]);
+  /** Writes a registries.conf with this text; returns its path. */
+  async registriesConf(text: string): Promise<string> {
     const path = join(this.#dir, `registries-${Date.now()}-${Math.random().toString(36).slice(2)}.conf`);
-    await writeFile(path, lines.join('\n'));
+    await writeFile(path, text);
     return path;
   }
 
