@@ -2,9 +2,13 @@
 // stores, clients or services, and nothing here is global.
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import type { Config, ResolvedUpstream } from './config/load-config.ts';
+import { ConfigError, type Config, type ResolvedUpstream } from './config/load-config.ts';
 import type { BlobStore } from './cache/blob-store.ts';
-import type { ManifestStore } from './cache/manifest-store.ts';
+import type { ManifestStore, RepoKey } from './cache/manifest-store.ts';
+import { BlobIndex } from './cache/blob-index.ts';
+import { Evictor } from './cache/evictor.ts';
+import { pinnedDigests } from './cache/pinned-images.ts';
+import { parseImageReference, type ImageReference } from './oci/reference.ts';
 import { createDiskBlobStore } from './cache/disk-blob-store.ts';
 import { openManifestStore } from './cache/open-manifest-store.ts';
 import { UpstreamClient } from './proxy/upstream-client.ts';
@@ -20,6 +24,8 @@ import { CacheWriteGuard } from './proxy/cache-write-guard.ts';
 import { ManifestService } from './proxy/manifest-service.ts';
 import { TagListService } from './proxy/tag-list-service.ts';
 import type { AppDeps } from './app.ts';
+
+const EVICTION_CHECK_MS = 60_000;
 
 export interface Deps extends AppDeps {
   readonly blobStore: BlobStore;
@@ -44,8 +50,26 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
   if (config.offline) logger.warn('offline mode: serving only the cache, no upstream will be contacted');
   const router = new UpstreamRouter(upstreams, defaultUpstreamName(config));
 
-  const blobs = new BlobService({ store: blobStore, logger, metrics, guard: new CacheWriteGuard({ dataDir: config.dataDir, logger, metrics }) });
-  blobs.countCachedBlobs().catch((err: unknown) => logger.warn({ err: String(err) }, 'cannot measure the blob cache'));
+  const index = new BlobIndex({ store: blobStore, metrics });
+  const pinned = resolvePinnedReferences(config.cache.pinned, router);
+  const evictor = new Evictor(
+    { index, store: blobStore, metrics, logger },
+    {
+      dataDir: config.dataDir,
+      maxBytes: config.cache.maxBytes,
+      minFreeBytes: config.cache.minFreeBytes,
+      pinned: () => pinnedDigests(pinned, manifestStore),
+      protectMs: config.cache.evictionGraceSeconds * 1000,
+    },
+  );
+  // The index is read in the background: wharf serves at once, eviction starts once it knows the cache.
+  index
+    .load()
+    .then(() => evictor.enforce())
+    .then(() => evictor.start(EVICTION_CHECK_MS))
+    .catch((err: unknown) => logger.error({ err: String(err) }, 'cannot read the blob cache index'));
+  const guard = new CacheWriteGuard({ dataDir: config.dataDir, logger, metrics });
+  const blobs = new BlobService({ store: blobStore, logger, metrics, guard, index, evictor });
   const manifests = new ManifestService({ store: manifestStore, tagTtlSeconds: config.cache.tagTtlSeconds, logger });
   const tagLists = new TagListService({ store: manifestStore, tagTtlSeconds: config.cache.tagTtlSeconds, logger });
 
@@ -71,6 +95,7 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
     blobStore,
     manifestStore,
     async close() {
+      evictor.stop();
       for (const u of upstreams) u.breaker.stop();
       await Promise.allSettled(upstreams.map((u) => u.client.close()));
       await manifestStore.close();
@@ -103,6 +128,24 @@ function createUpstreamHandle(u: ResolvedUpstream, config: Config, metrics: Metr
     staleAfterMs: config.resilience.staleAfterMs,
     metrics,
   };
+}
+
+/** Configured pinned references as store keys; a registry wharf does not proxy is a config error. */
+function resolvePinnedReferences(refs: readonly string[], router: UpstreamRouter<UpstreamHandle>): Array<{ repo: RepoKey; reference: ImageReference }> {
+  const problems: string[] = [];
+  const resolved = refs.flatMap((text, i) => {
+    try {
+      const reference = parseImageReference(text);
+      if (!router.get(reference.registry)) throw new Error(`${text}: no upstream named ${reference.registry} is configured`);
+      const route = router.route(`${reference.registry}/${reference.repository}`, undefined);
+      return [{ repo: { upstream: route.upstream.name, repository: route.repository }, reference }];
+    } catch (err) {
+      problems.push(`cache.pinned.${i}: ${(err as Error).message}`);
+      return [];
+    }
+  });
+  if (problems.length > 0) throw new ConfigError(problems);
+  return resolved;
 }
 
 /** The marked default, else the only upstream when there is just one. */

@@ -9,6 +9,13 @@ export interface BlobInfo {
   readonly path: string;
 }
 
+export interface StoredBlob {
+  readonly digest: string;
+  readonly size: number;
+  /** Epoch ms of the last recorded use (or of the commit). */
+  readonly lastUsed: number;
+}
+
 /** A blob being written: bytes go to a temp file and are hashed on the way. */
 export interface BlobWriter {
   readonly digest: string;
@@ -34,8 +41,12 @@ export interface BlobStore {
   removeTempFiles(): Promise<number>;
   /** Resolves when the store can be read; rejects with why not. */
   ping(): Promise<void>;
-  /** Committed blobs and their total size, by walking the store (slow on big caches: call rarely). */
-  usage(): Promise<{ blobs: number; bytes: number }>;
+  /** Every committed blob with its size and last use, by walking the store (slow on big caches: call rarely). */
+  list(): AsyncIterable<StoredBlob>;
+  /** Records a use, so that the last use survives restarts (the file's mtime). */
+  touch(digest: string, atMs: number): Promise<void>;
+  /** Deletes a committed blob; readers that already opened it keep reading. Returns whether it existed. */
+  remove(digest: string): Promise<boolean>;
 }
 
 export class DigestMismatchError extends Error {

@@ -2,7 +2,7 @@
 // temp files in dataDir/blobs/tmp (same filesystem, so the final rename is atomic).
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { access, mkdir, open, readdir, rename, rm, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { parseDigest } from '../oci/digest.ts';
 import { DigestMismatchError, type BlobInfo, type BlobStore, type BlobWriter } from './blob-store.ts';
@@ -65,21 +65,35 @@ export function createDiskBlobStore(dataDir: string, opts: DiskBlobStoreOptions 
       await access(root, constants.R_OK);
     },
 
-    async usage() {
-      let blobs = 0;
-      let bytes = 0;
+    async *list() {
       for (const algorithm of await readdirOrEmpty(root)) {
         if (algorithm === 'tmp') continue;
         for (const shard of await readdirOrEmpty(join(root, algorithm))) {
-          for (const name of await readdirOrEmpty(join(root, algorithm, shard))) {
-            const st = await stat(join(root, algorithm, shard, name)).catch(() => undefined);
-            if (!st?.isFile()) continue;
-            blobs++;
-            bytes += st.size;
+          for (const hex of await readdirOrEmpty(join(root, algorithm, shard))) {
+            const st = await stat(join(root, algorithm, shard, hex)).catch(() => undefined);
+            if (st?.isFile()) yield { digest: `${algorithm}:${hex}`, size: st.size, lastUsed: st.mtimeMs };
           }
         }
       }
-      return { blobs, bytes };
+    },
+
+    async touch(digest, atMs) {
+      const { algorithm, hex } = parseDigest(digest);
+      const when = new Date(atMs);
+      await utimes(finalPath(algorithm, hex), when, when).catch((err: unknown) => {
+        if (!isMissing(err)) throw err;
+      });
+    },
+
+    async remove(digest) {
+      const { algorithm, hex } = parseDigest(digest);
+      try {
+        await unlink(finalPath(algorithm, hex));
+        return true;
+      } catch (err) {
+        if (isMissing(err)) return false;
+        throw err;
+      }
     },
   };
 }

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { configSchema, ENV_OVERRIDABLE_KEYS, type ParsedConfig, type UpstreamConfig } from './schema.ts';
+import { configSchema, ENV_OVERRIDABLE_KEYS, SIZE_KEYS, type ParsedConfig, type UpstreamConfig } from './schema.ts';
 
 type DeepReadonly<T> = T extends readonly (infer U)[]
   ? readonly DeepReadonly<U>[]
@@ -155,7 +155,7 @@ function scalarKinds(): Map<string, 'number' | 'boolean' | 'string'> {
   for (const key of ENV_OVERRIDABLE_KEYS) {
     let v: unknown = defaults;
     for (const seg of key.split('.')) v = isPlainObject(v) ? v[seg] : undefined;
-    kinds.set(key, typeof v === 'number' ? 'number' : typeof v === 'boolean' ? 'boolean' : 'string');
+    kinds.set(key, SIZE_KEYS.has(key) ? 'string' : typeof v === 'number' ? 'number' : typeof v === 'boolean' ? 'boolean' : 'string');
   }
   return kinds;
 }

@@ -21,6 +21,20 @@ const httpUrl = z
 
 const positiveMs = z.number().int().positive();
 
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
+
+/** A byte size: a number, or a string such as "50GiB", "500 MB" or "1TB". */
+const byteSize = z.union([z.number().int().min(0), z.string()]).transform((value, ctx) => {
+  if (typeof value === 'number') return value;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(value);
+  const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined) {
+    ctx.addIssue({ code: 'custom', message: 'expected a size such as 50GiB, 500MB or a number of bytes' });
+    return z.NEVER;
+  }
+  return Math.round(Number(m[1]) * unit);
+});
+
 const timeoutsSchema = z.strictObject({
   connectMs: positiveMs.default(3000),
   headersMs: positiveMs.default(5000),
@@ -72,6 +86,14 @@ export const configSchema = z
         tagTtlSeconds: z.number().int().min(0).default(60),
         /** Manifests kept in memory in front of the manifest store. */
         memoryManifests: z.number().int().min(0).default(4096),
+        /** Size budget for cached blobs; least recently used ones are evicted above it. Unset: none. */
+        maxBytes: byteSize.optional(),
+        /** Evict until the data dir's disk has this much free space. 0 turns it off. */
+        minFreeBytes: byteSize.default(2 ** 30),
+        /** Blobs used this recently are never evicted (a pull in progress). */
+        evictionGraceSeconds: z.number().int().min(0).default(60),
+        /** Images never evicted: references such as docker.io/library/alpine:3.20 or ghcr.io/o/i@sha256:... */
+        pinned: z.array(z.string().min(1)).default([]),
       })
       .prefault({}),
     timeouts: timeoutsSchema.prefault({}),
@@ -109,6 +131,9 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type ParsedConfig = z.output<typeof configSchema>;
 export type UpstreamConfig = ParsedConfig['upstreams'][number];
 
+/** Keys holding a byte size: their environment values go to the schema as text ("50GiB"). */
+export const SIZE_KEYS: ReadonlySet<string> = new Set(['cache.maxBytes', 'cache.minFreeBytes']);
+
 /** Scalar keys that WHARF_* environment variables may override (redis.url -> WHARF_REDIS_URL). */
 export const ENV_OVERRIDABLE_KEYS = [
   'listen',
@@ -118,6 +143,8 @@ export const ENV_OVERRIDABLE_KEYS = [
   'redis.keyPrefix',
   'cache.tagTtlSeconds',
   'cache.memoryManifests',
+  'cache.maxBytes',
+  'cache.minFreeBytes',
   'timeouts.connectMs',
   'timeouts.headersMs',
   'timeouts.bodyIdleMs',

@@ -1,16 +1,19 @@
 // GET/HEAD /v2/<name>/manifests/<reference>: the stored bytes, verbatim, with their media type.
 import type { ManifestService } from '../proxy/manifest-service.ts';
+import type { BlobService } from '../proxy/blob-service.ts';
 import type { Route } from '../proxy/upstream-router.ts';
 import type { UpstreamHandle } from '../proxy/upstream-handle.ts';
 import { contentHeaders } from './registry-headers.ts';
 
 export async function serveManifest(
   manifests: ManifestService,
+  blobs: BlobService,
   route: Route<UpstreamHandle>,
   reference: string,
   method: string,
 ): Promise<Response> {
   const { manifest, cache } = await manifests.get(route.upstream, route.repository, reference);
+  if (method === 'GET') blobs.manifestServed(manifest);
   // A plain headers object keeps @hono/node-server on its fast path (see node-perf.md).
   const headers = contentHeaders({
     contentType: manifest.mediaType,

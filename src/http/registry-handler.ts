@@ -52,7 +52,7 @@ export async function handleRegistryRequest(c: Context<WharfEnv>, services: Regi
   c.set('repository', route.repository);
   switch (target.kind) {
     case 'manifest':
-      return serveManifest(services.manifests, route, target.reference, method);
+      return serveManifest(services.manifests, services.blobs, route, target.reference, method);
     case 'blob':
       return method === 'HEAD'
         ? headBlob(services.blobs, route, target.digest)

@@ -10,6 +10,11 @@ import { askUpstream, type UpstreamHandle } from './upstream-handle.ts';
 import { contentLength, upstreamAnswerError } from './upstream-answer.ts';
 import type { UpstreamBody, UpstreamResponse } from './upstream-client.ts';
 import type { Metrics } from '../metrics/metrics.ts';
+import type { BlobIndex } from '../cache/blob-index.ts';
+import type { Evictor } from '../cache/evictor.ts';
+import type { StoredManifest } from '../cache/manifest-store.ts';
+import { manifestRefs } from '../oci/manifest-refs.ts';
+import { LRUCache } from 'lru-cache';
 
 export type BlobSource =
   | { readonly kind: 'cached'; readonly info: BlobInfo }
@@ -40,29 +45,38 @@ export class BlobService {
   readonly #running = new Map<BlobFill, Promise<void>>();
 
   readonly #metrics: Metrics;
+  readonly #index: BlobIndex;
+  readonly #evictor: Evictor;
+  /** Manifests whose blobs were marked used lately: a pull resolves the same one repeatedly. */
+  readonly #recentManifests = new LRUCache<string, true>({ max: 4096, ttl: 30_000 });
 
-  constructor(deps: { store: BlobStore; logger: Logger; guard: CacheWriteGuard; metrics: Metrics }) {
+  constructor(deps: { store: BlobStore; logger: Logger; guard: CacheWriteGuard; metrics: Metrics; index: BlobIndex; evictor: Evictor }) {
     this.#store = deps.store;
     this.#log = deps.logger;
     this.#guard = deps.guard;
     this.#metrics = deps.metrics;
+    this.#index = deps.index;
+    this.#evictor = deps.evictor;
   }
 
   /**
-   * Counts what is already on disk into the cache size gauges; runs in the background at start.
-   * A blob committed while the walk runs may be counted twice until the next start.
+   * A client got this manifest: its blobs are about to be pulled, so they count as used now
+   * and eviction leaves them alone while the pull runs.
    */
-  async countCachedBlobs(): Promise<void> {
-    const { blobs, bytes } = await this.#store.usage();
-    this.#metrics.cacheBlobs.inc(blobs);
-    this.#metrics.cacheBytes.inc(bytes);
+  manifestServed(manifest: StoredManifest): void {
+    if (this.#recentManifests.has(manifest.digest)) return;
+    this.#recentManifests.set(manifest.digest, true);
+    for (const blob of manifestRefs(manifest.body).blobs) this.#index.used(blob);
   }
 
   async open(upstream: UpstreamHandle, repository: string, digest: string): Promise<BlobSource> {
     const inFlight = this.#fills.get(digest);
     if (inFlight) return this.#join(inFlight, upstream, repository, digest);
     const info = await this.#store.stat(digest);
-    if (info) return { kind: 'cached', info };
+    if (info) {
+      this.#index.used(digest);
+      return { kind: 'cached', info };
+    }
     if (upstream.offline) throw new BlobUnknownError(digest);
     // Re-check after the await: another request may have started the fill meanwhile.
     const raced = this.#fills.get(digest);
@@ -162,8 +176,8 @@ export class BlobService {
       this.#metrics.fillsInFlight.dec();
       this.#metrics.upstreamBytes.inc({ upstream: upstream.name }, fill.written);
       if (fill.state === 'complete') {
-        this.#metrics.cacheBlobs.inc();
-        this.#metrics.cacheBytes.inc(fill.written);
+        this.#index.added(digest, fill.written);
+        this.#evictor.enforce().catch((err: unknown) => this.#log.error({ err: String(err) }, 'eviction failed'));
         this.#log.debug({ upstream: upstream.name, digest, size: fill.written }, 'blob cached');
         return;
       }

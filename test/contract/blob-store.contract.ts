@@ -213,8 +213,14 @@ export function blobStoreContract(name: string, makeStore: () => Promise<BlobSto
       await expect(store.ping()).resolves.toBeUndefined();
     });
 
-    it('usage counts committed blobs and their bytes, not temp files', async () => {
-      expect(await store.usage()).toEqual({ blobs: 0, bytes: 0 });
+    it('lists committed blobs with size and last use, not temp files', async () => {
+      const listed = async () => {
+        const all = [];
+        for await (const b of store.list()) all.push(b);
+        return all.sort((a, b) => a.digest.localeCompare(b.digest));
+      };
+      expect(await listed()).toEqual([]);
+      const before = Date.now() - 1000;
       const blobs = [randomBytes(1000), randomBytes(70_000), Buffer.alloc(0)];
       for (const b of blobs) {
         const w = await store.createWriter(sha256(b));
@@ -223,8 +229,31 @@ export function blobStoreContract(name: string, makeStore: () => Promise<BlobSto
       }
       const pending = await store.createWriter(sha256(randomBytes(10)));
       await pending.write(randomBytes(5));
-      expect(await store.usage()).toEqual({ blobs: 3, bytes: 71_000 });
+      const all = await listed();
+      expect(all.map(({ digest, size }) => ({ digest, size }))).toEqual(
+        blobs.map((b) => ({ digest: sha256(b), size: b.length })).sort((a, b) => a.digest.localeCompare(b.digest)),
+      );
+      for (const b of all) expect(b.lastUsed).toBeGreaterThan(before);
       await pending.abort();
+    });
+
+    it('keeps a recorded use across a fresh listing, and removes blobs', async () => {
+      const bytes = randomBytes(2000);
+      const w = await store.createWriter(sha256(bytes));
+      await w.write(bytes);
+      const info = await w.commit();
+      const longAgo = Date.UTC(2020, 0, 1);
+      await store.touch(sha256(bytes), longAgo);
+      for await (const b of store.list()) expect(Math.abs(b.lastUsed - longAgo)).toBeLessThan(1000);
+      // An open reader keeps reading a removed blob (no pull in progress breaks).
+      const reader = await open(info.path, 'r');
+      expect(await store.remove(sha256(bytes))).toBe(true);
+      expect(await store.remove(sha256(bytes))).toBe(false);
+      expect(await store.stat(sha256(bytes))).toBeUndefined();
+      const { bytesRead } = await reader.read(Buffer.alloc(2000), 0, 2000, 0);
+      expect(bytesRead).toBe(2000);
+      await reader.close();
+      await store.touch(sha256(bytes), Date.now()); // gone: a no-op, not an error
     });
   });
 }

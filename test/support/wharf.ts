@@ -14,6 +14,7 @@ export interface WharfOptions {
   dataDir?: string;
   redisUrl?: string;
   tagTtlSeconds?: number;
+  cache?: { maxBytes?: number | string; minFreeBytes?: number | string; evictionGraceSeconds?: number; pinned?: string[] };
   timeouts?: { connectMs?: number; headersMs?: number; bodyIdleMs?: number };
   offline?: boolean;
   resilience?: { staleAfterMs?: number; breaker?: { failureThreshold?: number; openMs?: number; maxOpenMs?: number } };
@@ -38,7 +39,7 @@ export async function startWharf(opts: WharfOptions): Promise<TestWharf> {
     listen: '127.0.0.1:0',
     dataDir,
     logLevel: opts.logLevel ?? process.env.WHARF_TEST_LOG_LEVEL ?? 'silent',
-    cache: { tagTtlSeconds: opts.tagTtlSeconds ?? 60 },
+    cache: { tagTtlSeconds: opts.tagTtlSeconds ?? 60, ...opts.cache },
     upstreams: opts.upstreams,
   };
   if (opts.redisUrl) config.redis = { url: opts.redisUrl };

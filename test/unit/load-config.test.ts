@@ -66,7 +66,7 @@ describe('loadConfig: defaults and file choice', () => {
       dataDir: path.join(dir, 'data'),
       logLevel: 'info',
       redis: { keyPrefix: 'wharf:' },
-      cache: { tagTtlSeconds: 60, memoryManifests: 4096 },
+      cache: { tagTtlSeconds: 60, memoryManifests: 4096, minFreeBytes: 2 ** 30, evictionGraceSeconds: 60, pinned: [] },
       timeouts: { connectMs: 3000, headersMs: 5000, bodyIdleMs: 30000 },
       offline: false,
       resilience: { staleAfterMs: 1500, breaker: { failureThreshold: 5, openMs: 5000, maxOpenMs: 60000 } },
@@ -180,6 +180,8 @@ describe('environment overrides', () => {
       'WHARF_REDIS_KEY_PREFIX',
       'WHARF_CACHE_TAG_TTL_SECONDS',
       'WHARF_CACHE_MEMORY_MANIFESTS',
+      'WHARF_CACHE_MAX_BYTES',
+      'WHARF_CACHE_MIN_FREE_BYTES',
       'WHARF_TIMEOUTS_CONNECT_MS',
       'WHARF_TIMEOUTS_HEADERS_MS',
       'WHARF_TIMEOUTS_BODY_IDLE_MS',
@@ -194,6 +196,17 @@ describe('environment overrides', () => {
     expect((await load(minimal, { WHARF_OFFLINE: 'true' })).offline).toBe(true);
     expect((await load(`offline: true\n${minimal}`, { WHARF_OFFLINE: 'false' })).offline).toBe(false);
     await expect(load(minimal, { WHARF_OFFLINE: 'yes' })).rejects.toThrow(/WHARF_OFFLINE: offline: expected true or false/);
+  });
+
+  it('reads sizes with units from the file and the environment, and refuses nonsense', async () => {
+    const config = await load(`cache: { maxBytes: 50GiB, minFreeBytes: 500 MB }\n${minimal}`);
+    expect(config.cache.maxBytes).toBe(50 * 2 ** 30);
+    expect(config.cache.minFreeBytes).toBe(500e6);
+    expect((await load(minimal, { WHARF_CACHE_MAX_BYTES: '2TB', WHARF_CACHE_MIN_FREE_BYTES: '0' })).cache).toMatchObject({ maxBytes: 2e12, minFreeBytes: 0 });
+    const defaults = (await load(minimal)).cache;
+    expect(defaults.maxBytes).toBeUndefined();
+    expect(defaults).toMatchObject({ minFreeBytes: 2 ** 30, pinned: [] });
+    await expect(load(`cache: { maxBytes: lots }\n${minimal}`)).rejects.toThrow(/cache\.maxBytes: expected a size such as 50GiB/);
   });
 
   it('takes per-upstream timeouts over the global ones', async () => {

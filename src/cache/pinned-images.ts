@@ -1,0 +1,25 @@
+// Resolves the configured pinned images to every digest they need kept: the manifest (for an
+// index, every child manifest) and all their blobs, from what the manifest store holds. An
+// image not cached yet pins nothing until it is pulled or warmed.
+import type { ManifestStore, RepoKey } from './manifest-store.ts';
+import { manifestRefs } from '../oci/manifest-refs.ts';
+import type { ImageReference } from '../oci/reference.ts';
+
+export async function pinnedDigests(images: ReadonlyArray<{ repo: RepoKey; reference: ImageReference }>, store: ManifestStore): Promise<Set<string>> {
+  const keep = new Set<string>();
+  for (const { repo, reference } of images) {
+    const top = reference.digest ?? (reference.tag !== undefined ? (await store.getTag(repo, reference.tag))?.digest : undefined);
+    if (top) await collect(top, store, keep);
+  }
+  return keep;
+}
+
+async function collect(digest: string, store: ManifestStore, keep: Set<string>): Promise<void> {
+  if (keep.has(digest)) return;
+  keep.add(digest);
+  const manifest = await store.getManifest(digest);
+  if (!manifest) return;
+  const refs = manifestRefs(manifest.body);
+  for (const blob of refs.blobs) keep.add(blob);
+  for (const child of refs.manifests) await collect(child.digest, store, keep);
+}

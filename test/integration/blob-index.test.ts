@@ -1,0 +1,44 @@
+// The blob index over a real disk store: sizes add up, and the order of last use survives a
+// restart (a new index reading the same directory).
+import { randomBytes, createHash } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createDiskBlobStore } from '../../src/cache/disk-blob-store.ts';
+import { BlobIndex } from '../../src/cache/blob-index.ts';
+import { Metrics } from '../../src/metrics/metrics.ts';
+import { makeTempDir, type TempDir } from '../support/temp-dir.ts';
+
+const dirs: TempDir[] = [];
+afterEach(async () => Promise.all(dirs.splice(0).map((d) => d.cleanup())));
+
+const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+describe('BlobIndex', () => {
+  it('keeps the order of last use across a restart', async () => {
+    const dir = await makeTempDir('wharf-index-');
+    dirs.push(dir);
+    const store = createDiskBlobStore(dir.path, { fsync: false });
+    const blobs = [randomBytes(100), randomBytes(200), randomBytes(300)];
+    const index = new BlobIndex({ store, metrics: new Metrics({ processMetrics: false }) }, { persistEveryMs: 0 });
+    for (const b of blobs) {
+      const w = await store.createWriter(sha256(b));
+      await w.write(b);
+      await w.commit();
+      index.added(sha256(b), b.length);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    index.used(sha256(blobs[0]!)); // the first blob is now the most recent
+    await new Promise((r) => setTimeout(r, 50)); // touch() is written in the background
+    const order = index.oldestFirst().map((e) => e.digest);
+    expect(order).toEqual([sha256(blobs[1]!), sha256(blobs[2]!), sha256(blobs[0]!)]);
+
+    const metrics = new Metrics({ processMetrics: false });
+    const restarted = new BlobIndex({ store: createDiskBlobStore(dir.path), metrics });
+    await restarted.load();
+    expect(restarted.oldestFirst().map((e) => e.digest)).toEqual(order);
+    expect(restarted.bytes).toBe(600);
+    expect(restarted.count).toBe(3);
+    expect((await metrics.cacheBytes.get()).values[0]?.value).toBe(600);
+    restarted.removed(sha256(blobs[1]!));
+    expect(restarted.bytes).toBe(400);
+  });
+});
