@@ -4,11 +4,13 @@ import { loadConfig, ConfigError } from './config/load-config.ts';
 import { createLogger } from './logger.ts';
 import { readVersion } from './version.ts';
 import { startServer } from './server.ts';
+import { warmCommand } from './cli/warm-command.ts';
 
 const USAGE = `Usage: wharf <command> [options]
 
 Commands:
   serve     run the pull-through cache (default config: config/default.yaml)
+  warm      pull images through a running wharf so they are cached (wharf warm --help)
 
 Options:
   -c, --config FILE   configuration file (or WHARF_CONFIG)
@@ -17,33 +19,28 @@ Options:
 `;
 
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      config: { type: 'string', short: 'c' },
-      help: { type: 'boolean', short: 'h' },
-      version: { type: 'boolean', short: 'v' },
-    },
-  });
-  if (values.version) {
+  const [command, ...rest] = argv;
+  if (command === '-v' || command === '--version') {
     process.stdout.write(`wharf ${readVersion()}\n`);
     return 0;
   }
-  const [command] = positionals;
-  if (values.help || command === undefined) {
+  if (command === undefined || command === '-h' || command === '--help') {
     process.stdout.write(USAGE);
-    return values.help ? 0 : 2;
+    return command === undefined ? 2 : 0;
   }
-  if (command !== 'serve') {
-    process.stderr.write(`wharf: unknown command "${command}"\n\n${USAGE}`);
-    return 2;
-  }
-  return serveCommand(values.config);
+  if (command === 'serve') return serveCommand(rest);
+  if (command === 'warm') return warmCommand(rest);
+  process.stderr.write(`wharf: unknown command "${command}"\n\n${USAGE}`);
+  return 2;
 }
 
-async function serveCommand(configPath: string | undefined): Promise<number> {
-  const config = await loadConfig({ path: configPath, env: process.env });
+async function serveCommand(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } } });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const config = await loadConfig({ path: values.config, env: process.env });
   const logger = createLogger(config.logLevel);
   const server = await startServer(config, logger);
   await new Promise<void>((resolve) => {

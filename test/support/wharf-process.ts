@@ -34,3 +34,14 @@ export function startWharfProcess(args: string[], env: NodeJS.ProcessEnv = {}): 
   url.catch(() => undefined); // observed through listening()
   return { child, pid: child.pid ?? -1, exited, stderr: () => stderr, listening: () => url };
 }
+
+/** Runs a short wharf command to its end (warm, gc, ...): exit code and output. */
+export async function runWharfCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [ENTRY, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+  return { code, stdout, stderr };
+}
