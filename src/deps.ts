@@ -4,11 +4,11 @@ import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { ConfigError, type Config, type ResolvedUpstream } from './config/load-config.ts';
 import type { BlobStore } from './cache/blob-store.ts';
-import type { ManifestStore, RepoKey } from './cache/manifest-store.ts';
+import type { ManifestStore } from './cache/manifest-store.ts';
+import { locateImage, type LocatedImage } from './cache/locate-image.ts';
 import { BlobIndex } from './cache/blob-index.ts';
 import { Evictor } from './cache/evictor.ts';
 import { pinnedDigests } from './cache/pinned-images.ts';
-import { parseImageReference, type ImageReference } from './oci/reference.ts';
 import { createDiskBlobStore } from './cache/disk-blob-store.ts';
 import { openManifestStore } from './cache/open-manifest-store.ts';
 import { UpstreamClient } from './proxy/upstream-client.ts';
@@ -131,14 +131,11 @@ function createUpstreamHandle(u: ResolvedUpstream, config: Config, metrics: Metr
 }
 
 /** Configured pinned references as store keys; a registry wharf does not proxy is a config error. */
-function resolvePinnedReferences(refs: readonly string[], router: UpstreamRouter<UpstreamHandle>): Array<{ repo: RepoKey; reference: ImageReference }> {
+function resolvePinnedReferences(refs: readonly string[], router: UpstreamRouter<UpstreamHandle>): LocatedImage[] {
   const problems: string[] = [];
   const resolved = refs.flatMap((text, i) => {
     try {
-      const reference = parseImageReference(text);
-      if (!router.get(reference.registry)) throw new Error(`${text}: no upstream named ${reference.registry} is configured`);
-      const route = router.route(`${reference.registry}/${reference.repository}`, undefined);
-      return [{ repo: { upstream: route.upstream.name, repository: route.repository }, reference }];
+      return [locateImage(router, text)];
     } catch (err) {
       problems.push(`cache.pinned.${i}: ${(err as Error).message}`);
       return [];

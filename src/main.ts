@@ -5,12 +5,15 @@ import { createLogger } from './logger.ts';
 import { readVersion } from './version.ts';
 import { startServer } from './server.ts';
 import { warmCommand } from './cli/warm-command.ts';
+import { exportCommand, importCommand } from './cli/bundle-commands.ts';
 
 const USAGE = `Usage: wharf <command> [options]
 
 Commands:
   serve     run the pull-through cache (default config: config/default.yaml)
   warm      pull images through a running wharf so they are cached (wharf warm --help)
+  export    write cached images to a bundle for an air-gapped wharf (wharf export --help)
+  import    load a bundle into this wharf's cache (wharf import --help)
 
 Options:
   -c, --config FILE   configuration file (or WHARF_CONFIG)
@@ -30,6 +33,8 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'serve') return serveCommand(rest);
   if (command === 'warm') return warmCommand(rest);
+  if (command === 'export') return exportCommand(rest);
+  if (command === 'import') return importCommand(rest);
   process.stderr.write(`wharf: unknown command "${command}"\n\n${USAGE}`);
   return 2;
 }

@@ -1,11 +1,11 @@
 // Resolves the configured pinned images to every digest they need kept: the manifest (for an
 // index, every child manifest) and all their blobs, from what the manifest store holds. An
 // image not cached yet pins nothing until it is pulled or warmed.
-import type { ManifestStore, RepoKey } from './manifest-store.ts';
+import type { ManifestStore } from './manifest-store.ts';
+import type { LocatedImage } from './locate-image.ts';
 import { manifestRefs } from '../oci/manifest-refs.ts';
-import type { ImageReference } from '../oci/reference.ts';
 
-export async function pinnedDigests(images: ReadonlyArray<{ repo: RepoKey; reference: ImageReference }>, store: ManifestStore): Promise<Set<string>> {
+export async function pinnedDigests(images: readonly LocatedImage[], store: ManifestStore): Promise<Set<string>> {
   const keep = new Set<string>();
   for (const { repo, reference } of images) {
     const top = reference.digest ?? (reference.tag !== undefined ? (await store.getTag(repo, reference.tag))?.digest : undefined);

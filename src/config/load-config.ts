@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { configSchema, ENV_OVERRIDABLE_KEYS, SIZE_KEYS, type ParsedConfig, type UpstreamConfig } from './schema.ts';
+import { configSchema, ENV_OVERRIDABLE_KEYS, OFFLINE_REGISTRIES, SIZE_KEYS, type ParsedConfig, type UpstreamConfig } from './schema.ts';
 
 type DeepReadonly<T> = T extends readonly (infer U)[]
   ? readonly DeepReadonly<U>[]
@@ -85,6 +85,7 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<Config> 
   if (problems.length > 0) throw new ConfigError(problems);
 
   const parsed = result.data;
+  if (parsed.upstreams.length === 0) parsed.upstreams = offlineRegistries();
   const resolved = await Promise.all(parsed.upstreams.map((u, i) => resolveUpstream(u, parsed.timeouts, `${shown}: upstreams.${i}`, cwd)));
   // Collected per upstream so problems come out in config order, not in file-read completion order.
   for (const r of resolved) problems.push(...r.problems);
@@ -92,6 +93,11 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<Config> 
   const upstreams = resolved.map((r) => r.upstream);
 
   return deepFreeze({ ...parsed, dataDir: path.resolve(cwd, parsed.dataDir), upstreams }) as Config;
+}
+
+/** Names only: an offline wharf never dials them (the URL says so if it ever shows up). */
+function offlineRegistries(): UpstreamConfig[] {
+  return OFFLINE_REGISTRIES.map((name) => ({ name, url: 'http://offline.invalid', default: name === 'docker.io', libraryPrefix: name === 'docker.io' }));
 }
 
 /** A log-safe copy of the config: passwords and URL credentials become "***". */

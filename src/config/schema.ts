@@ -115,9 +115,13 @@ export const configSchema = z
           .prefault({}),
       })
       .prefault({}),
-    upstreams: z.array(upstreamSchema).min(1, 'configure at least one upstream'),
+    upstreams: z.array(upstreamSchema).default([]),
   })
   .superRefine((cfg, ctx) => {
+    // Offline, upstreams only name registries; with none listed the common ones are served.
+    if (cfg.upstreams.length === 0 && !cfg.offline) {
+      ctx.addIssue({ code: 'custom', message: 'configure at least one upstream (or set offline: true)', path: ['upstreams'] });
+    }
     const seen = new Set<string>();
     cfg.upstreams.forEach((u, i) => {
       if (seen.has(u.name)) ctx.addIssue({ code: 'custom', message: `duplicate upstream name ${u.name}`, path: ['upstreams', i, 'name'] });
@@ -126,6 +130,9 @@ export const configSchema = z
     const defaults = cfg.upstreams.filter((u) => u.default).length;
     if (defaults > 1) ctx.addIssue({ code: 'custom', message: 'at most one upstream may be the default', path: ['upstreams'] });
   });
+
+/** The registries an offline wharf without configured upstreams serves from its cache. */
+export const OFFLINE_REGISTRIES = ['docker.io', 'ghcr.io', 'quay.io', 'registry.k8s.io', 'gcr.io'] as const;
 
 export type ConfigInput = z.input<typeof configSchema>;
 export type ParsedConfig = z.output<typeof configSchema>;

@@ -392,3 +392,12 @@ describe('the result', () => {
     expect(config.upstreams[0]?.password).toBe('hunter2');
   });
 });
+
+describe('offline without upstreams', () => {
+  it('serves the common registry names, docker.io by default, and needs upstreams otherwise', async () => {
+    const config = await load('offline: true\n');
+    expect(config.upstreams.map((u) => u.name)).toEqual(['docker.io', 'ghcr.io', 'quay.io', 'registry.k8s.io', 'gcr.io']);
+    expect(config.upstreams.find((u) => u.default)?.name).toBe('docker.io');
+    await expect(load('listen: 127.0.0.1:5000\n')).rejects.toThrow(/upstreams: configure at least one upstream \(or set offline: true\)/);
+  });
+});

@@ -1,0 +1,110 @@
+// Carrying images into an air-gapped network: export from one wharf, import into a second one
+// that has no upstream at all (offline), pull with skopeo. Corrupt and truncated bundles load
+// nothing wrong, and the import says what was bad.
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startUpstreamRegistry, type UpstreamRegistry } from '../support/upstream-registry.ts';
+import { makeImage, makeIndex } from '../support/test-images.ts';
+import { pushImage, pushIndex } from '../support/push-image.ts';
+import { startWharf, type TestWharf } from '../support/wharf.ts';
+import { runWharfCli, startWharfProcess } from '../support/wharf-process.ts';
+import { makeTempDir, type TempDir } from '../support/temp-dir.ts';
+import { Skopeo } from '../support/skopeo.ts';
+
+const amd64 = makeImage({ name: 'bundle', files: { arch: 'amd64\n' }, arch: 'amd64', extraLayerBytes: 300 << 10 });
+const arm64 = makeImage({ name: 'bundle', files: { arch: 'arm64\n' }, arch: 'arm64', extraLayerBytes: 300 << 10 });
+const multi = makeIndex([amd64, arm64], 'oci');
+const tool = makeImage({ name: 'bundle-tool', files: { 't.txt': 'tool\n' }, mediaType: 'docker', extraLayerBytes: 200 << 10 });
+
+describe('export and import (air-gapped wharf)', () => {
+  let upstream: UpstreamRegistry;
+  let online: TestWharf;
+  let dir: TempDir;
+  let skopeo: Skopeo;
+  let bundle: string;
+
+  /** A config for an air-gapped wharf: offline, no upstream configured, its own data dir. */
+  async function airGappedConfig(name: string): Promise<{ config: string; dataDir: string }> {
+    const dataDir = join(dir.path, `${name}-data`);
+    const config = join(dir.path, `${name}.yaml`);
+    await writeFile(config, stringify({ listen: '127.0.0.1:0', dataDir, offline: true }));
+    return { config, dataDir };
+  }
+
+  beforeAll(async () => {
+    upstream = await startUpstreamRegistry();
+    await pushIndex(upstream.url, 'library/multi', '1.0', multi, [amd64, arm64]);
+    await pushImage(upstream.url, 'team/tool', 'v2', tool);
+    dir = await makeTempDir('wharf-bundle-');
+    skopeo = await Skopeo.create();
+    const onlineData = join(dir.path, 'online-data');
+    online = await startWharf({ dataDir: onlineData, upstreams: [{ name: 'docker.io', url: upstream.url, default: true }, { name: 'ghcr.io', url: upstream.url }] });
+    await skopeo.copy(`docker://${online.host}/library/multi:1.0`, { all: true });
+    await skopeo.copy(`docker://${online.host}/ghcr.io/team/tool:v2`);
+    await online.close(2000);
+    const onlineConfig = join(dir.path, 'online.yaml');
+    await writeFile(onlineConfig, stringify({ dataDir: onlineData, upstreams: [{ name: 'docker.io', url: upstream.url, default: true }, { name: 'ghcr.io', url: upstream.url }] }));
+    bundle = join(dir.path, 'images.tar');
+    const exported = await runWharfCli(['export', '-c', onlineConfig, '-o', bundle, 'multi:1.0', 'ghcr.io/team/tool:v2']);
+    expect(exported.code, exported.stderr).toBe(0);
+    expect(exported.stdout).toContain('exported 2 images');
+  });
+
+  afterAll(async () => {
+    await upstream?.stop();
+    await skopeo?.cleanup();
+    await dir?.cleanup();
+  });
+
+  it('imports into a wharf with no upstream and serves the images to skopeo, digests unchanged', async () => {
+    const { config, dataDir } = await airGappedConfig('airgap');
+    const imported = await runWharfCli(['import', '-c', config, bundle]);
+    expect(imported.code, imported.stderr).toBe(0);
+    expect(imported.stdout).toContain('imported 2 images');
+    // The same config serves: offline, no upstream configured.
+    const airgap = startWharfProcess(['serve', '--config', config]);
+    try {
+      const host = new URL(await airgap.listening()).host;
+      const all = await skopeo.copy(`docker://${host}/library/multi:1.0`, { all: true });
+      expect(all.index.manifests[0]?.digest).toBe(multi.digest);
+      const raw = await skopeo.inspectRaw(`docker://${host}/ghcr.io/team/tool:v2`);
+      expect(raw.equals(tool.manifest.body)).toBe(true);
+      await skopeo.copy(`docker://${host}/ghcr.io/team/tool:v2`);
+    } finally {
+      airgap.child.kill('SIGTERM');
+      await airgap.exited;
+    }
+  });
+
+  it('rejects a blob whose bytes were changed, and tags nothing that needs it', async () => {
+    const tar = await readFile(bundle);
+    // Flip a byte deep inside the big amd64 layer's entry.
+    const layerHex = amd64.layers.at(-1)!.digest.slice('sha256:'.length);
+    const at = tar.indexOf(`blobs/sha256/${layerHex}`);
+    expect(at).toBeGreaterThan(0);
+    const corrupt = Buffer.from(tar);
+    corrupt[at + 512 + 1000]! ^= 0xff;
+    const file = join(dir.path, 'corrupt.tar');
+    await writeFile(file, corrupt);
+    const { config } = await airGappedConfig('corrupt');
+    const result = await runWharfCli(['import', '-c', config, file]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`error: blob ${amd64.layers.at(-1)!.digest}: its bytes hash to`);
+    expect(result.stderr).toMatch(/multi:1\.0: incomplete .* not tagged/);
+    // The other image was whole: it is tagged.
+    expect(result.stdout).toContain('ghcr.io/team/tool:v2: tagged');
+  });
+
+  it('says a truncated bundle is truncated and tags only what arrived whole', async () => {
+    const tar = await readFile(bundle);
+    const file = join(dir.path, 'truncated.tar');
+    await writeFile(file, tar.subarray(0, Math.floor(tar.length / 2)));
+    const { config } = await airGappedConfig('truncated');
+    const result = await runWharfCli(['import', '-c', config, file]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/error: the bundle is truncated or not a tar file/);
+    expect(result.stdout).not.toContain('multi:1.0: tagged');
+  });
+});
