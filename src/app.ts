@@ -6,6 +6,8 @@ import { errorResponse } from './http/error-response.ts';
 import { handleRegistryRequest, type RegistryServices } from './http/registry-handler.ts';
 import { observeRequests } from './http/observe-requests.ts';
 import { addOpsRoutes } from './http/ops-routes.ts';
+import { addAdminRoutes } from './http/admin-routes.ts';
+import type { MaintenanceDeps } from './cache/maintenance.ts';
 import type { StatusSources } from './http/status-report.ts';
 import type { WharfEnv } from './http/wharf-env.ts';
 import type { Metrics } from './metrics/metrics.ts';
@@ -16,6 +18,8 @@ export interface AppDeps extends RegistryServices {
   readonly metrics: Metrics;
   readonly topRepositories: TopRepositories;
   readonly status: StatusSources;
+  readonly maintenance: MaintenanceDeps;
+  readonly adminToken: string | undefined;
 }
 
 export function createApp(deps: AppDeps): Hono<WharfEnv> {
@@ -25,6 +29,7 @@ export function createApp(deps: AppDeps): Hono<WharfEnv> {
   app.all('/v2', (c) => handleRegistryRequest(c, deps));
   app.all('/v2/*', (c) => handleRegistryRequest(c, deps));
   addOpsRoutes(app, deps);
+  addAdminRoutes(app, { token: deps.adminToken, maintenance: deps.maintenance, topRepositories: deps.topRepositories });
   app.notFound((c) => errorResponse(new RouteNotFoundError(c.req.path), c.env.incoming.method ?? 'GET', deps.logger));
   app.onError((err, c) => errorResponse(err, c.env.incoming.method ?? 'GET', deps.logger));
   return app;

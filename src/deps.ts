@@ -2,13 +2,13 @@
 // stores, clients or services, and nothing here is global.
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { ConfigError, type Config, type ResolvedUpstream } from './config/load-config.ts';
+import type { Config, ResolvedUpstream } from './config/load-config.ts';
 import type { BlobStore } from './cache/blob-store.ts';
 import type { ManifestStore } from './cache/manifest-store.ts';
-import { locateImage, type LocatedImage } from './cache/locate-image.ts';
+import { locateImage } from './cache/locate-image.ts';
 import { BlobIndex } from './cache/blob-index.ts';
-import { Evictor } from './cache/evictor.ts';
-import { pinnedDigests } from './cache/pinned-images.ts';
+import { evictorFromConfig } from './cache/evictor.ts';
+import { locatePinned } from './cache/pinned-images.ts';
 import { createDiskBlobStore } from './cache/disk-blob-store.ts';
 import { openManifestStore } from './cache/open-manifest-store.ts';
 import { UpstreamClient } from './proxy/upstream-client.ts';
@@ -51,17 +51,8 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
   const router = new UpstreamRouter(upstreams, defaultUpstreamName(config));
 
   const index = new BlobIndex({ store: blobStore, metrics });
-  const pinned = resolvePinnedReferences(config.cache.pinned, router);
-  const evictor = new Evictor(
-    { index, store: blobStore, metrics, logger },
-    {
-      dataDir: config.dataDir,
-      maxBytes: config.cache.maxBytes,
-      minFreeBytes: config.cache.minFreeBytes,
-      pinned: () => pinnedDigests(pinned, manifestStore),
-      protectMs: config.cache.evictionGraceSeconds * 1000,
-    },
-  );
+  const pinned = locatePinned(config.cache.pinned, (text) => locateImage(router, text));
+  const evictor = evictorFromConfig(config, { index, store: blobStore, manifestStore, metrics, logger }, pinned);
   // The index is read in the background: wharf serves at once, eviction starts once it knows the cache.
   index
     .load()
@@ -78,6 +69,8 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
     logger,
     metrics,
     topRepositories,
+    maintenance: { blobStore, manifestStore, index, evictor },
+    adminToken: config.admin.token,
     status: {
       version: readVersion(),
       startedAt: Date.now(),
@@ -128,21 +121,6 @@ function createUpstreamHandle(u: ResolvedUpstream, config: Config, metrics: Metr
     staleAfterMs: config.resilience.staleAfterMs,
     metrics,
   };
-}
-
-/** Configured pinned references as store keys; a registry wharf does not proxy is a config error. */
-function resolvePinnedReferences(refs: readonly string[], router: UpstreamRouter<UpstreamHandle>): LocatedImage[] {
-  const problems: string[] = [];
-  const resolved = refs.flatMap((text, i) => {
-    try {
-      return [locateImage(router, text)];
-    } catch (err) {
-      problems.push(`cache.pinned.${i}: ${(err as Error).message}`);
-      return [];
-    }
-  });
-  if (problems.length > 0) throw new ConfigError(problems);
-  return resolved;
 }
 
 /** The marked default, else the only upstream when there is just one. */

@@ -8,7 +8,7 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
       base: { service: 'wharf' },
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: {
-        paths: ['password', '*.password', 'authorization', '*.authorization', 'headers.authorization', 'config.upstreams[*].password'],
+        paths: ['password', '*.password', 'authorization', '*.authorization', 'headers.authorization', 'config.upstreams[*].password', 'token', '*.token'],
         censor: '***',
       },
     },

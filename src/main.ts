@@ -6,6 +6,7 @@ import { readVersion } from './version.ts';
 import { startServer } from './server.ts';
 import { warmCommand } from './cli/warm-command.ts';
 import { exportCommand, importCommand } from './cli/bundle-commands.ts';
+import { gcCommand, statsCommand } from './cli/maintenance-commands.ts';
 
 const USAGE = `Usage: wharf <command> [options]
 
@@ -14,6 +15,8 @@ Commands:
   warm      pull images through a running wharf so they are cached (wharf warm --help)
   export    write cached images to a bundle for an air-gapped wharf (wharf export --help)
   import    load a bundle into this wharf's cache (wharf import --help)
+  gc        remove leftovers and enforce the cache budget now (wharf gc --help)
+  stats     cache size, counts and largest repositories (wharf stats --help)
 
 Options:
   -c, --config FILE   configuration file (or WHARF_CONFIG)
@@ -35,6 +38,8 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'warm') return warmCommand(rest);
   if (command === 'export') return exportCommand(rest);
   if (command === 'import') return importCommand(rest);
+  if (command === 'gc') return gcCommand(rest);
+  if (command === 'stats') return statsCommand(rest);
   process.stderr.write(`wharf: unknown command "${command}"\n\n${USAGE}`);
   return 2;
 }

@@ -37,8 +37,11 @@ export interface BlobWriter {
 export interface BlobStore {
   stat(digest: string): Promise<BlobInfo | undefined>;
   createWriter(digest: string): Promise<BlobWriter>;
-  /** Removes temp files left by a crash; called once at start. Returns how many were removed. */
-  removeTempFiles(): Promise<number>;
+  /**
+   * Removes temp files left by a crash (at start: all of them; while serving, only those idle for
+   * olderThanMs, since running fills write theirs). Returns how many were (or would be) removed.
+   */
+  removeTempFiles(options?: { olderThanMs?: number; dryRun?: boolean }): Promise<number>;
   /** Resolves when the store can be read; rejects with why not. */
   ping(): Promise<void>;
   /** Every committed blob with its size and last use, by walking the store (slow on big caches: call rarely). */

@@ -54,10 +54,19 @@ export function createDiskBlobStore(dataDir: string, opts: DiskBlobStoreOptions 
       return new DiskBlobWriter(digest, hex, tempPath, path, handle, createHash(algorithm), fsync);
     },
 
-    async removeTempFiles() {
-      const names = await readdirOrEmpty(tmpDir);
-      await Promise.all(names.map((name) => rm(join(tmpDir, name), { recursive: true, force: true })));
-      return names.length;
+    async removeTempFiles(options = {}) {
+      const cutoff = Date.now() - (options.olderThanMs ?? 0);
+      let removed = 0;
+      for (const name of await readdirOrEmpty(tmpDir)) {
+        const path = join(tmpDir, name);
+        if (options.olderThanMs !== undefined) {
+          const st = await stat(path).catch(() => undefined);
+          if (!st || st.mtimeMs > cutoff) continue;
+        }
+        if (!options.dryRun) await rm(path, { recursive: true, force: true });
+        removed++;
+      }
+      return removed;
     },
 
     async ping() {

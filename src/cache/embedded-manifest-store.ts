@@ -70,6 +70,42 @@ export class EmbeddedManifestStore implements ManifestStore {
     await this.#writeAtomic(this.#tagListPath(repo), Buffer.from(json), false);
   }
 
+  async deleteTag(repo: RepoKey, tag: string): Promise<void> {
+    await rm(this.#tagPath(repo, tag), { force: true });
+  }
+
+  async deleteManifest(digest: string): Promise<void> {
+    await rm(this.#manifestPath(digest), { force: true });
+  }
+
+  async *scanManifests(): AsyncIterable<string> {
+    const root = join(this.#dir, 'manifests');
+    for (const algorithm of await listDir(root)) {
+      for (const shard of await listDir(join(root, algorithm))) {
+        for (const hex of await listDir(join(root, algorithm, shard))) yield `${algorithm}:${hex}`;
+      }
+    }
+  }
+
+  async *scanTags(): AsyncIterable<{ repo: RepoKey; tag: string; record: TagRecord }> {
+    const reposRoot = join(this.#dir, 'repos');
+    for (const upstream of await listDir(reposRoot)) yield* this.#scanRepoTree(upstream, join(reposRoot, upstream), []);
+  }
+
+  async *#scanRepoTree(upstream: string, dir: string, path: string[]): AsyncIterable<{ repo: RepoKey; tag: string; record: TagRecord }> {
+    for (const name of await listDir(dir)) {
+      if (name === '_tags') {
+        const repo = { upstream, repository: path.join('/') };
+        for (const file of await listDir(join(dir, name))) {
+          const record = decodeTagRecord((await readIfPresent(join(dir, name, file)))?.toString('utf8') ?? '');
+          if (record && file.endsWith('.json')) yield { repo, tag: file.slice(0, -'.json'.length), record };
+        }
+      } else if (!name.startsWith('_')) {
+        yield* this.#scanRepoTree(upstream, join(dir, name), [...path, name]);
+      }
+    }
+  }
+
   /** Deletes temp files a crash left behind; call once at start, before any put. */
   async removeTempFiles(): Promise<number> {
     const names = await readdir(this.#tmpDir).catch((err: unknown) => {
@@ -164,4 +200,13 @@ async function exists(path: string): Promise<boolean> {
 function isMissing(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+async function listDir(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (err) {
+    if (isMissing(err) || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
+    throw err;
+  }
 }

@@ -47,6 +47,23 @@ export class FaultTolerantManifestStore implements ManifestStore {
     return this.#write('putTagList', () => this.#inner.putTagList(repo, record));
   }
 
+  deleteTag(repo: RepoKey, tag: string): Promise<void> {
+    return this.#write('deleteTag', () => this.#inner.deleteTag(repo, tag));
+  }
+
+  deleteManifest(digest: string): Promise<void> {
+    return this.#write('deleteManifest', () => this.#inner.deleteManifest(digest));
+  }
+
+  /** Scans are maintenance: their failures are the caller's to report. */
+  scanManifests(): AsyncIterable<string> {
+    return this.#inner.scanManifests();
+  }
+
+  scanTags(): AsyncIterable<{ repo: RepoKey; tag: string; record: TagRecord }> {
+    return this.#inner.scanTags();
+  }
+
   /** Not shielded: health checks must see the backend as it is. */
   ping(): Promise<void> {
     return this.#inner.ping();

@@ -38,6 +38,12 @@ export interface ManifestStore {
   putTag(repo: RepoKey, tag: string, record: TagRecord): Promise<void>;
   getTagList(repo: RepoKey): Promise<TagListRecord | undefined>;
   putTagList(repo: RepoKey, record: TagListRecord): Promise<void>;
+  deleteTag(repo: RepoKey, tag: string): Promise<void>;
+  deleteManifest(digest: string): Promise<void>;
+  /** Every manifest digest held (maintenance: gc, stats; slow on big stores). */
+  scanManifests(): AsyncIterable<string>;
+  /** Every tag record held (maintenance: gc, stats; slow on big stores). */
+  scanTags(): AsyncIterable<{ repo: RepoKey; tag: string; record: TagRecord }>;
   /** Resolves when the backend answers and can be written; rejects with why not. */
   ping(): Promise<void>;
   close(): Promise<void>;

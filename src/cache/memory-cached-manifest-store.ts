@@ -71,6 +71,24 @@ export class MemoryCachedManifestStore implements ManifestStore {
     await this.#inner.putTagList(repo, record);
   }
 
+  async deleteTag(repo: RepoKey, tag: string): Promise<void> {
+    this.#tags.delete(tagKey(repo, tag));
+    await this.#inner.deleteTag(repo, tag);
+  }
+
+  async deleteManifest(digest: string): Promise<void> {
+    this.#manifests.delete(digest);
+    await this.#inner.deleteManifest(digest);
+  }
+
+  scanManifests(): AsyncIterable<string> {
+    return this.#inner.scanManifests();
+  }
+
+  scanTags(): AsyncIterable<{ repo: RepoKey; tag: string; record: TagRecord }> {
+    return this.#inner.scanTags();
+  }
+
   ping(): Promise<void> {
     return this.#inner.ping();
   }

@@ -4,6 +4,22 @@
 import type { ManifestStore } from './manifest-store.ts';
 import type { LocatedImage } from './locate-image.ts';
 import { manifestRefs } from '../oci/manifest-refs.ts';
+import { ConfigError } from '../config/load-config.ts';
+
+/** cache.pinned as store keys; a reference this wharf cannot route is a config error. */
+export function locatePinned(refs: readonly string[], locate: (text: string) => LocatedImage): LocatedImage[] {
+  const problems: string[] = [];
+  const located = refs.flatMap((text, i) => {
+    try {
+      return [locate(text)];
+    } catch (err) {
+      problems.push(`cache.pinned.${i}: ${(err as Error).message}`);
+      return [];
+    }
+  });
+  if (problems.length > 0) throw new ConfigError(problems);
+  return located;
+}
 
 export async function pinnedDigests(images: readonly LocatedImage[], store: ManifestStore): Promise<Set<string>> {
   const keep = new Set<string>();

@@ -67,6 +67,37 @@ export class RedisManifestStore implements ManifestStore {
     await this.#redis.set(this.#tagListKey(repo), encodeTagListRecord(record));
   }
 
+  async deleteTag(repo: RepoKey, tag: string): Promise<void> {
+    await this.#redis.del(this.#tagKey(repo, tag));
+  }
+
+  async deleteManifest(digest: string): Promise<void> {
+    await this.#redis.del(this.#manifestKey(digest));
+  }
+
+  async *scanManifests(): AsyncIterable<string> {
+    const start = `${this.#prefix}manifest:`;
+    for await (const keys of this.#redis.scanStream({ match: `${escapeGlob(start)}*`, count: 500 })) {
+      for (const key of keys as string[]) yield key.slice(start.length);
+    }
+  }
+
+  async *scanTags(): AsyncIterable<{ repo: RepoKey; tag: string; record: TagRecord }> {
+    const start = `${this.#prefix}tag:`;
+    for await (const keys of this.#redis.scanStream({ match: `${escapeGlob(start)}*`, count: 500 })) {
+      for (const key of keys as string[]) {
+        // tag:<upstream>/<repository>:<tag>; tags have no ':' and upstream names no '/'.
+        const rest = key.slice(start.length);
+        const colon = rest.lastIndexOf(':');
+        const slash = rest.indexOf('/');
+        if (colon === -1 || slash === -1) continue;
+        const value = await this.#redis.get(key);
+        const record = value === null ? undefined : decodeTagRecord(value);
+        if (record) yield { repo: { upstream: rest.slice(0, slash), repository: rest.slice(slash + 1, colon) }, tag: rest.slice(colon + 1), record };
+      }
+    }
+  }
+
   async ping(): Promise<void> {
     await this.#redis.ping();
   }
@@ -93,4 +124,8 @@ export class RedisManifestStore implements ManifestStore {
 function repoPath(repo: RepoKey): string {
   assertRepoKey(repo);
   return `${repo.upstream}/${repo.repository}`;
+}
+
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
 }

@@ -104,6 +104,7 @@ function offlineRegistries(): UpstreamConfig[] {
 export function describeConfig(config: Config): Config {
   return {
     ...config,
+    admin: config.admin.token === undefined ? config.admin : { token: '***' },
     redis: { ...config.redis, ...(config.redis.url === undefined ? {} : { url: maskUrl(config.redis.url) }) },
     upstreams: config.upstreams.map((u) => ({
       ...u,

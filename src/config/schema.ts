@@ -74,6 +74,12 @@ export const configSchema = z
     listen: hostPort.default('0.0.0.0:5000'),
     dataDir: z.string().min(1).default('./data'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    admin: z
+      .strictObject({
+        /** Enables the admin API (/admin/...) for requests bearing this token. Unset: disabled. */
+        token: z.string().min(16, 'use at least 16 characters').optional(),
+      })
+      .prefault({}),
     redis: z
       .strictObject({
         url: z.url({ protocol: /^rediss?$/, error: 'expected redis://host:port[/db] or rediss://...' }).optional(),
@@ -157,4 +163,5 @@ export const ENV_OVERRIDABLE_KEYS = [
   'timeouts.bodyIdleMs',
   'offline',
   'resilience.staleAfterMs',
+  'admin.token',
 ] as const;

@@ -57,6 +57,36 @@ export function manifestStoreContract(name: string, makeStore: () => Promise<Man
       await fixture.cleanup();
     });
 
+    it('scans every manifest and tag it holds, nested and host:port names included, and deletes them', async () => {
+      const collect = async <T>(it: AsyncIterable<T>) => {
+        const all: T[] = [];
+        for await (const x of it) all.push(x);
+        return all;
+      };
+      expect(await collect(store.scanManifests())).toEqual([]);
+      const a = jsonManifest(501);
+      const b = jsonManifest(502);
+      await store.putManifest(a);
+      await store.putManifest(b);
+      const repos: RepoKey[] = [
+        { upstream: 'docker.io', repository: 'library/alpine' },
+        { upstream: 'docker.io', repository: 'library' },
+        { upstream: 'localhost:5001', repository: 'team/app/sub' },
+      ];
+      for (const [i, repo] of repos.entries()) await store.putTag(repo, `t${i}`, { digest: a.digest, mediaType: OCI_MANIFEST, fetchedAt: i });
+      await store.putTagList(repos[0]!, { tags: ['t0'], fetchedAt: 1 });
+      expect((await collect(store.scanManifests())).sort()).toEqual([a.digest, b.digest].sort());
+      const tags = (await collect(store.scanTags())).map((t) => `${t.repo.upstream}|${t.repo.repository}|${t.tag}|${t.record.fetchedAt}`).sort();
+      expect(tags).toEqual(['docker.io|library/alpine|t0|0', 'docker.io|library|t1|1', 'localhost:5001|team/app/sub|t2|2']);
+      await store.deleteTag(repos[0]!, 't0');
+      await store.deleteTag(repos[0]!, 'never-there');
+      await store.deleteManifest(b.digest);
+      expect(await store.getTag(repos[0]!, 't0')).toBeUndefined();
+      expect(await store.getManifest(b.digest)).toBeUndefined();
+      expect(await collect(store.scanManifests())).toEqual([a.digest]);
+      expect((await collect(store.scanTags())).length).toBe(2);
+    });
+
     it('answers a ping when usable', async () => {
       await expect(store.ping()).resolves.toBeUndefined();
     });

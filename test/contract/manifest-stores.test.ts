@@ -203,6 +203,18 @@ class CountingStore implements ManifestStore {
   putTagList(repo: RepoKey, record: TagListRecord): Promise<void> {
     return this.#inner.putTagList(repo, record);
   }
+  deleteTag(repo: RepoKey, tag: string): Promise<void> {
+    return this.#inner.deleteTag(repo, tag);
+  }
+  deleteManifest(digest: string): Promise<void> {
+    return this.#inner.deleteManifest(digest);
+  }
+  scanManifests(): AsyncIterable<string> {
+    return this.#inner.scanManifests();
+  }
+  scanTags(): AsyncIterable<{ repo: RepoKey; tag: string; record: TagRecord }> {
+    return this.#inner.scanTags();
+  }
   ping(): Promise<void> {
     return this.#inner.ping();
   }

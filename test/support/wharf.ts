@@ -17,6 +17,7 @@ export interface WharfOptions {
   cache?: { maxBytes?: number | string; minFreeBytes?: number | string; evictionGraceSeconds?: number; pinned?: string[] };
   timeouts?: { connectMs?: number; headersMs?: number; bodyIdleMs?: number };
   offline?: boolean;
+  adminToken?: string;
   resilience?: { staleAfterMs?: number; breaker?: { failureThreshold?: number; openMs?: number; maxOpenMs?: number } };
   logLevel?: string;
   /** Where log lines go (default stdout); a test can collect them. */
@@ -45,6 +46,7 @@ export async function startWharf(opts: WharfOptions): Promise<TestWharf> {
   if (opts.redisUrl) config.redis = { url: opts.redisUrl };
   if (opts.timeouts) config.timeouts = opts.timeouts;
   if (opts.offline !== undefined) config.offline = opts.offline;
+  if (opts.adminToken !== undefined) config.admin = { token: opts.adminToken };
   if (opts.resilience) config.resilience = opts.resilience;
   await writeFile(configPath, stringify(config));
   const loaded = await loadConfig({ path: configPath, env: {} });

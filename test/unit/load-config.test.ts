@@ -187,6 +187,7 @@ describe('environment overrides', () => {
       'WHARF_TIMEOUTS_BODY_IDLE_MS',
       'WHARF_OFFLINE',
       'WHARF_RESILIENCE_STALE_AFTER_MS',
+      'WHARF_ADMIN_TOKEN',
     ]);
     expect(upstreamEnvPrefix('docker.io')).toBe('WHARF_UPSTREAM_DOCKER_IO');
     expect(upstreamEnvPrefix('localhost:5001')).toBe('WHARF_UPSTREAM_LOCALHOST_5001');

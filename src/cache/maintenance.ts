@@ -1,0 +1,91 @@
+// Cache maintenance shared by `wharf gc` / `wharf stats` and the admin API: remove leftovers,
+// drop tags whose manifest is gone, enforce the size budget now, and describe the cache.
+import type { BlobStore } from './blob-store.ts';
+import type { BlobIndex } from './blob-index.ts';
+import type { Evictor, EvictionPlan } from './evictor.ts';
+import type { ManifestStore } from './manifest-store.ts';
+import { manifestRefs } from '../oci/manifest-refs.ts';
+
+export interface MaintenanceDeps {
+  readonly blobStore: BlobStore;
+  readonly manifestStore: ManifestStore;
+  readonly index: BlobIndex;
+  readonly evictor: Evictor;
+}
+
+export interface GcReport {
+  readonly dryRun: boolean;
+  readonly tempFiles: number;
+  readonly orphanedTags: readonly string[];
+  readonly evicted: { readonly blobs: number; readonly bytes: number; readonly reason: EvictionPlan['reason']; readonly shortBytes: number };
+}
+
+/** Temp files idle this long belong to no running fill. */
+const TEMP_IDLE_MS = 10 * 60 * 1000;
+
+export async function collectGarbage(deps: MaintenanceDeps, options: { dryRun: boolean }): Promise<GcReport> {
+  const { dryRun } = options;
+  const tempFiles = await deps.blobStore.removeTempFiles({ olderThanMs: TEMP_IDLE_MS, dryRun });
+  const orphanedTags: string[] = [];
+  for await (const { repo, tag, record } of deps.manifestStore.scanTags()) {
+    if (await deps.manifestStore.getManifest(record.digest)) continue;
+    orphanedTags.push(`${repo.upstream}/${repo.repository}:${tag}`);
+    if (!dryRun) await deps.manifestStore.deleteTag(repo, tag);
+  }
+  const plan = dryRun ? await deps.evictor.plan() : await deps.evictor.enforce();
+  return {
+    dryRun,
+    tempFiles,
+    orphanedTags,
+    evicted: { blobs: plan.victims.length, bytes: plan.victims.reduce((s, v) => s + v.size, 0), reason: plan.reason, shortBytes: plan.shortBytes },
+  };
+}
+
+export interface CacheStats {
+  readonly blobs: number;
+  readonly bytes: number;
+  readonly manifests: number;
+  readonly tags: number;
+  readonly upstreams: Record<string, { repositories: number; tags: number }>;
+  /** Repositories by the cached bytes their tagged images use (a blob shared counts for each). */
+  readonly topRepositories: ReadonlyArray<{ repository: string; bytes: number; tags: number }>;
+}
+
+export async function cacheStats(deps: MaintenanceDeps, top = 10): Promise<CacheStats> {
+  let manifests = 0;
+  for await (const _ of deps.manifestStore.scanManifests()) manifests++;
+  const sizes = new Map(deps.index.oldestFirst().map((b) => [b.digest, b.size]));
+  const blobsOf = new Map<string, string[]>();
+  const repos = new Map<string, { upstream: string; blobs: Set<string>; tags: number }>();
+  let tags = 0;
+  for await (const { repo, record } of deps.manifestStore.scanTags()) {
+    tags++;
+    const name = `${repo.upstream}/${repo.repository}`;
+    const entry = repos.get(name) ?? { upstream: repo.upstream, blobs: new Set<string>(), tags: 0 };
+    entry.tags++;
+    for (const blob of await imageBlobs(record.digest, deps.manifestStore, blobsOf)) entry.blobs.add(blob);
+    repos.set(name, entry);
+  }
+  const upstreams: Record<string, { repositories: number; tags: number }> = {};
+  for (const entry of repos.values()) {
+    const u = (upstreams[entry.upstream] ??= { repositories: 0, tags: 0 });
+    u.repositories++;
+    u.tags += entry.tags;
+  }
+  const ranked = [...repos].map(([repository, e]) => ({ repository, tags: e.tags, bytes: [...e.blobs].reduce((s, b) => s + (sizes.get(b) ?? 0), 0) }));
+  ranked.sort((a, b) => b.bytes - a.bytes || a.repository.localeCompare(b.repository));
+  return { blobs: deps.index.count, bytes: deps.index.bytes, manifests, tags, upstreams, topRepositories: ranked.slice(0, top) };
+}
+
+/** Blobs of an image (all platforms of an index), memoised per manifest digest. */
+async function imageBlobs(digest: string, store: ManifestStore, memo: Map<string, string[]>): Promise<string[]> {
+  const known = memo.get(digest);
+  if (known) return known;
+  memo.set(digest, []); // guards against a cycle in hostile data
+  const manifest = await store.getManifest(digest);
+  const refs = manifest ? manifestRefs(manifest.body) : { manifests: [], blobs: [] };
+  const blobs = [...refs.blobs];
+  for (const child of refs.manifests) blobs.push(...(await imageBlobs(child.digest, store, memo)));
+  memo.set(digest, blobs);
+  return blobs;
+}
