@@ -8,7 +8,8 @@ import type { ManifestStore } from './cache/manifest-store.ts';
 import { locateImage } from './cache/locate-image.ts';
 import { BlobIndex } from './cache/blob-index.ts';
 import { evictorFromConfig } from './cache/evictor.ts';
-import { locatePinned } from './cache/pinned-images.ts';
+import { locatePinned, pinnedDigests } from './cache/pinned-images.ts';
+import { collectGarbage, type MaintenanceDeps } from './cache/maintenance.ts';
 import { createDiskBlobStore } from './cache/disk-blob-store.ts';
 import { openManifestStore } from './cache/open-manifest-store.ts';
 import { UpstreamClient } from './proxy/upstream-client.ts';
@@ -26,6 +27,8 @@ import { TagListService } from './proxy/tag-list-service.ts';
 import type { AppDeps } from './app.ts';
 
 const EVICTION_CHECK_MS = 60_000;
+const DAY_MS = 24 * 3600 * 1000;
+const GC_EVERY_MS = 3600 * 1000;
 
 export interface Deps extends AppDeps {
   readonly blobStore: BlobStore;
@@ -51,13 +54,27 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
   const router = new UpstreamRouter(upstreams, defaultUpstreamName(config));
 
   const index = new BlobIndex({ store: blobStore, metrics });
-  const pinned = locatePinned(config.cache.pinned, (text) => locateImage(router, text));
-  const evictor = evictorFromConfig(config, { index, store: blobStore, manifestStore, metrics, logger }, pinned);
+  const pinnedImages = locatePinned(config.cache.pinned, (text) => locateImage(router, text));
+  const pinned = () => pinnedDigests(pinnedImages, manifestStore);
+  const evictor = evictorFromConfig(config, { index, store: blobStore, metrics, logger }, pinned);
+  const maintenance: MaintenanceDeps = { blobStore, manifestStore, index, evictor, pinned, tagRetentionMs: config.cache.tagRetentionDays * DAY_MS };
   // The index is read in the background: wharf serves at once, eviction starts once it knows the cache.
+  let gcTimer: NodeJS.Timeout | undefined;
+  let closed = false;
   index
     .load()
     .then(() => evictor.enforce())
-    .then(() => evictor.start(EVICTION_CHECK_MS))
+    .then(() => {
+      if (closed) return;
+      evictor.start(EVICTION_CHECK_MS);
+      // Expired tags and manifests nothing needs keep the manifest store bounded.
+      gcTimer = setInterval(() => {
+        collectGarbage(maintenance, { dryRun: false })
+          .then((r) => logger.info({ tempFiles: r.tempFiles, expiredTags: r.expiredTags, orphanedTags: r.orphanedTags.length, orphanedManifests: r.orphanedManifests }, 'hourly cache maintenance'))
+          .catch((err: unknown) => logger.error({ err: String(err) }, 'cache maintenance failed'));
+      }, GC_EVERY_MS);
+      gcTimer.unref();
+    })
     .catch((err: unknown) => logger.error({ err: String(err) }, 'cannot read the blob cache index'));
   const guard = new CacheWriteGuard({ dataDir: config.dataDir, logger, metrics });
   const blobs = new BlobService({ store: blobStore, logger, metrics, guard, index, evictor });
@@ -69,7 +86,7 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
     logger,
     metrics,
     topRepositories,
-    maintenance: { blobStore, manifestStore, index, evictor },
+    maintenance,
     adminToken: config.admin.token,
     status: {
       version: readVersion(),
@@ -88,7 +105,9 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
     blobStore,
     manifestStore,
     async close() {
+      closed = true;
       evictor.stop();
+      clearInterval(gcTimer);
       for (const u of upstreams) u.breaker.stop();
       await Promise.allSettled(upstreams.map((u) => u.client.close()));
       await manifestStore.close();

@@ -8,9 +8,6 @@ import type { BlobStore } from './blob-store.ts';
 import type { BlobIndex } from './blob-index.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { Config } from '../config/load-config.ts';
-import type { ManifestStore } from './manifest-store.ts';
-import type { LocatedImage } from './locate-image.ts';
-import { pinnedDigests } from './pinned-images.ts';
 
 export interface EvictionPlan {
   readonly reason: 'budget' | 'disk' | 'none';
@@ -115,17 +112,17 @@ async function freeBytes(dir: string): Promise<number | undefined> {
   }
 }
 
-/** An evictor with the config's budget, pinning what `pinned` names (see pinned-images.ts). */
+/** An evictor with the config's budget, keeping what `pinned` returns (see pinned-images.ts). */
 export function evictorFromConfig(
   config: Pick<Config, 'dataDir' | 'cache'>,
-  deps: { index: BlobIndex; store: BlobStore; manifestStore: ManifestStore; metrics: Metrics; logger: Logger },
-  pinned: readonly LocatedImage[],
+  deps: { index: BlobIndex; store: BlobStore; metrics: Metrics; logger: Logger },
+  pinned: () => Promise<ReadonlySet<string>>,
 ): Evictor {
   return new Evictor(deps, {
     dataDir: config.dataDir,
     maxBytes: config.cache.maxBytes,
     minFreeBytes: config.cache.minFreeBytes,
-    pinned: () => pinnedDigests(pinned, deps.manifestStore),
+    pinned,
     protectMs: config.cache.evictionGraceSeconds * 1000,
   });
 }

@@ -11,12 +11,20 @@ export interface MaintenanceDeps {
   readonly manifestStore: ManifestStore;
   readonly index: BlobIndex;
   readonly evictor: Evictor;
+  /** Tags not confirmed upstream for this long are dropped. */
+  readonly tagRetentionMs: number;
+  /** Manifest and blob digests of pinned images: kept whatever their age. */
+  readonly pinned: () => Promise<ReadonlySet<string>>;
 }
 
 export interface GcReport {
   readonly dryRun: boolean;
   readonly tempFiles: number;
+  /** Tags whose manifest is gone, and tags past their retention. */
   readonly orphanedTags: readonly string[];
+  readonly expiredTags: number;
+  /** Manifests no tag refers to and none of whose blobs are cached. */
+  readonly orphanedManifests: number;
   readonly evicted: { readonly blobs: number; readonly bytes: number; readonly reason: EvictionPlan['reason']; readonly shortBytes: number };
 }
 
@@ -25,20 +33,55 @@ const TEMP_IDLE_MS = 10 * 60 * 1000;
 
 export async function collectGarbage(deps: MaintenanceDeps, options: { dryRun: boolean }): Promise<GcReport> {
   const { dryRun } = options;
+  const store = deps.manifestStore;
   const tempFiles = await deps.blobStore.removeTempFiles({ olderThanMs: TEMP_IDLE_MS, dryRun });
+  const pinned = await deps.pinned();
   const orphanedTags: string[] = [];
-  for await (const { repo, tag, record } of deps.manifestStore.scanTags()) {
-    if (await deps.manifestStore.getManifest(record.digest)) continue;
-    orphanedTags.push(`${repo.upstream}/${repo.repository}:${tag}`);
-    if (!dryRun) await deps.manifestStore.deleteTag(repo, tag);
+  let expiredTags = 0;
+  const keptTops = new Set<string>();
+  const expiry = Date.now() - deps.tagRetentionMs;
+  for await (const { repo, tag, record } of store.scanTags()) {
+    const orphaned = !(await store.getManifest(record.digest));
+    const expired = !orphaned && record.fetchedAt < expiry && !pinned.has(record.digest);
+    if (!orphaned && !expired) {
+      keptTops.add(record.digest);
+      continue;
+    }
+    if (orphaned) orphanedTags.push(`${repo.upstream}/${repo.repository}:${tag}`);
+    else expiredTags++;
+    if (!dryRun) await store.deleteTag(repo, tag);
+  }
+  // Manifests reachable from a kept tag or a pin stay; others stay while any of their blobs is
+  // cached (a pull by digest may come back for them). The rest is only bookkeeping.
+  const reachable = new Set<string>(pinned);
+  for (const top of keptTops) await markReachable(top, store, reachable);
+  let orphanedManifests = 0;
+  for await (const digest of store.scanManifests()) {
+    if (reachable.has(digest)) continue;
+    const manifest = await store.getManifest(digest);
+    const refs = manifest ? manifestRefs(manifest.body) : { manifests: [], blobs: [] };
+    if (refs.manifests.length === 0 && refs.blobs.some((b) => deps.index.has(b))) continue;
+    if (refs.manifests.some((m) => reachable.has(m.digest))) continue;
+    orphanedManifests++;
+    if (!dryRun) await store.deleteManifest(digest);
   }
   const plan = dryRun ? await deps.evictor.plan() : await deps.evictor.enforce();
   return {
     dryRun,
     tempFiles,
     orphanedTags,
+    expiredTags,
+    orphanedManifests,
     evicted: { blobs: plan.victims.length, bytes: plan.victims.reduce((s, v) => s + v.size, 0), reason: plan.reason, shortBytes: plan.shortBytes },
   };
+}
+
+async function markReachable(digest: string, store: ManifestStore, reachable: Set<string>): Promise<void> {
+  if (reachable.has(digest)) return;
+  reachable.add(digest);
+  const manifest = await store.getManifest(digest);
+  if (!manifest) return;
+  for (const child of manifestRefs(manifest.body).manifests) await markReachable(child.digest, store, reachable);
 }
 
 export interface CacheStats {

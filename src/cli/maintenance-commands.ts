@@ -7,7 +7,7 @@ import { createLogger } from '../logger.ts';
 import { Metrics } from '../metrics/metrics.ts';
 import { BlobIndex } from '../cache/blob-index.ts';
 import { evictorFromConfig } from '../cache/evictor.ts';
-import { locatePinned } from '../cache/pinned-images.ts';
+import { locatePinned, pinnedDigests } from '../cache/pinned-images.ts';
 import { cacheStats, collectGarbage, type MaintenanceDeps } from '../cache/maintenance.ts';
 import { openCache, type Cache } from './open-cache.ts';
 
@@ -39,6 +39,8 @@ export async function gcCommand(argv: string[]): Promise<number> {
     const lines = [
       `${verb} ${report.tempFiles} temp files left by crashes`,
       `${verb} ${report.orphanedTags.length} tags whose manifest is gone${report.orphanedTags.length ? `: ${report.orphanedTags.join(', ')}` : ''}`,
+      `${verb} ${report.expiredTags} tags not confirmed upstream within cache.tagRetentionDays`,
+      `${verb} ${report.orphanedManifests} manifests no tag needs and with no cached blob`,
       `${report.dryRun ? 'would evict' : 'evicted'} ${report.evicted.blobs} blobs (${mb(report.evicted.bytes)})${report.evicted.reason === 'none' ? ': within budget' : ` for the ${report.evicted.reason === 'budget' ? 'size budget' : 'free disk space'}`}`,
     ];
     if (report.evicted.shortBytes > 0) lines.push(`still ${mb(report.evicted.shortBytes)} over: the rest is pinned or in use`);
@@ -74,9 +76,10 @@ async function maintenanceDeps(config: Config, cache: Cache): Promise<Maintenanc
   const metrics = new Metrics({ processMetrics: false });
   const index = new BlobIndex({ store: cache.blobStore, metrics });
   await index.load();
-  const pinned = locatePinned(config.cache.pinned, cache.locate);
-  const evictor = evictorFromConfig(config, { index, store: cache.blobStore, manifestStore: cache.manifestStore, metrics, logger: createLogger('silent') }, pinned);
-  return { blobStore: cache.blobStore, manifestStore: cache.manifestStore, index, evictor };
+  const pinnedImages = locatePinned(config.cache.pinned, cache.locate);
+  const pinned = () => pinnedDigests(pinnedImages, cache.manifestStore);
+  const evictor = evictorFromConfig(config, { index, store: cache.blobStore, metrics, logger: createLogger('silent') }, pinned);
+  return { blobStore: cache.blobStore, manifestStore: cache.manifestStore, index, evictor, pinned, tagRetentionMs: config.cache.tagRetentionDays * 24 * 3600 * 1000 };
 }
 
 function print(text: string, code: number): number {

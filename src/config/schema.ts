@@ -96,6 +96,8 @@ export const configSchema = z
         maxBytes: byteSize.optional(),
         /** Evict until the data dir's disk has this much free space. 0 turns it off. */
         minFreeBytes: byteSize.default(2 ** 30),
+        /** Tags the upstream has not confirmed for this long are dropped by gc (re-resolved when asked). */
+        tagRetentionDays: z.number().int().min(1).default(90),
         /** Blobs used this recently are never evicted (a pull in progress). */
         evictionGraceSeconds: z.number().int().min(0).default(60),
         /** Images never evicted: references such as docker.io/library/alpine:3.20 or ghcr.io/o/i@sha256:... */

@@ -39,8 +39,13 @@ describe('cache maintenance', () => {
     const hourAgo = new Date(Date.now() - 3600_000);
     await utimes(join(tmp, 'sha256-old-leftover'), hourAgo, hourAgo);
     await writeFile(join(tmp, 'sha256-running-fill'), 'y');
-    // A tag whose manifest is gone.
-    await wharf.deps.manifestStore.putTag({ upstream: 'docker.io', repository: 'team/ghost' }, 'v0', { digest: `sha256:${'0'.repeat(64)}`, mediaType: 'application/vnd.oci.image.manifest.v1+json', fetchedAt: 1 });
+    const store = wharf.deps.manifestStore;
+    const oci = 'application/vnd.oci.image.manifest.v1+json';
+    // A tag whose manifest is gone; a tag not confirmed for years; a manifest nothing needs.
+    await store.putTag({ upstream: 'docker.io', repository: 'team/ghost' }, 'v0', { digest: `sha256:${'0'.repeat(64)}`, mediaType: oci, fetchedAt: 1 });
+    await store.putTag({ upstream: 'docker.io', repository: 'team/app0' }, 'ancient', { digest: images[0]!.manifest.digest, mediaType: oci, fetchedAt: 1 });
+    const stray = makeImage({ name: 'maint-stray', files: { 's.txt': 'never pulled\n' } });
+    await store.putManifest({ digest: stray.manifest.digest, mediaType: oci, body: stray.manifest.body });
   });
 
   afterAll(async () => {
@@ -62,7 +67,7 @@ describe('cache maintenance', () => {
 
   it('reports cache statistics', async () => {
     const stats = (await (await admin('/admin/stats')).json()) as Record<string, any>;
-    expect(stats).toMatchObject({ blobs: 9, manifests: 3, tags: 4, upstreams: { 'docker.io': { repositories: 4, tags: 4 } } });
+    expect(stats).toMatchObject({ blobs: 9, manifests: 4, tags: 5, upstreams: { 'docker.io': { repositories: 4, tags: 5 } } });
     expect(stats.bytes).toBe(bytesOf(0) + bytesOf(1) + bytesOf(2));
     expect(stats.topRepositories[0]).toEqual({ repository: 'docker.io/team/app2', bytes: bytesOf(2), tags: 1 });
     expect(stats.mostPulled.map((r: { repository: string }) => r.repository).sort()).toEqual(['docker.io/team/app0', 'docker.io/team/app1', 'docker.io/team/app2']);
@@ -70,10 +75,13 @@ describe('cache maintenance', () => {
 
   it('collects garbage: a dry run changes nothing, then leftovers and orphaned tags go', async () => {
     const dry = (await (await admin('/admin/gc?dryRun=true', { method: 'POST' })).json()) as Record<string, any>;
-    expect(dry).toMatchObject({ dryRun: true, tempFiles: 1, orphanedTags: ['docker.io/team/ghost:v0'], evicted: { blobs: 0, reason: 'none' } });
+    expect(dry).toMatchObject({ dryRun: true, tempFiles: 1, orphanedTags: ['docker.io/team/ghost:v0'], expiredTags: 1, orphanedManifests: 1, evicted: { blobs: 0, reason: 'none' } });
     expect((await readdir(join(dataDir, 'blobs', 'tmp'))).sort()).toEqual(['sha256-old-leftover', 'sha256-running-fill']);
     const real = (await (await admin('/admin/gc', { method: 'POST' })).json()) as Record<string, any>;
-    expect(real).toMatchObject({ dryRun: false, tempFiles: 1, orphanedTags: ['docker.io/team/ghost:v0'] });
+    expect(real).toMatchObject({ dryRun: false, tempFiles: 1, orphanedTags: ['docker.io/team/ghost:v0'], expiredTags: 1, orphanedManifests: 1 });
+    // Still served: the tagged images and their manifests stay.
+    expect((await fetch(`${wharf.url}/v2/team/app0/manifests/v1`)).status).toBe(200);
+    expect(await wharf.deps.manifestStore.getTag({ upstream: 'docker.io', repository: 'team/app0' }, 'ancient')).toBeUndefined();
     expect(await readdir(join(dataDir, 'blobs', 'tmp'))).toEqual(['sha256-running-fill']);
     expect(await wharf.deps.manifestStore.getTag({ upstream: 'docker.io', repository: 'team/ghost' }, 'v0')).toBeUndefined();
   });

@@ -66,7 +66,7 @@ describe('loadConfig: defaults and file choice', () => {
       dataDir: path.join(dir, 'data'),
       logLevel: 'info',
       redis: { keyPrefix: 'wharf:' },
-      cache: { tagTtlSeconds: 60, memoryManifests: 4096, minFreeBytes: 2 ** 30, evictionGraceSeconds: 60, pinned: [] },
+      cache: { tagTtlSeconds: 60, memoryManifests: 4096, minFreeBytes: 2 ** 30, tagRetentionDays: 90, evictionGraceSeconds: 60, pinned: [] },
       timeouts: { connectMs: 3000, headersMs: 5000, bodyIdleMs: 30000 },
       offline: false,
       resilience: { staleAfterMs: 1500, breaker: { failureThreshold: 5, openMs: 5000, maxOpenMs: 60000 } },
