@@ -135,14 +135,14 @@ describe('shipped examples', () => {
 
   it('every config/examples/*.yaml is valid', async () => {
     const files = (await readdir(examplesDir)).filter((f) => f.endsWith('.yaml'));
-    expect(files).toEqual(expect.arrayContaining(['dockerhub-auth.yaml', 'redis.yaml', 'local-mirror.yaml']));
+    expect(files).toEqual(expect.arrayContaining(['dockerhub-auth.yaml', 'redis.yaml', 'local-mirror.yaml', 'air-gapped.yaml']));
     for (const f of files) {
       const raw: unknown = parseYaml(await readFile(path.join(examplesDir, f), 'utf8'));
       const result = configSchema.safeParse(raw);
       expect(result.success, `${f}: ${result.error?.message}`).toBe(true);
       // Through the loader too; the environment stands in for secret files that only exist in deployment.
       const env: Record<string, string> = {};
-      for (const u of (raw as { upstreams: { name: string; passwordFile?: string }[] }).upstreams) {
+      for (const u of (raw as { upstreams?: { name: string; passwordFile?: string }[] }).upstreams ?? []) {
         if (u.passwordFile !== undefined) env[`${upstreamEnvPrefix(u.name)}_PASSWORD`] = 'from-env';
       }
       const config = await loadConfig({ path: path.join(examplesDir, f), env, cwd: dir });
