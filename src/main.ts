@@ -4,9 +4,6 @@ import { loadConfig, ConfigError } from './config/load-config.ts';
 import { createLogger } from './logger.ts';
 import { readVersion } from './version.ts';
 import { startServer } from './server.ts';
-import { warmCommand } from './cli/warm-command.ts';
-import { exportCommand, importCommand } from './cli/bundle-commands.ts';
-import { gcCommand, statsCommand } from './cli/maintenance-commands.ts';
 
 const USAGE = `Usage: wharf <command> [options]
 
@@ -34,12 +31,13 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return command === undefined ? 2 : 0;
   }
+  // Each command loads only its own modules: a serving wharf carries no tar or progress-bar code.
   if (command === 'serve') return serveCommand(rest);
-  if (command === 'warm') return warmCommand(rest);
-  if (command === 'export') return exportCommand(rest);
-  if (command === 'import') return importCommand(rest);
-  if (command === 'gc') return gcCommand(rest);
-  if (command === 'stats') return statsCommand(rest);
+  if (command === 'warm') return (await import('./cli/warm-command.ts')).warmCommand(rest);
+  if (command === 'export') return (await import('./cli/bundle-commands.ts')).exportCommand(rest);
+  if (command === 'import') return (await import('./cli/bundle-commands.ts')).importCommand(rest);
+  if (command === 'gc') return (await import('./cli/maintenance-commands.ts')).gcCommand(rest);
+  if (command === 'stats') return (await import('./cli/maintenance-commands.ts')).statsCommand(rest);
   process.stderr.write(`wharf: unknown command "${command}"\n\n${USAGE}`);
   return 2;
 }

@@ -2,7 +2,7 @@
 // tolerance layer and the in-memory LRU. The Redis client is set up to fail fast while Redis
 // is away (no offline queue, a command deadline) and to reconnect on its own.
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import type { Redis as RedisClient } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config/load-config.ts';
 import type { Metrics } from '../metrics/metrics.ts';
@@ -21,7 +21,9 @@ export async function openManifestStore(config: Config, logger: Logger, metrics:
 }
 
 async function openRedisStore(url: string, keyPrefix: string, logger: Logger): Promise<ManifestStore> {
-  const redis = new Redis(url, {
+  // Loaded only when Redis is configured: ioredis costs ~10 MB of memory at import.
+  const { Redis } = await import('ioredis');
+  const redis: RedisClient = new Redis(url, {
     enableAutoPipelining: true,
     // While Redis is away, commands fail at once (the request goes on without the store)
     // instead of queueing until it returns; a hung Redis is bounded by the command timeout.

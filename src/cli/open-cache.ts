@@ -10,7 +10,6 @@ import { createDiskBlobStore } from '../cache/disk-blob-store.ts';
 import { EmbeddedManifestStore } from '../cache/embedded-manifest-store.ts';
 import { RedisManifestStore } from '../cache/redis-manifest-store.ts';
 import { UpstreamRouter, type RoutableUpstream } from '../proxy/upstream-router.ts';
-import { Redis } from 'ioredis';
 import { join } from 'node:path';
 
 export interface Cache {
@@ -25,6 +24,7 @@ export async function openCache(config: Config, logger: Logger): Promise<Cache> 
   const blobStore = createDiskBlobStore(config.dataDir);
   let manifestStore: ManifestStore;
   if (config.redis.url) {
+    const { Redis } = await import('ioredis');
     const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
     redis.on('error', (err) => logger.debug({ err: err.message }, 'redis'));
     await redis.connect();

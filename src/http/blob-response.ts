@@ -8,6 +8,9 @@ import type { BlobFill } from '../proxy/blob-fill.ts';
 import type { ByteRange } from '../oci/range.ts';
 
 const CHUNK = 1 << 20;
+// Readers following a fill reuse two buffers of this size each: a herd of clients on one fill
+// then costs a fixed amount of memory instead of a fresh buffer per read per client.
+const FOLLOW_CHUNK = 256 << 10;
 
 /** Streams [range] of a committed blob file. Resolves when done or the client went away. */
 export async function streamFile(res: ServerResponse, path: string, range: ByteRange): Promise<void> {
@@ -33,6 +36,12 @@ export class FillAbortedError extends Error {}
  */
 export async function streamFill(res: ServerResponse, fill: BlobFill, range: { start: number; end: number | undefined }): Promise<void> {
   let fh: FileHandle | undefined;
+  const buffers = [Buffer.allocUnsafe(FOLLOW_CHUNK), Buffer.allocUnsafe(FOLLOW_CHUNK)];
+  // A buffer may be read into again once the socket has taken what was last written from it.
+  const flushed: Array<Promise<void> | undefined> = [undefined, undefined];
+  // A destroyed response may never call back for its pending writes.
+  const closed = new Promise<void>((resolve) => res.once('close', resolve));
+  let next = 0;
   try {
     fh = await openFillFile(fill);
     let pos = range.start;
@@ -45,16 +54,22 @@ export async function streamFill(res: ServerResponse, fill: BlobFill, range: { s
         await fill.changed();
         continue;
       }
-      const len = Math.min(CHUNK, available - pos, last() + 1 - pos);
-      // A fresh buffer per read: res.write keeps a reference until the bytes are flushed.
-      const buf = Buffer.allocUnsafe(len);
+      const len = Math.min(FOLLOW_CHUNK, available - pos, last() + 1 - pos);
+      if (flushed[next]) await Promise.race([flushed[next], closed]);
+      if (res.destroyed) return;
+      const buf = buffers[next]!;
       const { bytesRead } = await fh.read(buf, 0, len, pos);
       if (bytesRead === 0) {
         await fill.changed();
         continue;
       }
       pos += bytesRead;
-      if (!res.write(bytesRead === len ? buf : buf.subarray(0, bytesRead))) await drained(res);
+      let accepted = true;
+      flushed[next] = new Promise<void>((resolve) => {
+        accepted = res.write(buf.subarray(0, bytesRead), () => resolve());
+      });
+      next ^= 1;
+      if (!accepted) await drained(res);
     }
     res.end();
   } catch {
