@@ -12,6 +12,9 @@ import { startWharf, type TestWharf } from '../support/wharf.ts';
 import { runWharfCli, startWharfProcess } from '../support/wharf-process.ts';
 import { makeTempDir, type TempDir } from '../support/temp-dir.ts';
 import { Skopeo } from '../support/skopeo.ts';
+import { Podman } from '../support/podman.ts';
+import { startContainerd } from '../support/containerd.ts';
+import { exampleHostsDir, exampleRegistriesConf } from '../support/client-examples.ts';
 
 const amd64 = makeImage({ name: 'bundle', files: { arch: 'amd64\n' }, arch: 'amd64', extraLayerBytes: 300 << 10 });
 const arm64 = makeImage({ name: 'bundle', files: { arch: 'arm64\n' }, arch: 'arm64', extraLayerBytes: 300 << 10 });
@@ -58,7 +61,7 @@ describe('export and import (air-gapped wharf)', () => {
     await dir?.cleanup();
   });
 
-  it('imports into a wharf with no upstream and serves the images to skopeo, digests unchanged', async () => {
+  it('imports into a wharf with no upstream and serves the images to skopeo, podman and ctr, digests unchanged', async () => {
     const { config, dataDir } = await airGappedConfig('airgap');
     const imported = await runWharfCli(['import', '-c', config, bundle]);
     expect(imported.code, imported.stderr).toBe(0);
@@ -72,6 +75,20 @@ describe('export and import (air-gapped wharf)', () => {
       const raw = await skopeo.inspectRaw(`docker://${host}/ghcr.io/team/tool:v2`);
       expect(raw.equals(tool.manifest.body)).toBe(true);
       await skopeo.copy(`docker://${host}/ghcr.io/team/tool:v2`);
+      // podman and containerd too, configured as the shipped examples say.
+      const podman = await Podman.create(await exampleRegistriesConf(host));
+      try {
+        expect(await podman.pull('ghcr.io/team/tool:v2')).toBe(tool.manifest.digest);
+      } finally {
+        await podman.cleanup();
+      }
+      const containerd = await startContainerd();
+      try {
+        const hostsDir = await exampleHostsDir(await containerd.workDir('hosts'), host);
+        expect((await containerd.pull('docker.io/library/multi:1.0', { hostsDir, platform: 'linux/arm64' })).digest).toBe(multi.digest);
+      } finally {
+        await containerd.stop();
+      }
     } finally {
       airgap.child.kill('SIGTERM');
       await airgap.exited;
