@@ -14,8 +14,11 @@ import { readUpstreamBody } from './read-body.ts';
 import { SingleFlight } from './single-flight.ts';
 import { upstreamOrFallback } from './stale-fallback.ts';
 
-/** hit: from the store; revalidated: upstream confirmed the cached digest; stale: upstream had no answer. */
-export type ManifestCacheResult = 'hit' | 'miss' | 'revalidated' | 'stale';
+/**
+ * hit: from the store; miss: fetched for this request; coalesced: joined a fetch another request
+ * started; revalidated: upstream confirmed the cached digest; stale: upstream had no answer.
+ */
+export type ManifestCacheResult = 'hit' | 'miss' | 'coalesced' | 'revalidated' | 'stale';
 
 export interface ManifestResult {
   readonly manifest: StoredManifest;
@@ -51,8 +54,8 @@ export class ManifestService {
     const cached = await this.#store.getManifest(digest);
     if (cached) return { manifest: cached, cache: 'hit' };
     if (upstream.offline) throw new ManifestUnknownError(digest);
-    const { result } = this.#byDigest.run(digest, () => this.#fetchManifest(upstream, repository, digest, digest));
-    return { manifest: await result, cache: 'miss' };
+    const { result, shared } = this.#byDigest.run(digest, () => this.#fetchManifest(upstream, repository, digest, digest));
+    return { manifest: await result, cache: shared ? 'coalesced' : 'miss' };
   }
 
   async #getByTag(upstream: UpstreamHandle, repository: string, tag: string): Promise<ManifestResult> {
@@ -64,7 +67,10 @@ export class ManifestService {
     if (cached && (fresh || upstream.offline)) return { manifest: cached, cache: 'hit' };
     if (upstream.offline) throw new ManifestUnknownError(tag);
     const flight = this.#byTag.run(`${upstream.name}/${repository}:${tag}`, () => this.#revalidateTag(upstream, repo, tag, cached));
-    if (!cached) return flight.result;
+    if (!cached) {
+      const result = await flight.result;
+      return flight.shared && result.cache === 'miss' ? { ...result, cache: 'coalesced' } : result;
+    }
     const outcome = await upstreamOrFallback(flight, upstream.staleAfterMs);
     if (outcome.ok) return outcome.value;
     upstream.metrics.staleServed.inc({ kind: 'manifest', upstream: upstream.name });

@@ -105,6 +105,8 @@ describe('single-flight fills and lookups', () => {
       expect(r.statusCode, body.toString()).toBe(200);
       expect(body.equals(image.manifest.body)).toBe(true);
     }
+    // One request did the work; the others say they joined it.
+    expect(results.map((r) => r.headers['x-wharf-cache']).sort()).toEqual([...Array(19).fill('coalesced'), 'miss']);
     await upstream.settleLog();
     const asked = upstream.requestLog().filter((e) => e.path.startsWith('/v2/library/tags/manifests/') && e.method !== 'PUT');
     expect(asked.map((e) => `${e.method} ${e.path}`)).toEqual([
