@@ -17,10 +17,13 @@ export interface TcpFaults {
   readonly url: string;
   readonly port: number;
   setMode(mode: FaultMode): Promise<void>;
-  /** Delay added to each response chunk (both directions would double it for little gain). */
+  /**
+   * Round-trip delay: request bytes reach the upstream this much later, so every exchange (and
+   * every new connection's first one) costs it once, while a streaming body is not slowed.
+   */
   setLatency(ms: number): void;
-  /** Response bytes per second, per connection; undefined for no cap. */
-  setBandwidth(bytesPerSecond: number | undefined): void;
+  /** Response bytes per second, per connection or for one link all connections share; undefined for no cap. */
+  setBandwidth(bytesPerSecond: number | undefined, shared?: boolean): void;
   connections(): number;
   responseBytes(): number;
   stop(): Promise<void>;
@@ -36,6 +39,9 @@ export async function startTcpFaults(target: { host: string; port: number }): Pr
   let mode: FaultMode = { kind: 'pass' };
   let latencyMs = 0;
   let bytesPerSecond: number | undefined;
+  let sharedLink = false;
+  // When the shared link is next free (ms): pieces of all connections queue for it in turn.
+  let linkFreeAt = 0;
   let accepted = 0;
   let totalBytes = 0;
   const pairs = new Set<Pair>();
@@ -59,13 +65,15 @@ export async function startTcpFaults(target: { host: string; port: number }): Pr
     };
     client.on('error', end).on('close', end);
     upstream.on('error', end).on('close', end);
-    client.on('data', (chunk: Buffer) => {
-      if (mode.kind === 'blackhole') return;
+    const forward = (chunk: Buffer) => {
+      if (mode.kind === 'blackhole' || upstream.destroyed) return;
       if (!upstream.write(chunk)) {
         client.pause();
         upstream.once('drain', () => client.resume());
       }
-    });
+    };
+    // A constant delay keeps the bytes in order.
+    client.on('data', (chunk: Buffer) => (latencyMs > 0 ? setTimeout(forward, latencyMs, chunk) : forward(chunk)));
     void pumpResponses(pair);
   };
 
@@ -76,7 +84,6 @@ export async function startTcpFaults(target: { host: string; port: number }): Pr
       for await (const data of upstream) {
         let chunk = data as Buffer;
         if (mode.kind === 'blackhole') continue;
-        if (latencyMs > 0) await sleep(latencyMs);
         if (mode.kind === 'reset-after' && pair.sent + chunk.length >= mode.bytes) {
           client.write(chunk.subarray(0, Math.max(0, mode.bytes - pair.sent)));
           client.resetAndDestroy();
@@ -89,7 +96,7 @@ export async function startTcpFaults(target: { host: string; port: number }): Pr
         }
         for (let offset = 0; offset < chunk.length; ) {
           const piece = bytesPerSecond ? chunk.subarray(offset, offset + Math.max(1024, Math.floor(bytesPerSecond / 20))) : chunk.subarray(offset);
-          if (bytesPerSecond) await sleep((piece.length / bytesPerSecond) * 1000);
+          if (bytesPerSecond) await sleep(sharedLink ? reserveLink(piece.length, bytesPerSecond) : (piece.length / bytesPerSecond) * 1000);
           offset += piece.length;
           pair.sent += piece.length;
           totalBytes += piece.length;
@@ -101,6 +108,13 @@ export async function startTcpFaults(target: { host: string; port: number }): Pr
     } catch {
       client.destroy();
     }
+  };
+
+  /** Books the shared link for `bytes`; returns how long to wait until they have crossed it. */
+  const reserveLink = (bytes: number, bps: number): number => {
+    const now = Date.now();
+    linkFreeAt = Math.max(linkFreeAt, now) + (bytes / bps) * 1000;
+    return linkFreeAt - now;
   };
 
   let server: Server = createServer(onConnection);
@@ -141,7 +155,10 @@ export async function startTcpFaults(target: { host: string; port: number }): Pr
       }
     },
     setLatency: (ms) => (latencyMs = ms),
-    setBandwidth: (bps) => (bytesPerSecond = bps),
+    setBandwidth: (bps, shared = false) => {
+      bytesPerSecond = bps;
+      sharedLink = shared;
+    },
     connections: () => accepted,
     responseBytes: () => totalBytes,
     async stop() {
