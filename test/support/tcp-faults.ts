@@ -58,13 +58,15 @@ export async function startTcpFaults(target: { host: string; port: number }): Pr
     const upstream = createConnection(target);
     const pair: Pair = { client, upstream, sent: 0 };
     pairs.add(pair);
+    // The client leaving ends both; the upstream closing ends the client only after the pump
+    // has delivered what it still holds (a throttled or delayed response).
     const end = () => {
       pairs.delete(pair);
       client.destroy();
       upstream.destroy();
     };
     client.on('error', end).on('close', end);
-    upstream.on('error', end).on('close', end);
+    upstream.on('error', () => undefined); // surfaces in the pump's loop
     const forward = (chunk: Buffer) => {
       if (mode.kind === 'blackhole' || upstream.destroyed) return;
       if (!upstream.write(chunk)) {

@@ -1,0 +1,122 @@
+// One figure each: time a pull with skopeo, a herd of concurrent blob GETs, cached manifest
+// throughput with wrk, single-stream blob throughput with curl, and a process's peak RSS.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { run } from '../test/support/run.ts';
+
+export async function timedPull(registryHost: string, ref: string): Promise<number> {
+  const dir = await mkdtemp(join(tmpdir(), 'wharf-bench-pull-'));
+  try {
+    await writeFile(join(dir, 'policy.json'), JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
+    const started = performance.now();
+    await run('skopeo', ['--policy', join(dir, 'policy.json'), 'copy', '--retry-times', '0', '--src-tls-verify=false', `docker://${registryHost}/${ref}`, `dir:${join(dir, 'image')}`], {
+      timeoutMs: 30 * 60_000,
+    });
+    return (performance.now() - started) / 1000;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export interface HerdResult {
+  readonly wallS: number;
+  readonly ok: number;
+  readonly slowestFirstByteS: number;
+}
+
+export async function herd(url: string, clients: number, expectedSize: number): Promise<HerdResult> {
+  const started = performance.now();
+  const results = await Promise.all(
+    Array.from({ length: clients }, async () => {
+      const res = await request(url);
+      let first: number | undefined;
+      let size = 0;
+      for await (const chunk of res.body) {
+        first ??= performance.now() - started;
+        size += (chunk as Buffer).length;
+      }
+      return { ok: res.statusCode === 200 && size === expectedSize, first: first ?? performance.now() - started };
+    }),
+  );
+  return {
+    wallS: (performance.now() - started) / 1000,
+    ok: results.filter((r) => r.ok).length,
+    slowestFirstByteS: Math.max(...results.map((r) => r.first)) / 1000,
+  };
+}
+
+export interface WrkResult {
+  readonly rps: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly errors: number;
+}
+
+/** wrk with 64 connections over the given paths in turn, with a registry client's Accept header. */
+export async function wrkRps(baseUrl: string, paths: readonly string[], seconds = 10): Promise<WrkResult> {
+  const dir = await mkdtemp(join(tmpdir(), 'wharf-bench-wrk-'));
+  try {
+    const lua = join(dir, 'paths.lua');
+    writeFileSync(
+      lua,
+      `local paths = { ${paths.map((p) => JSON.stringify(p)).join(', ')} }
+local i = 0
+wrk.headers["Accept"] = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
+request = function() i = i % #paths + 1; return wrk.format("GET", paths[i]) end
+`,
+    );
+    const { stdout } = await run('wrk', ['-t2', '-c64', `-d${seconds}s`, '--latency', '-s', lua, baseUrl], { timeoutMs: (seconds + 30) * 1000 });
+    const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? NaN);
+    const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0) + Number(/Socket errors: connect (\d+)/.exec(stdout)?.[1] ?? 0);
+    return { rps, p50Ms: latencyMs(stdout, '50%'), p99Ms: latencyMs(stdout, '99%'), errors };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function latencyMs(wrkOutput: string, percentile: string): number {
+  const m = new RegExp(`^\\s+${percentile}\\s+([\\d.]+)(us|ms|s)$`, 'm').exec(wrkOutput);
+  if (!m) return NaN;
+  const value = Number(m[1]);
+  return m[2] === 'us' ? value / 1000 : m[2] === 's' ? value * 1000 : value;
+}
+
+/** One stream with curl, body discarded: MB/s (10^6 bytes). */
+export async function blobMBps(url: string, expectedSize: number): Promise<number> {
+  const { stdout } = await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{time_total}', url], { timeoutMs: 30 * 60_000 });
+  const [code, size, seconds] = stdout.trim().split(' ');
+  if (code !== '200' || Number(size) !== expectedSize) throw new Error(`${url}: HTTP ${code}, ${size} of ${expectedSize} bytes`);
+  return Number(size) / Number(seconds) / 1e6;
+}
+
+/** Resets the peak-RSS counters of these processes (Linux clear_refs). */
+export function resetPeakRss(pids: readonly number[]): void {
+  for (const pid of pids) {
+    try {
+      writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    } catch {
+      // not ours to reset, or gone
+    }
+  }
+}
+
+/** Sum of VmHWM over these processes, in MB. */
+export function peakRssMB(pids: readonly number[]): number {
+  let kib = 0;
+  for (const pid of pids) {
+    try {
+      kib += Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      // gone
+    }
+  }
+  return (kib * 1024) / 1e6;
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}

@@ -1,0 +1,193 @@
+// `npm run bench`: wharf (embedded and Redis stores), the reference registry in proxy mode and
+// nginx proxy_cache, each started fresh in front of the same origin behind the same simulated
+// WAN (50 ms per round trip, one 100 Mbit/s link shared by all connections), measured one after
+// the other in one run, printed side by side with wharf's ratios against its targets.
+//
+// Environment: BENCH_SYSTEMS (default wharf,wharf-redis,registry,nginx), BENCH_SCALE (blob sizes,
+// default 1), BENCH_OUT (also write the markdown table to this file). Needs docker-registry,
+// redis-server, skopeo, nginx, wrk and curl (Debian packages). Loopback only.
+import { hostname } from 'node:os';
+import { writeFile } from 'node:fs/promises';
+import { startOrigin } from './origin.ts';
+import { startSystem, type SystemKind } from './systems.ts';
+import { blobMBps, herd, median, peakRssMB, resetPeakRss, timedPull, wrkRps } from './measure.ts';
+import { startTcpFaults, type TcpFaults } from '../test/support/tcp-faults.ts';
+
+const MiB = 1 << 20;
+const scale = Number(process.env.BENCH_SCALE ?? 1);
+const kinds = (process.env.BENCH_SYSTEMS ?? 'wharf,wharf-redis,registry,nginx').split(',') as SystemKind[];
+const WAN_RTT_MS = 50;
+const WAN_BYTES_PER_S = 100e6 / 8;
+const HERD_CLIENTS = 32;
+const TAGS = 50;
+
+type Figures = Record<string, number>;
+const log = (line: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+const size = (mib: number) => Math.round(mib * MiB * scale);
+const hostOf = (url: string) => new URL(url).host;
+
+async function main(): Promise<void> {
+  log('origin: pushing synthetic images');
+  const origin = await startOrigin();
+  const wan = await startTcpFaults({ host: '127.0.0.1', port: origin.registry.port });
+  try {
+    const medium = await origin.image('bench/medium', 'latest', [size(40), size(35), size(20)]);
+    const herdBlob = await origin.blob('bench/herd', 'herd', size(60));
+    const fillBlob = await origin.blob('bench/fill', 'fill', size(256));
+    const largeBlob = await origin.blob('bench/large', 'large', size(500));
+    for (let i = 0; i < TAGS; i++) await origin.image('bench/tiny', `t${i}`, [1024 + i]);
+    const wanLink = () => {
+      wan.setLatency(WAN_RTT_MS);
+      wan.setBandwidth(WAN_BYTES_PER_S, true);
+    };
+    wanLink();
+
+    log('direct: pull and one blob fetch over the WAN, no cache');
+    const direct: Figures = {
+      pullS: await timedPull(hostOf(wan.url), 'bench/medium:latest'),
+      oneFetchS: (await herd(`${wan.url}/v2/bench/herd/blobs/${herdBlob.digest}`, 1, herdBlob.size)).wallS,
+    };
+
+    const results = new Map<string, Figures>();
+    for (const kind of kinds) {
+      log(`${kind}: starting with an empty cache`);
+      const system = await startSystem(kind, wan.url);
+      try {
+        results.set(kind, await measureSystem(kind, system, { origin, wan, wanLink, medium, herdBlob, fillBlob, largeBlob }));
+      } finally {
+        await system.stop();
+      }
+    }
+    const table = renderTable(direct, results, medium.bytes);
+    process.stdout.write(table);
+    if (process.env.BENCH_OUT) await writeFile(process.env.BENCH_OUT, table);
+  } finally {
+    await wan.stop();
+    await origin.stop();
+  }
+}
+
+interface Context {
+  origin: Awaited<ReturnType<typeof startOrigin>>;
+  wan: TcpFaults;
+  wanLink: () => void;
+  medium: { bytes: number };
+  herdBlob: { digest: string; size: number };
+  fillBlob: { digest: string; size: number };
+  largeBlob: { digest: string; size: number };
+}
+
+async function measureSystem(kind: string, system: Awaited<ReturnType<typeof startSystem>>, ctx: Context): Promise<Figures> {
+  const f: Figures = {};
+  const upstreamGets = async (digest: string, since: number) => {
+    await ctx.origin.registry.settleLog();
+    return ctx.origin.registry.requestLog().slice(since).filter((e) => e.method === 'GET' && e.path.endsWith(digest)).length;
+  };
+
+  log(`${kind}: cold pull`);
+  const bytesBefore = ctx.wan.responseBytes();
+  f.coldPullS = await timedPull(hostOf(system.url), 'bench/medium:latest');
+  f.coldPullUpstreamMB = (ctx.wan.responseBytes() - bytesBefore) / 1e6;
+
+  log(`${kind}: herd of ${HERD_CLIENTS} on one uncached blob`);
+  await ctx.origin.registry.settleLog();
+  const mark = ctx.origin.registry.requestLog().length;
+  resetPeakRss(system.pids());
+  const h = await herd(`${system.url}/v2/bench/herd/blobs/${ctx.herdBlob.digest}`, HERD_CLIENTS, ctx.herdBlob.size);
+  f.herdRssMB = peakRssMB(system.pids());
+  f.herdWallS = h.wallS;
+  f.herdOk = h.ok;
+  f.herdSlowestFirstByteS = h.slowestFirstByteS;
+  f.herdUpstreamGets = await upstreamGets(ctx.herdBlob.digest, mark);
+
+  log(`${kind}: cold fill and cached large blob, with the WAN link open`);
+  ctx.wan.setLatency(0);
+  ctx.wan.setBandwidth(undefined);
+  try {
+    f.coldFillMBps = await blobMBps(`${system.url}/v2/bench/fill/blobs/${ctx.fillBlob.digest}`, ctx.fillBlob.size);
+    const large = `${system.url}/v2/bench/large/blobs/${ctx.largeBlob.digest}`;
+    await blobMBps(large, ctx.largeBlob.size);
+    await new Promise((r) => setTimeout(r, 3000)); // caches that store in the background
+    f.largeCachedMBps = median([await blobMBps(large, ctx.largeBlob.size), await blobMBps(large, ctx.largeBlob.size), await blobMBps(large, ctx.largeBlob.size)]);
+  } finally {
+    ctx.wanLink();
+  }
+
+  log(`${kind}: cached manifests by tag, wrk 64 connections`);
+  const paths = Array.from({ length: TAGS }, (_, i) => `/v2/bench/tiny/manifests/t${i}`);
+  for (let round = 0; round < 2; round++) {
+    for (const p of paths) await fetch(`${system.url}${p}`, { headers: { accept: 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' } }).then((r) => r.arrayBuffer());
+  }
+  const before = ctx.origin.registry.requestLog().length;
+  const w = await wrkRps(system.url, paths);
+  await ctx.origin.registry.settleLog();
+  f.manifestRps = w.rps;
+  f.manifestP50Ms = w.p50Ms;
+  f.manifestP99Ms = w.p99Ms;
+  f.manifestErrors = w.errors;
+  f.manifestUpstreamRequests = ctx.origin.registry.requestLog().length - before;
+  return f;
+}
+
+function renderTable(direct: Figures, results: Map<string, Figures>, mediumBytes: number): string {
+  const systems = [...results.keys()];
+  const get = (s: string, k: string) => results.get(s)?.[k];
+  const fmt = (v: number | undefined, digits = 2) => (v === undefined || Number.isNaN(v) ? '–' : v.toFixed(digits));
+  const rows: Array<[string, string, (s: string) => string]> = [
+    ['cold pull, 95 MiB image, s', `direct ${direct.pullS!.toFixed(2)}`, (s) => fmt(get(s, 'coldPullS'))],
+    ['upstream MB for that pull', `image ${(mediumBytes / 1e6).toFixed(1)}`, (s) => fmt(get(s, 'coldPullUpstreamMB'), 1)],
+    [`herd: ${HERD_CLIENTS} clients, one uncached 60 MiB blob, wall s`, `one fetch ${direct.oneFetchS!.toFixed(2)}`, (s) => fmt(get(s, 'herdWallS'))],
+    ['herd: upstream GETs', '1', (s) => fmt(get(s, 'herdUpstreamGets'), 0)],
+    ['herd: complete and correct', String(HERD_CLIENTS), (s) => fmt(get(s, 'herdOk'), 0)],
+    ['herd: slowest time to first byte, s', '', (s) => fmt(get(s, 'herdSlowestFirstByteS'), 3)],
+    ['herd: peak RSS, MB', '', (s) => fmt(get(s, 'herdRssMB'), 0)],
+    ['cold fill, upstream unthrottled, MB/s', '', (s) => fmt(get(s, 'coldFillMBps'), 0)],
+    ['cached 500 MiB blob, one stream, MB/s', '', (s) => fmt(get(s, 'largeCachedMBps'), 0)],
+    ['cached manifest by tag, 64 conns, req/s', '', (s) => fmt(get(s, 'manifestRps'), 0)],
+    ['... p50 / p99 ms', '', (s) => `${fmt(get(s, 'manifestP50Ms'))} / ${fmt(get(s, 'manifestP99Ms'))}`],
+    ['... errors / upstream requests', '', (s) => `${fmt(get(s, 'manifestErrors'), 0)} / ${fmt(get(s, 'manifestUpstreamRequests'), 0)}`],
+  ];
+  const lines = [
+    `# wharf benchmark, ${new Date().toISOString()}, ${hostname()}, scale ${scale}`,
+    '',
+    `| figure | reference | ${systems.join(' | ')} |`,
+    `|---|---|${systems.map(() => '---').join('|')}|`,
+    ...rows.map(([name, ref, cell]) => `| ${name} | ${ref} | ${systems.map(cell).join(' | ')} |`),
+    '',
+    ...targets(direct, results),
+    '',
+  ];
+  return lines.join('\n');
+}
+
+/** wharf's ratios against issue 6's targets. */
+function targets(direct: Figures, results: Map<string, Figures>): string[] {
+  const w = results.get('wharf');
+  const r = results.get('wharf-redis');
+  const n = results.get('nginx');
+  if (!w) return [];
+  const line = (name: string, value: number | undefined, target: string, ok: boolean | undefined) =>
+    `- ${name}: ${value === undefined || Number.isNaN(value) ? '–' : value.toFixed(2)} (target ${target})${ok === undefined ? '' : ok ? ' ok' : ' MISSED'}`;
+  const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? undefined : a / b);
+  const coldRatio = ratio(w.coldPullS, direct.pullS);
+  const herdRatio = ratio(w.herdWallS, direct.oneFetchS);
+  const rpsRatio = ratio(w.manifestRps, n?.manifestRps);
+  const redisRatio = ratio(r?.manifestRps, n?.manifestRps);
+  const largeRatio = ratio(w.largeCachedMBps, n?.largeCachedMBps);
+  return [
+    'wharf against its targets:',
+    line('cold pull / direct', coldRatio, '≤ 1.05', coldRatio === undefined ? undefined : coldRatio <= 1.05),
+    line('herd wall / one fetch', herdRatio, '≤ 1.3, 1 upstream GET', herdRatio === undefined ? undefined : herdRatio <= 1.3 && w.herdUpstreamGets === 1),
+    line('herd slowest first byte, s', w.herdSlowestFirstByteS, '≤ 1', (w.herdSlowestFirstByteS ?? Infinity) <= 1),
+    line('manifest req/s / nginx (embedded)', rpsRatio, '≥ 0.75, p99 ≤ 15 ms', rpsRatio === undefined ? undefined : rpsRatio >= 0.75 && (w.manifestP99Ms ?? Infinity) <= 15),
+    line('manifest req/s / nginx (Redis)', redisRatio, '≥ 0.6', redisRatio === undefined ? undefined : redisRatio >= 0.6),
+    line('cached large blob / nginx', largeRatio, '≥ 1.0', largeRatio === undefined ? undefined : largeRatio >= 1.0),
+    line('cold fill MB/s', w.coldFillMBps, '≥ 250', (w.coldFillMBps ?? 0) >= 250),
+    line('herd peak RSS MB', w.herdRssMB, '≤ 120', (w.herdRssMB ?? Infinity) <= 120),
+  ];
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,167 @@
+// The systems measured side by side, each started fresh with an empty cache in front of the
+// same simulated WAN link: wharf (embedded store), wharf (Redis), the reference registry in
+// proxy mode (Debian's docker-registry), and nginx proxy_cache configured for registries.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { writeFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { freePort } from '../test/support/free-port.ts';
+import { makeTempDir, type TempDir } from '../test/support/temp-dir.ts';
+import { startRedisServer, type RedisServer } from '../test/support/redis-server.ts';
+
+const WHARF_ENTRY = new URL('../bin/wharf.js', import.meta.url).pathname;
+
+export interface System {
+  readonly name: string;
+  /** http://127.0.0.1:PORT */
+  readonly url: string;
+  /** The process and its children, for RSS and CPU. */
+  pids(): number[];
+  stop(): Promise<void>;
+}
+
+export type SystemKind = 'wharf' | 'wharf-redis' | 'registry' | 'nginx';
+
+export async function startSystem(kind: SystemKind, upstreamUrl: string): Promise<System> {
+  const dir = await makeTempDir(`wharf-bench-${kind}-`);
+  try {
+    if (kind === 'wharf' || kind === 'wharf-redis') return await startWharfSystem(kind, upstreamUrl, dir);
+    if (kind === 'registry') return await startRegistryProxy(upstreamUrl, dir);
+    return await startNginx(upstreamUrl, dir);
+  } catch (err) {
+    await dir.cleanup();
+    throw err;
+  }
+}
+
+async function startWharfSystem(kind: 'wharf' | 'wharf-redis', upstreamUrl: string, dir: TempDir): Promise<System> {
+  const redis: RedisServer | undefined = kind === 'wharf-redis' ? await startRedisServer() : undefined;
+  const config = join(dir.path, 'wharf.yaml');
+  const port = await freePort();
+  await writeFile(
+    config,
+    stringify({
+      listen: `127.0.0.1:${port}`,
+      dataDir: join(dir.path, 'data'),
+      // No access log, as nginx (access_log off) and the registry (accesslog disabled) run here.
+      logLevel: 'warn',
+      ...(redis ? { redis: { url: redis.url } } : {}),
+      cache: { minFreeBytes: 0 },
+      upstreams: [{ name: 'docker.io', url: upstreamUrl, default: true, libraryPrefix: false }],
+    }),
+  );
+  const system = await startProcess(kind, process.execPath, [WHARF_ENTRY, 'serve', '--config', config], `http://127.0.0.1:${port}`, dir);
+  return {
+    ...system,
+    async stop() {
+      await system.stop();
+      await redis?.stop();
+    },
+  };
+}
+
+async function startRegistryProxy(upstreamUrl: string, dir: TempDir): Promise<System> {
+  const port = await freePort();
+  const config = join(dir.path, 'registry.yml');
+  await writeFile(
+    config,
+    stringify({
+      version: 0.1,
+      log: { level: 'error', accesslog: { disabled: true } },
+      storage: { filesystem: { rootdirectory: join(dir.path, 'data') }, delete: { enabled: true } },
+      http: { addr: `127.0.0.1:${port}`, secret: 'wharf-bench' },
+      proxy: { remoteurl: upstreamUrl },
+    }),
+  );
+  return startProcess('registry', '/usr/bin/docker-registry', ['serve', config], `http://127.0.0.1:${port}`, dir);
+}
+
+async function startNginx(upstreamUrl: string, dir: TempDir): Promise<System> {
+  const port = await freePort();
+  const upstream = new URL(upstreamUrl).host;
+  for (const d of ['cache', 'tmp', 'logs']) await mkdir(join(dir.path, d), { recursive: true });
+  const d = dir.path;
+  // The policy of shared/bench/proxy-nginx.sh: blobs cached by digest with a cache lock (one
+  // upstream fetch per digest), manifests by digest forever, by tag for 30 s.
+  const conf = `
+user root;
+worker_processes 2;
+daemon off;
+pid ${d}/nginx.pid;
+error_log ${d}/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 100000;
+  client_body_temp_path ${d}/tmp/client;
+  proxy_temp_path ${d}/tmp/proxy;
+  fastcgi_temp_path ${d}/tmp/fastcgi;
+  uwsgi_temp_path ${d}/tmp/uwsgi;
+  scgi_temp_path ${d}/tmp/scgi;
+  proxy_cache_path ${d}/cache levels=1:2 keys_zone=registry:64m max_size=50g inactive=30d use_temp_path=off;
+  upstream origin { server ${upstream}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${port};
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_read_timeout 300s;
+    proxy_cache registry;
+    proxy_cache_lock on;
+    proxy_cache_lock_timeout 10m;
+    proxy_cache_lock_age 10m;
+    proxy_cache_use_stale error timeout updating http_500 http_502 http_503 http_504;
+    proxy_ignore_headers Cache-Control Expires Set-Cookie Vary;
+    location ~ "^/v2/.+/blobs/(?<dg>sha256:[0-9a-f]{64})$" { proxy_pass http://origin; proxy_cache_key $dg; proxy_cache_valid 200 30d; }
+    location = /v2/ { default_type application/json; add_header Docker-Distribution-API-Version registry/2.0 always; return 200 '{}'; }
+    location ~ "^/v2/.+/manifests/sha256:[0-9a-f]{64}$" { proxy_pass http://origin; proxy_cache_key $uri; proxy_cache_valid 200 30d; }
+    location ~ "^/v2/.+/manifests/[^/]+$" { proxy_pass http://origin; proxy_cache_key $uri$http_accept; proxy_cache_valid 200 30s; }
+    location / { proxy_pass http://origin; proxy_cache off; }
+  }
+}
+`;
+  await writeFile(join(d, 'nginx.conf'), conf);
+  return startProcess('nginx', '/usr/sbin/nginx', ['-p', `${d}/`, '-e', `${d}/logs/error.log`, '-c', `${d}/nginx.conf`], `http://127.0.0.1:${port}`, dir);
+}
+
+async function startProcess(name: string, command: string, args: string[], url: string, dir: TempDir): Promise<System> {
+  const child: ChildProcess = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr?.on('data', (b: Buffer) => (log = (log + b.toString()).slice(-4000)));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const deadline = Date.now() + 15_000;
+  while (!(await fetch(`${url}/v2/`).then((r) => r.status < 500, () => false))) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`${name} did not start:\n${log}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    name,
+    url,
+    pids: () => (child.pid === undefined ? [] : [child.pid, ...descendants(child.pid)]),
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await exited;
+      }
+      await dir.cleanup();
+    },
+  };
+}
+
+/** Child processes (nginx workers) by walking /proc. */
+function descendants(pid: number): number[] {
+  const found: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) found.push(Number(entry), ...descendants(Number(entry)));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
