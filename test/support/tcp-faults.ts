@@ -102,7 +102,7 @@ export async function startTcpFaults(target: { host: string; port: number }): Pr
           offset += piece.length;
           pair.sent += piece.length;
           totalBytes += piece.length;
-          if (!client.write(piece)) await new Promise((r) => client.once('drain', r).once('close', r));
+          if (!client.write(piece)) await drainedOrClosed(client);
           if (client.destroyed) return;
         }
       }
@@ -172,4 +172,17 @@ export async function startTcpFaults(target: { host: string; port: number }): Pr
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Resolves when the socket can take more, or is gone; leaves no listener behind either way. */
+function drainedOrClosed(socket: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      socket.off('drain', done);
+      socket.off('close', done);
+      resolve();
+    };
+    socket.once('drain', done);
+    socket.once('close', done);
+  });
 }
