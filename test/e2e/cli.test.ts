@@ -18,17 +18,22 @@ describe('wharf CLI', () => {
     const config = join(dir, 'wharf.yaml');
     await writeFile(config, `listen: 127.0.0.1:0\ndataDir: ${join(dir, 'data')}\nupstreams:\n  - name: docker.io\n    url: http://127.0.0.1:9\n    default: true\n`);
     const { child, exited, listening } = startWharfProcess(['serve', '--config', config]);
-    const url = await listening();
-    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    const ping = await fetch(`${url}/v2/`);
-    expect(ping.status).toBe(200);
-    // The upstream (port 9, discard) is unreachable: wharf still starts and answers honestly.
-    const res = await fetch(`${url}/v2/library/alpine/manifests/latest`);
-    expect(res.status).toBe(503);
-    // The config's dataDir was created and used.
-    expect((await stat(join(dir, 'data'))).isDirectory()).toBe(true);
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    try {
+      const url = await listening();
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      const ping = await fetch(`${url}/v2/`);
+      expect(ping.status).toBe(200);
+      // The upstream (port 9, discard) is unreachable: wharf still starts and answers honestly.
+      const res = await fetch(`${url}/v2/library/alpine/manifests/latest`);
+      expect(res.status).toBe(503);
+      // The config's dataDir was created and used.
+      expect((await stat(join(dir, 'data'))).isDirectory()).toBe(true);
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      // A failed assertion must not leave the server running.
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
   });
 
   it('refuses a bad config with the key named, exit code 78', async () => {

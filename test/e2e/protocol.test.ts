@@ -1,7 +1,7 @@
 // The pull-side protocol as a client sees it through wharf: exact headers, HEAD, Range, errors,
 // tag freshness and revalidation, outages, restarts and corrupt upstream bytes.
 import { createHash } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startUpstreamRegistry } from '../support/upstream-registry.ts';
@@ -225,6 +225,7 @@ describe('wharf with its upstream gone', () => {
       expect(missingBlob.status).toBe(503);
     } finally {
       await wharf.stop();
+      await rm(dataDir, { recursive: true, force: true }); // the first wharf's, kept for the second
     }
   });
 });

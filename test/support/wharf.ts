@@ -49,7 +49,7 @@ export async function startWharf(opts: WharfOptions): Promise<TestWharf> {
   if (opts.adminToken !== undefined) config.admin = { token: opts.adminToken };
   if (opts.resilience) config.resilience = opts.resilience;
   await writeFile(configPath, stringify(config));
-  const loaded = await loadConfig({ path: configPath, env: {} });
+  const loaded = await loadConfig({ path: configPath, env: {} }).finally(() => rm(configDir, { recursive: true, force: true }));
   const server = await startServer(loaded, createLogger(loaded.logLevel, opts.logDestination));
   return {
     ...server,
@@ -57,7 +57,6 @@ export async function startWharf(opts: WharfOptions): Promise<TestWharf> {
     host: `127.0.0.1:${server.port}`,
     async stop() {
       await server.close(2000);
-      await rm(configDir, { recursive: true, force: true });
       if (ownDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
