@@ -86,19 +86,56 @@ export class ShortBodyError extends Error {
   }
 }
 
+/** Bytes received while a disk write is in flight before the body is paused (backpressure). */
+const MAX_QUEUED_BYTES = 4 << 20;
+
 /**
  * Pumps the upstream body into the writer, publishing progress. Resolves (never rejects) when
  * the fill is complete or failed; the outcome is on the fill.
+ *
+ * Chunks that arrive while a write is in flight are gathered and written together: one write
+ * per network chunk (64 KiB) spent most of a fill waiting on the thread pool.
  */
 export async function runFill(fill: BlobFill, writer: BlobWriter, body: AsyncIterable<Uint8Array>): Promise<void> {
+  let queued: Uint8Array[] = [];
+  let queuedBytes = 0;
+  let flushing: Promise<void> | undefined;
+  let writeError: unknown;
+  const startFlushing = () => {
+    flushing = (async () => {
+      while (queuedBytes > 0) {
+        const data = queued.length === 1 ? queued[0]! : Buffer.concat(queued, queuedBytes);
+        queued = [];
+        queuedBytes = 0;
+        await writer.write(data);
+        fill.progress(writer.written);
+      }
+    })()
+      .catch((err: unknown) => {
+        writeError = err;
+      })
+      .finally(() => {
+        flushing = undefined;
+      });
+  };
   try {
     for await (const chunk of body) {
-      await writer.write(chunk);
-      fill.progress(writer.written);
+      if (writeError) throw writeError;
+      queued.push(chunk);
+      queuedBytes += chunk.byteLength;
+      if (!flushing) startFlushing();
+      else if (queuedBytes >= MAX_QUEUED_BYTES) await flushing;
     }
+    while (flushing) await flushing;
+    if (queuedBytes > 0 && !writeError) {
+      startFlushing();
+      await flushing;
+    }
+    if (writeError) throw writeError;
     if (fill.size !== undefined && writer.written !== fill.size) throw new ShortBodyError(fill.size, writer.written);
     fill.complete(await writer.commit());
   } catch (err) {
+    while (flushing) await flushing; // never abort under a write in flight
     await writer.abort().catch(() => undefined);
     fill.fail(err instanceof Error ? err : new Error(String(err)));
   }
