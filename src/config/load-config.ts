@@ -6,7 +6,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { configSchema, ENV_OVERRIDABLE_KEYS, OFFLINE_REGISTRIES, SIZE_KEYS, type ParsedConfig, type UpstreamConfig } from './schema.ts';
+import { configSchema, OFFLINE_REGISTRIES, type ParsedConfig, type UpstreamConfig } from './schema.ts';
+import { applyEnvOverrides, applyUpstreamCredentials, isPlainObject, nonEmpty, type Json } from './env-overrides.ts';
+
+export { envVarForKey, upstreamEnvPrefix, type EnvOverridableKey } from './env-overrides.ts';
 
 type DeepReadonly<T> = T extends readonly (infer U)[]
   ? readonly DeepReadonly<U>[]
@@ -25,7 +28,6 @@ export type ResolvedUpstream = Omit<UpstreamConfig, 'libraryPrefix' | 'timeouts'
 /** The validated, resolved and deeply frozen configuration. */
 export type Config = DeepReadonly<Omit<ParsedConfig, 'upstreams'> & { upstreams: ResolvedUpstream[] }>;
 
-export type EnvOverridableKey = (typeof ENV_OVERRIDABLE_KEYS)[number];
 
 export interface LoadConfigOptions {
   /** Config file; relative paths are resolved against cwd. Wins over WHARF_CONFIG. */
@@ -45,17 +47,6 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
     this.problems = Object.freeze([...problems]);
   }
-}
-
-/** The env var that overrides a key: redis.url -> WHARF_REDIS_URL, cache.tagTtlSeconds -> WHARF_CACHE_TAG_TTL_SECONDS. */
-export function envVarForKey(key: EnvOverridableKey): string {
-  const segments = key.split('.').map((s) => s.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase());
-  return `WHARF_${segments.join('_')}`;
-}
-
-/** The prefix of an upstream's credential env vars: docker.io -> WHARF_UPSTREAM_DOCKER_IO (+ _USERNAME / _PASSWORD). */
-export function upstreamEnvPrefix(upstreamName: string): string {
-  return `WHARF_UPSTREAM_${upstreamName.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
 }
 
 /** The config file shipped with the package, used when neither opts.path nor WHARF_CONFIG is set. */
@@ -114,17 +105,6 @@ export function describeConfig(config: Config): Config {
   };
 }
 
-type Json = Record<string, unknown>;
-
-function isPlainObject(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-// An empty variable (FOO= in a compose file) means "not set", the way shells and compose treat it.
-function nonEmpty(v: string | undefined): string | undefined {
-  return v === undefined || v === '' ? undefined : v;
-}
-
 function displayPath(file: string, cwd: string): string {
   const rel = path.relative(cwd, file);
   return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file;
@@ -152,105 +132,6 @@ async function readYaml(file: string, shown: string): Promise<Json> {
   if (value === null || value === undefined) return {};
   if (!isPlainObject(value)) throw new ConfigError([`${shown}: expected a mapping at the top level`]);
   return value;
-}
-
-// The kind of each overridable key, taken from the schema's defaults so the two cannot drift;
-// a key without a default (redis.url) is a string.
-function scalarKinds(): Map<string, 'number' | 'boolean' | 'string'> {
-  const defaults: unknown = configSchema.parse({ upstreams: [{ name: 'x', url: 'http://x' }] });
-  const kinds = new Map<string, 'number' | 'boolean' | 'string'>();
-  for (const key of ENV_OVERRIDABLE_KEYS) {
-    let v: unknown = defaults;
-    for (const seg of key.split('.')) v = isPlainObject(v) ? v[seg] : undefined;
-    kinds.set(key, SIZE_KEYS.has(key) ? 'string' : typeof v === 'number' ? 'number' : typeof v === 'boolean' ? 'boolean' : 'string');
-  }
-  return kinds;
-}
-
-function applyEnvOverrides(
-  raw: Json,
-  env: Record<string, string | undefined>,
-  envSources: Map<string, string>,
-  problems: string[],
-): void {
-  const kinds = scalarKinds();
-  for (const key of ENV_OVERRIDABLE_KEYS) {
-    const name = envVarForKey(key);
-    const text = nonEmpty(env[name]);
-    if (text === undefined) continue;
-    let value: string | number | boolean = text;
-    const kind = kinds.get(key);
-    if (kind === 'number') {
-      value = Number(text.trim());
-      if (text.trim() === '' || !Number.isFinite(value)) {
-        problems.push(`${name}: ${key}: expected a number, got ${JSON.stringify(text)}`);
-        continue;
-      }
-    } else if (kind === 'boolean') {
-      if (text !== 'true' && text !== 'false') {
-        problems.push(`${name}: ${key}: expected true or false, got ${JSON.stringify(text)}`);
-        continue;
-      }
-      value = text === 'true';
-    }
-    const segments = key.split('.');
-    const leaf = segments.pop() as string;
-    let target: Json = raw;
-    let reachable = true;
-    for (const seg of segments) {
-      const next = target[seg];
-      if (next === undefined || next === null) target[seg] = {};
-      else if (!isPlainObject(next)) {
-        // The file's own value is wrong; the schema reports it against the file.
-        reachable = false;
-        break;
-      }
-      target = target[seg] as Json;
-    }
-    if (!reachable) continue;
-    target[leaf] = value;
-    envSources.set(key, name);
-  }
-}
-
-function applyUpstreamCredentials(
-  raw: Json,
-  env: Record<string, string | undefined>,
-  envSources: Map<string, string>,
-  problems: string[],
-): void {
-  const upstreams = Array.isArray(raw.upstreams) ? (raw.upstreams as unknown[]) : [];
-  const prefixes = upstreams.map((u) =>
-    isPlainObject(u) && typeof u.name === 'string' ? upstreamEnvPrefix(u.name) : undefined,
-  );
-  for (const [name, rawValue] of Object.entries(env)) {
-    const m = /^(WHARF_UPSTREAM_.+)_(USERNAME|PASSWORD)$/.exec(name);
-    const value = nonEmpty(rawValue);
-    if (!m || value === undefined) continue;
-    const [, prefix, which] = m;
-    const matches = prefixes.flatMap((p, i) => (p === prefix ? [i] : []));
-    // A typo in a secret's name would otherwise mean silently pulling anonymously.
-    if (matches.length === 0) {
-      const known = [...new Set(prefixes.filter((p) => p !== undefined))].join(', ') || 'none';
-      problems.push(`${name}: no configured upstream has the env prefix ${prefix} (configured: ${known})`);
-      continue;
-    }
-    if (matches.length > 1) {
-      problems.push(`${name}: ambiguous, upstreams ${matches.join(' and ')} share the env prefix ${prefix}`);
-      continue;
-    }
-    const i = matches[0] as number;
-    const upstream = upstreams[i] as Json;
-    if (which === 'USERNAME') {
-      upstream.username = value;
-      envSources.set(`upstreams.${i}.username`, name);
-    } else {
-      // The environment wins over a passwordFile from the file.
-      delete upstream.passwordFile;
-      upstream.password = value;
-      envSources.set(`upstreams.${i}.password`, name);
-    }
-  }
 }
 
 function formatIssues(issues: readonly z.core.$ZodIssue[], shown: string, envSources: ReadonlyMap<string, string>): string[] {
