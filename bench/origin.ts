@@ -3,9 +3,9 @@
 // clients copy them by digest, which is what a cache is measured on.
 import { request } from 'undici';
 import { MediaType } from '../src/oci/media-types.ts';
+import { digestOf } from '../src/oci/digest.ts';
 import { startUpstreamRegistry, type UpstreamRegistry } from '../test/support/upstream-registry.ts';
 import { syntheticBlob, type SyntheticBlob } from './synthetic.ts';
-import { createHash } from 'node:crypto';
 
 export interface BenchImage {
   readonly repo: string;
@@ -36,7 +36,7 @@ export async function startOrigin(): Promise<Origin> {
       const layers = [];
       for (const [i, size] of layerSizes.entries()) layers.push(await blob(repo, `${repo}:${tag}:layer${i}`, size));
       const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) }, config: {} }));
-      const configDigest = sha256(config);
+      const configDigest = digestOf(config);
       await pushBlob(registry.url, repo, configDigest, config.length, config);
       const manifest = Buffer.from(
         JSON.stringify({
@@ -49,7 +49,7 @@ export async function startOrigin(): Promise<Origin> {
       const res = await request(`${registry.url}/v2/${repo}/manifests/${tag}`, { method: 'PUT', headers: { 'content-type': MediaType.ociManifest }, body: manifest });
       await res.body.dump();
       if (res.statusCode !== 201) throw new Error(`push ${repo}:${tag}: HTTP ${res.statusCode}`);
-      return { repo, tag, manifestDigest: sha256(manifest), blobs: layers, bytes: layers.reduce((s, l) => s + l.size, 0) + config.length + manifest.length };
+      return { repo, tag, manifestDigest: digestOf(manifest), blobs: layers, bytes: layers.reduce((s, l) => s + l.size, 0) + config.length + manifest.length };
     },
     stop: () => registry.stop(),
   };
@@ -66,8 +66,4 @@ async function pushBlob(base: string, repo: string, digest: string, size: number
   const put = await request(location, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', 'content-length': String(size) }, body: body as Buffer });
   await put.body.dump();
   if (put.statusCode !== 201) throw new Error(`upload ${digest}: HTTP ${put.statusCode}`);
-}
-
-function sha256(b: Buffer): string {
-  return `sha256:${createHash('sha256').update(b).digest('hex')}`;
 }

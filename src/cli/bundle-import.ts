@@ -2,13 +2,12 @@
 // this wharf's cache. Every manifest and blob is hashed against its name before it is stored;
 // a tag is created only for an image whose manifests and blobs are all there. A corrupt or
 // truncated bundle therefore loads nothing wrong, and the summary says what was bad.
-import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { extract as tarExtract } from 'tar-stream';
 import type { Cache } from './open-cache.ts';
 import { DigestMismatchError } from '../cache/blob-store.ts';
 import { manifestRefs } from '../oci/manifest-refs.ts';
-import { parseDigest } from '../oci/digest.ts';
+import { digestOf, parseDigest } from '../oci/digest.ts';
 import { resolveManifestMediaType } from '../oci/media-types.ts';
 import { BUNDLE_ANNOTATIONS, MAX_MANIFEST_ENTRY_BYTES } from './bundle-format.ts';
 
@@ -133,7 +132,7 @@ class ImportState {
 
   async #storeManifest(digest: string, body: Buffer): Promise<void> {
     const { algorithm } = parseDigest(digest);
-    const actual = `${algorithm}:${createHash(algorithm).update(body).digest('hex')}`;
+    const actual = digestOf(body, algorithm);
     if (actual !== digest) {
       this.#reject(digest, `manifest ${digest}: its bytes hash to ${actual}; not imported`);
       return;

@@ -2,7 +2,10 @@
 
 export const API_VERSION_HEADERS = { 'Docker-Distribution-API-Version': 'registry/2.0' } as const;
 
-/** How wharf answered: hit, miss, revalidated (upstream confirmed the cached copy), stale. */
+/**
+ * How wharf answered: hit, miss, coalesced (joined another request's fetch), revalidated
+ * (upstream confirmed the cached copy), stale (upstream down or slow), bypass (not cached).
+ */
 export const CACHE_HEADER = 'X-Wharf-Cache';
 
 export function contentHeaders(opts: {

@@ -1,5 +1,5 @@
 // Digest grammar (image-spec descriptor.md) and the algorithms wharf can verify.
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { DigestInvalidError } from '../errors.ts';
 
 const DIGEST_GRAMMAR = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
@@ -30,10 +30,6 @@ export function parseDigest(s: string): Digest {
   if (!encoded) throw new DigestInvalidError(s, `unsupported digest algorithm ${algorithm}`);
   if (!encoded.test(hex)) throw new DigestInvalidError(s, `invalid ${algorithm} digest`);
   return { algorithm: algorithm as Digest['algorithm'], hex, value: s };
-}
-
-export function createDigestHash(digest: Digest): Hash {
-  return createHash(digest.algorithm);
 }
 
 export function digestOf(bytes: Uint8Array, algorithm: Digest['algorithm'] = 'sha256'): string {
