@@ -6,14 +6,11 @@ import type { Config, ResolvedUpstream } from './config/load-config.ts';
 import type { BlobStore } from './cache/blob-store.ts';
 import type { ManifestStore } from './cache/manifest-store.ts';
 import { locateImage } from './cache/locate-image.ts';
-import { BlobIndex } from './cache/blob-index.ts';
-import { evictorFromConfig } from './cache/evictor.ts';
-import { locatePinned, pinnedDigests } from './cache/pinned-images.ts';
-import { collectGarbage, type MaintenanceDeps } from './cache/maintenance.ts';
+import { collectGarbage, maintenanceFromConfig } from './cache/maintenance.ts';
 import { createDiskBlobStore } from './cache/disk-blob-store.ts';
 import { openManifestStore } from './cache/open-manifest-store.ts';
 import { UpstreamClient } from './proxy/upstream-client.ts';
-import { UpstreamRouter } from './proxy/upstream-router.ts';
+import { defaultUpstreamName, UpstreamRouter } from './proxy/upstream-router.ts';
 import { CircuitBreaker } from './proxy/circuit-breaker.ts';
 import { isOutage } from './proxy/upstream-answer.ts';
 import { Metrics } from './metrics/metrics.ts';
@@ -27,7 +24,6 @@ import { TagListService } from './proxy/tag-list-service.ts';
 import type { AppDeps } from './app.ts';
 
 const EVICTION_CHECK_MS = 60_000;
-const DAY_MS = 24 * 3600 * 1000;
 const GC_EVERY_MS = 3600 * 1000;
 
 export interface Deps extends AppDeps {
@@ -51,13 +47,10 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
 
   const upstreams = config.upstreams.map((u) => createUpstreamHandle(u, config, metrics, logger));
   if (config.offline) logger.warn('offline mode: serving only the cache, no upstream will be contacted');
-  const router = new UpstreamRouter(upstreams, defaultUpstreamName(config));
+  const router = new UpstreamRouter(upstreams, defaultUpstreamName(config.upstreams));
 
-  const index = new BlobIndex({ store: blobStore, metrics });
-  const pinnedImages = locatePinned(config.cache.pinned, (text) => locateImage(router, text));
-  const pinned = () => pinnedDigests(pinnedImages, manifestStore);
-  const evictor = evictorFromConfig(config, { index, store: blobStore, metrics, logger }, pinned);
-  const maintenance: MaintenanceDeps = { blobStore, manifestStore, index, evictor, pinned, tagRetentionMs: config.cache.tagRetentionDays * DAY_MS };
+  const maintenance = maintenanceFromConfig(config, { blobStore, manifestStore, metrics, logger, locate: (text) => locateImage(router, text) });
+  const { index, evictor } = maintenance;
   // The index is read in the background: wharf serves at once, eviction starts once it knows the cache.
   let gcTimer: NodeJS.Timeout | undefined;
   let closed = false;
@@ -142,9 +135,4 @@ function createUpstreamHandle(u: ResolvedUpstream, config: Config, metrics: Metr
   };
 }
 
-/** The marked default, else the only upstream when there is just one. */
-function defaultUpstreamName(config: Config): string | undefined {
-  const marked = config.upstreams.find((u) => u.default);
-  if (marked) return marked.name;
-  return config.upstreams.length === 1 ? config.upstreams[0]!.name : undefined;
-}
+

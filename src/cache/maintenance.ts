@@ -1,10 +1,15 @@
 // Cache maintenance shared by `wharf gc` / `wharf stats` and the admin API: remove leftovers,
 // drop tags whose manifest is gone, enforce the size budget now, and describe the cache.
+import type { Logger } from 'pino';
+import type { Config } from '../config/load-config.ts';
+import type { Metrics } from '../metrics/metrics.ts';
 import type { BlobStore } from './blob-store.ts';
-import type { BlobIndex } from './blob-index.ts';
-import type { Evictor, EvictionPlan } from './evictor.ts';
+import { BlobIndex } from './blob-index.ts';
+import { evictorFromConfig, type Evictor, type EvictionPlan } from './evictor.ts';
 import type { ManifestStore } from './manifest-store.ts';
-import { manifestRefs } from '../oci/manifest-refs.ts';
+import type { LocatedImage } from './locate-image.ts';
+import { locatePinned, pinnedDigests } from './pinned-images.ts';
+import { manifestRefs, type ManifestRefs } from '../oci/manifest-refs.ts';
 
 export interface MaintenanceDeps {
   readonly blobStore: BlobStore;
@@ -15,6 +20,23 @@ export interface MaintenanceDeps {
   readonly tagRetentionMs: number;
   /** Manifest and blob digests of pinned images: kept whatever their age. */
   readonly pinned: () => Promise<ReadonlySet<string>>;
+}
+
+const DAY_MS = 24 * 3600 * 1000;
+
+/**
+ * The blob index, pin lookup and evictor a cache needs, built from the config for the server
+ * and the gc/stats commands alike. The index is empty until its load() is awaited.
+ */
+export function maintenanceFromConfig(
+  config: Pick<Config, 'dataDir' | 'cache'>,
+  deps: { blobStore: BlobStore; manifestStore: ManifestStore; metrics: Metrics; logger: Logger; locate: (text: string) => LocatedImage },
+): MaintenanceDeps {
+  const index = new BlobIndex({ store: deps.blobStore, metrics: deps.metrics });
+  const pinnedImages = locatePinned(config.cache.pinned, deps.locate);
+  const pinned = () => pinnedDigests(pinnedImages, deps.manifestStore);
+  const evictor = evictorFromConfig(config, { index, store: deps.blobStore, metrics: deps.metrics, logger: deps.logger }, pinned);
+  return { blobStore: deps.blobStore, manifestStore: deps.manifestStore, index, evictor, pinned, tagRetentionMs: config.cache.tagRetentionDays * DAY_MS };
 }
 
 export interface GcReport {
@@ -34,6 +56,9 @@ const TEMP_IDLE_MS = 10 * 60 * 1000;
 export async function collectGarbage(deps: MaintenanceDeps, options: { dryRun: boolean }): Promise<GcReport> {
   const { dryRun } = options;
   const store = deps.manifestStore;
+  // One gc run asks about the same manifest up to three times (tag check, reachability, sweep);
+  // only what it refers to is kept, not the bodies.
+  const read = refsOnce(store);
   const tempFiles = await deps.blobStore.removeTempFiles({ olderThanMs: TEMP_IDLE_MS, dryRun });
   const pinned = await deps.pinned();
   const orphanedTags: string[] = [];
@@ -41,7 +66,7 @@ export async function collectGarbage(deps: MaintenanceDeps, options: { dryRun: b
   const keptTops = new Set<string>();
   const expiry = Date.now() - deps.tagRetentionMs;
   for await (const { repo, tag, record } of store.scanTags()) {
-    const orphaned = !(await store.getManifest(record.digest));
+    const orphaned = !(await read(record.digest));
     const expired = !orphaned && record.fetchedAt < expiry && !pinned.has(record.digest);
     if (!orphaned && !expired) {
       keptTops.add(record.digest);
@@ -54,12 +79,11 @@ export async function collectGarbage(deps: MaintenanceDeps, options: { dryRun: b
   // Manifests reachable from a kept tag or a pin stay; others stay while any of their blobs is
   // cached (a pull by digest may come back for them). The rest is only bookkeeping.
   const reachable = new Set<string>(pinned);
-  for (const top of keptTops) await markReachable(top, store, reachable);
+  for (const top of keptTops) await markReachable(top, read, reachable);
   let orphanedManifests = 0;
   for await (const digest of store.scanManifests()) {
     if (reachable.has(digest)) continue;
-    const manifest = await store.getManifest(digest);
-    const refs = manifest ? manifestRefs(manifest.body) : { manifests: [], blobs: [] };
+    const refs = (await read(digest)) ?? { manifests: [], blobs: [] };
     if (refs.manifests.length === 0 && refs.blobs.some((b) => deps.index.has(b))) continue;
     if (refs.manifests.some((m) => reachable.has(m.digest))) continue;
     orphanedManifests++;
@@ -76,12 +100,23 @@ export async function collectGarbage(deps: MaintenanceDeps, options: { dryRun: b
   };
 }
 
-async function markReachable(digest: string, store: ManifestStore, reachable: Set<string>): Promise<void> {
+/** What a stored manifest refers to, or undefined when it is not stored. */
+type ReadRefs = (digest: string) => Promise<ManifestRefs | undefined>;
+
+function refsOnce(store: ManifestStore): ReadRefs {
+  const seen = new Map<string, Promise<ManifestRefs | undefined>>();
+  return (digest) => {
+    let found = seen.get(digest);
+    if (!found) seen.set(digest, (found = store.getManifest(digest).then((m) => m && manifestRefs(m.body))));
+    return found;
+  };
+}
+
+async function markReachable(digest: string, read: ReadRefs, reachable: Set<string>): Promise<void> {
   if (reachable.has(digest)) return;
   reachable.add(digest);
-  const manifest = await store.getManifest(digest);
-  if (!manifest) return;
-  for (const child of manifestRefs(manifest.body).manifests) await markReachable(child.digest, store, reachable);
+  const refs = await read(digest);
+  for (const child of refs?.manifests ?? []) await markReachable(child.digest, read, reachable);
 }
 
 export interface CacheStats {

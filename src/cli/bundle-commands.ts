@@ -8,6 +8,7 @@ import { createLogger } from '../logger.ts';
 import { openCache } from './open-cache.ts';
 import { exportBundle } from './bundle-export.ts';
 import { importBundle } from './bundle-import.ts';
+import { megabytes } from './format.ts';
 
 export const EXPORT_USAGE = `Usage: wharf export [options] REF... -o BUNDLE.tar
 
@@ -45,7 +46,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
     await rename(partial, values.output);
     for (const warning of summary.warnings) process.stderr.write(`warning: ${warning}\n`);
     for (const failure of summary.failed) process.stderr.write(`error: ${failure}\n`);
-    process.stdout.write(`exported ${summary.images} images to ${values.output}: ${summary.manifests} manifests, ${summary.blobs} blobs (${(summary.bytes / 1e6).toFixed(1)} MB)\n`);
+    process.stdout.write(`exported ${summary.images} images to ${values.output}: ${summary.manifests} manifests, ${summary.blobs} blobs (${megabytes(summary.bytes)})\n`);
     return summary.failed.length > 0 ? 1 : 0;
   } catch (err) {
     await rm(partial, { force: true });
@@ -72,7 +73,7 @@ export async function importCommand(argv: string[]): Promise<number> {
     for (const warning of summary.warnings) process.stderr.write(`warning: ${warning}\n`);
     for (const error of summary.errors) process.stderr.write(`error: ${error}\n`);
     process.stdout.write(
-      `imported ${summary.tags.length} images: ${summary.manifests} manifests, ${summary.blobs} blobs (${(summary.bytes / 1e6).toFixed(1)} MB), ${summary.alreadyCached} blobs already cached, ${summary.errors.length} errors\n`,
+      `imported ${summary.tags.length} images: ${summary.manifests} manifests, ${summary.blobs} blobs (${megabytes(summary.bytes)}), ${summary.alreadyCached} blobs already cached, ${summary.errors.length} errors\n`,
     );
     return summary.errors.length > 0 ? 1 : 0;
   } finally {

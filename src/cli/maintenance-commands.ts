@@ -5,10 +5,8 @@ import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from '../config/load-config.ts';
 import { createLogger } from '../logger.ts';
 import { Metrics } from '../metrics/metrics.ts';
-import { BlobIndex } from '../cache/blob-index.ts';
-import { evictorFromConfig } from '../cache/evictor.ts';
-import { locatePinned, pinnedDigests } from '../cache/pinned-images.ts';
-import { cacheStats, collectGarbage, type MaintenanceDeps } from '../cache/maintenance.ts';
+import { cacheStats, collectGarbage, maintenanceFromConfig, type MaintenanceDeps } from '../cache/maintenance.ts';
+import { megabytes } from './format.ts';
 import { openCache, type Cache } from './open-cache.ts';
 
 export const GC_USAGE = `Usage: wharf gc [options]
@@ -41,9 +39,9 @@ export async function gcCommand(argv: string[]): Promise<number> {
       `${verb} ${report.orphanedTags.length} tags whose manifest is gone${report.orphanedTags.length ? `: ${report.orphanedTags.join(', ')}` : ''}`,
       `${verb} ${report.expiredTags} tags not confirmed upstream within cache.tagRetentionDays`,
       `${verb} ${report.orphanedManifests} manifests no tag needs and with no cached blob`,
-      `${report.dryRun ? 'would evict' : 'evicted'} ${report.evicted.blobs} blobs (${mb(report.evicted.bytes)})${report.evicted.reason === 'none' ? ': within budget' : ` for the ${report.evicted.reason === 'budget' ? 'size budget' : 'free disk space'}`}`,
+      `${report.dryRun ? 'would evict' : 'evicted'} ${report.evicted.blobs} blobs (${megabytes(report.evicted.bytes)})${report.evicted.reason === 'none' ? ': within budget' : ` for the ${report.evicted.reason === 'budget' ? 'size budget' : 'free disk space'}`}`,
     ];
-    if (report.evicted.shortBytes > 0) lines.push(`still ${mb(report.evicted.shortBytes)} over: the rest is pinned or in use`);
+    if (report.evicted.shortBytes > 0) lines.push(`still ${megabytes(report.evicted.shortBytes)} over: the rest is pinned or in use`);
     return print(`${lines.join('\n')}\n`, 0);
   });
 }
@@ -54,10 +52,10 @@ export async function statsCommand(argv: string[]): Promise<number> {
   return withMaintenance(values.config, async (deps) => {
     const stats = await cacheStats(deps);
     if (values.json) return print(`${JSON.stringify(stats, null, 2)}\n`, 0);
-    const lines = [`cache: ${stats.blobs} blobs, ${mb(stats.bytes)}; ${stats.manifests} manifests; ${stats.tags} tags`];
+    const lines = [`cache: ${stats.blobs} blobs, ${megabytes(stats.bytes)}; ${stats.manifests} manifests; ${stats.tags} tags`];
     for (const [name, u] of Object.entries(stats.upstreams)) lines.push(`  ${name}: ${u.repositories} repositories, ${u.tags} tags`);
     if (stats.topRepositories.length > 0) lines.push('largest repositories:');
-    for (const r of stats.topRepositories) lines.push(`  ${r.repository}: ${mb(r.bytes)} in ${r.tags} tags`);
+    for (const r of stats.topRepositories) lines.push(`  ${r.repository}: ${megabytes(r.bytes)} in ${r.tags} tags`);
     return print(`${lines.join('\n')}\n`, 0);
   });
 }
@@ -73,20 +71,13 @@ async function withMaintenance(configPath: string | undefined, work: (deps: Main
 }
 
 async function maintenanceDeps(config: Config, cache: Cache): Promise<MaintenanceDeps> {
-  const metrics = new Metrics({ processMetrics: false });
-  const index = new BlobIndex({ store: cache.blobStore, metrics });
-  await index.load();
-  const pinnedImages = locatePinned(config.cache.pinned, cache.locate);
-  const pinned = () => pinnedDigests(pinnedImages, cache.manifestStore);
-  const evictor = evictorFromConfig(config, { index, store: cache.blobStore, metrics, logger: createLogger('silent') }, pinned);
-  return { blobStore: cache.blobStore, manifestStore: cache.manifestStore, index, evictor, pinned, tagRetentionMs: config.cache.tagRetentionDays * 24 * 3600 * 1000 };
+  const logger = createLogger('silent');
+  const deps = maintenanceFromConfig(config, { ...cache, metrics: new Metrics({ processMetrics: false }), logger });
+  await deps.index.load();
+  return deps;
 }
 
 function print(text: string, code: number): number {
   process.stdout.write(text);
   return code;
-}
-
-function mb(bytes: number): string {
-  return `${(bytes / 1e6).toFixed(1)} MB`;
 }

@@ -9,7 +9,7 @@ import { locateImage, type LocatedImage } from '../cache/locate-image.ts';
 import { createDiskBlobStore } from '../cache/disk-blob-store.ts';
 import { EmbeddedManifestStore } from '../cache/embedded-manifest-store.ts';
 import { RedisManifestStore } from '../cache/redis-manifest-store.ts';
-import { UpstreamRouter, type RoutableUpstream } from '../proxy/upstream-router.ts';
+import { defaultUpstreamName, UpstreamRouter, type RoutableUpstream } from '../proxy/upstream-router.ts';
 import { join } from 'node:path';
 
 export interface Cache {
@@ -33,8 +33,7 @@ export async function openCache(config: Config, logger: Logger): Promise<Cache> 
     manifestStore = new EmbeddedManifestStore(join(config.dataDir, 'manifests'));
   }
   const upstreams: RoutableUpstream[] = config.upstreams.map((u) => ({ name: u.name, libraryPrefix: u.libraryPrefix }));
-  const defaultName = config.upstreams.find((u) => u.default)?.name ?? (upstreams.length === 1 ? upstreams[0]!.name : undefined);
-  const router = new UpstreamRouter(upstreams, defaultName);
+  const router = new UpstreamRouter(upstreams, defaultUpstreamName(config.upstreams));
   return {
     blobStore,
     manifestStore,

@@ -3,6 +3,7 @@
 import { SingleBar, Presets } from 'cli-progress';
 import type { Writable } from 'node:stream';
 import type { WarmEvent, WarmSummary } from './warm.ts';
+import { megabytes } from './format.ts';
 
 export interface WarmReporter {
   onEvent(event: WarmEvent): void;
@@ -16,8 +17,8 @@ export function createWarmReporter(out: Writable & { isTTY?: boolean }): WarmRep
 function lineReporter(out: Writable): WarmReporter {
   return {
     onEvent(e) {
-      if (e.type === 'planned') out.write(`${e.ref}: ${e.blobs} blobs, ${mb(e.bytes)}\n`);
-      else if (e.type === 'blob') out.write(`${e.ref}: ${e.digest} ${e.cached ? 'already cached' : `fetched ${mb(e.bytes)}`}\n`);
+      if (e.type === 'planned') out.write(`${e.ref}: ${e.blobs} blobs, ${megabytes(e.bytes)}\n`);
+      else if (e.type === 'blob') out.write(`${e.ref}: ${e.digest} ${e.cached ? 'already cached' : `fetched ${megabytes(e.bytes)}`}\n`);
       else if (e.type === 'failed') out.write(`${e.ref}: FAILED ${e.error}\n`);
     },
     finish: (summary) => out.write(summaryText(summary)),
@@ -64,9 +65,5 @@ function barReporter(out: Writable): WarmReporter {
 
 function summaryText(s: WarmSummary): string {
   const warmed = s.images - new Set(s.failed.map((f) => f.ref)).size;
-  return `warmed ${warmed} of ${s.images} images: ${s.fetchedBlobs} blobs fetched (${mb(s.fetchedBytes)}), ${s.cachedBlobs} already cached, ${s.failed.length} failed\n`;
-}
-
-function mb(bytes: number): string {
-  return `${(bytes / 1e6).toFixed(1)} MB`;
+  return `warmed ${warmed} of ${s.images} images: ${s.fetchedBlobs} blobs fetched (${megabytes(s.fetchedBytes)}), ${s.cachedBlobs} already cached, ${s.failed.length} failed\n`;
 }

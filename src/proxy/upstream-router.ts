@@ -56,3 +56,10 @@ export class UpstreamRouter<U extends RoutableUpstream> {
     return { upstream, repository, namespace: ns === undefined || ns === '' ? undefined : upstream.name };
   }
 }
+
+/** The upstream marked default, else the only one when there is just one. */
+export function defaultUpstreamName(upstreams: ReadonlyArray<{ readonly name: string; readonly default: boolean }>): string | undefined {
+  const marked = upstreams.find((u) => u.default);
+  if (marked) return marked.name;
+  return upstreams.length === 1 ? upstreams[0]!.name : undefined;
+}
