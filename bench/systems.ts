@@ -9,6 +9,7 @@ import { stringify } from 'yaml';
 import { freePort } from '../test/support/free-port.ts';
 import { makeTempDir, type TempDir } from '../test/support/temp-dir.ts';
 import { startRedisServer, type RedisServer } from '../test/support/redis-server.ts';
+import { stopProcess } from '../test/support/stop-process.ts';
 
 const WHARF_ENTRY = new URL('../bin/wharf.js', import.meta.url).pathname;
 
@@ -130,7 +131,6 @@ async function startProcess(name: string, command: string, args: string[], url: 
   const child: ChildProcess = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   child.stderr?.on('data', (b: Buffer) => (log = (log + b.toString()).slice(-4000)));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const deadline = Date.now() + 15_000;
   while (!(await fetch(`${url}/v2/`).then((r) => r.status < 500, () => false))) {
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`${name} did not start:\n${log}`);
@@ -141,10 +141,7 @@ async function startProcess(name: string, command: string, args: string[], url: 
     url,
     pids: () => (child.pid === undefined ? [] : [child.pid, ...descendants(child.pid)]),
     async stop() {
-      if (child.exitCode === null) {
-        child.kill('SIGTERM');
-        await exited;
-      }
+      await stopProcess(child);
       await dir.cleanup();
     },
   };

@@ -2,6 +2,7 @@
 // to matter, see shared/reference/node-perf.md). Callers send headers first.
 import { createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
+import type { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import type { BlobFill } from '../proxy/blob-fill.ts';
@@ -90,8 +91,8 @@ async function openFillFile(fill: BlobFill): Promise<FileHandle> {
   }
 }
 
-/** Resolves when the response can take more bytes, or is gone. */
-export function drained(res: ServerResponse): Promise<void> {
+/** Resolves when a response or socket can take more bytes, or is gone; leaves no listener behind. */
+export function drained(res: EventEmitter): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       res.off('drain', done);

@@ -6,6 +6,7 @@ import { access, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeTempDir, type TempDir } from './temp-dir.ts';
 import { run } from './run.ts';
+import { stopProcess } from './stop-process.ts';
 
 export interface PulledImage {
   readonly ref: string;
@@ -61,12 +62,7 @@ export async function startContainerd(): Promise<Containerd> {
       return { ref, digest };
     },
     async stop() {
-      if (child.exitCode === null) {
-        process.kill(pid, 'SIGTERM');
-        const timer = setTimeout(() => child.exitCode === null && process.kill(pid, 'SIGKILL'), 5000);
-        await exited;
-        clearTimeout(timer);
-      }
+      await stopProcess(child);
       await cleanupDir(dir);
     },
   };

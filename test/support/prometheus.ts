@@ -5,6 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePort } from './free-port.ts';
 import { makeTempDir } from './temp-dir.ts';
+import { stopProcess } from './stop-process.ts';
 
 export interface PrometheusServer {
   readonly url: string;
@@ -25,13 +26,9 @@ export async function startPrometheus(configYaml: string): Promise<PrometheusSer
   );
   let log = '';
   child.stderr.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-8000)));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const url = `http://127.0.0.1:${port}`;
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      await exited;
-    }
+    await stopProcess(child);
     await dir.cleanup();
   };
   const deadline = Date.now() + 20_000;

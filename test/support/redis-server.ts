@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createConnection } from 'node:net';
 import { freePort } from './free-port.ts';
+import { stopProcess } from './stop-process.ts';
 
 const REDIS_SERVER = '/usr/bin/redis-server';
 const HOST = '127.0.0.1';
@@ -54,28 +55,20 @@ async function startOn(port: number): Promise<RedisServer> {
       spawnError,
     ]);
   } catch (err) {
-    await stopChild(child, exited);
+    await stopProcess(child);
     throw err;
   }
   return {
     url: `redis://${HOST}:${port}`,
     port,
     pid: pid!,
-    stop: () => stopChild(child, exited),
+    stop: () => stopProcess(child),
     kill: () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     },
     pause: () => child.kill('SIGSTOP'),
     resume: () => child.kill('SIGCONT'),
   };
-}
-
-async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<void> {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 async function waitForPong(port: number, timeoutMs: number): Promise<void> {

@@ -3,6 +3,7 @@
 // answers), a reset after N response bytes, and one corrupted response byte. Working at the
 // TCP level means wharf sees exactly what a broken network or a crashed upstream looks like.
 import { createServer, createConnection, type Server, type Socket } from 'node:net';
+import { drained } from '../../src/http/blob-response.ts';
 
 export type FaultMode =
   | { readonly kind: 'pass' }
@@ -102,7 +103,7 @@ export async function startTcpFaults(target: { host: string; port: number }): Pr
           offset += piece.length;
           pair.sent += piece.length;
           totalBytes += piece.length;
-          if (!client.write(piece)) await drainedOrClosed(client);
+          if (!client.write(piece)) await drained(client);
           if (client.destroyed) return;
         }
       }
@@ -172,17 +173,4 @@ export async function startTcpFaults(target: { host: string; port: number }): Pr
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Resolves when the socket can take more, or is gone; leaves no listener behind either way. */
-function drainedOrClosed(socket: Socket): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      socket.off('drain', done);
-      socket.off('close', done);
-      resolve();
-    };
-    socket.once('drain', done);
-    socket.once('close', done);
-  });
 }

@@ -8,6 +8,7 @@ import { stringify } from 'yaml';
 import { freePort } from './free-port.ts';
 import { makeTempDir } from './temp-dir.ts';
 import { startTokenServer, type TokenServer } from './token-server.ts';
+import { stopProcess } from './stop-process.ts';
 
 const REGISTRY = '/usr/bin/docker-registry';
 const MARKER = 'wharf-log-marker=';
@@ -25,17 +26,11 @@ export interface UpstreamRegistry {
   readonly port: number;
   readonly dataDir: string;
   readonly tokenServer?: TokenServer;
-  /** The running process; changes on restart(). */
-  pid(): number;
   /** Requests logged so far (path with query). Call settleLog() first to include the latest. */
   requestLog(): RequestLogEntry[];
   /** Resolves once every request finished before this call is in requestLog(). */
   settleLog(): Promise<void>;
-  /** Takes the registry down (SIGTERM by PID) and keeps its data: an outage. */
-  down(): Promise<void>;
-  /** Starts it again on the same port with the same data. */
-  restart(): Promise<void>;
-  /** Stops everything and removes the data. */
+  /** Stops the registry (by PID) and its token server, and removes the data. */
   stop(): Promise<void>;
 }
 
@@ -80,18 +75,11 @@ export async function startUpstreamRegistry(opts: { auth?: 'none' | 'token' } = 
     }
   }
 
-  const down = async () => {
-    const running = child;
-    child = undefined;
-    if (running) await terminate(running);
-  };
-
   return {
     url: `http://127.0.0.1:${port}`,
     port,
     dataDir: join(dir.path, 'data'),
     ...(tokenServer ? { tokenServer } : {}),
-    pid: () => child?.pid ?? -1,
     requestLog: () => [...log],
     async settleLog() {
       const id = String(++markers);
@@ -102,10 +90,8 @@ export async function startUpstreamRegistry(opts: { auth?: 'none' | 'token' } = 
         await new Promise((r) => setTimeout(r, 5));
       }
     },
-    down,
-    restart: launch,
     async stop() {
-      await down();
+      if (child) await stopProcess(child);
       await tokenServer?.stop();
       await dir.cleanup();
     },
@@ -162,15 +148,6 @@ async function waitUntilServing(port: number, started: Started): Promise<void> {
     if (answered) return;
     await new Promise((r) => setTimeout(r, 50));
   }
-  await terminate(started.child);
+  await stopProcess(started.child);
   throw new Error(`docker-registry did not answer on port ${port} within 10 s:\n${started.output()}`);
-}
-
-async function terminate(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  process.kill(child.pid, 'SIGTERM');
-  const timer = setTimeout(() => child.pid !== undefined && child.exitCode === null && process.kill(child.pid, 'SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
 }
