@@ -3,19 +3,21 @@
 // WAN (50 ms per round trip, one 100 Mbit/s link shared by all connections), measured one after
 // the other in one run, printed side by side with wharf's ratios against its targets.
 //
-// Environment: BENCH_SYSTEMS (default wharf,wharf-redis,registry,nginx), BENCH_SCALE (blob sizes,
-// default 1), BENCH_OUT (also write the markdown table to this file). Needs docker-registry,
+// Environment: BENCH_SYSTEMS (default wharf,wharf-redis,registry,nginx), BENCH_SECTIONS (default
+// cold,herd,large,manifest,fill), BENCH_SCALE (blob sizes, default 1), BENCH_OUT (also write the
+// markdown table to this file). Needs docker-registry,
 // redis-server, skopeo, nginx, wrk and curl (Debian packages). Loopback only.
 import { hostname } from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import { startOrigin } from './origin.ts';
-import { startSystem, type SystemKind } from './systems.ts';
+import { startSystem, type System, type SystemKind } from './systems.ts';
 import { blobMBps, herd, median, peakRssMB, resetPeakRss, timedPull, wrkRps } from './measure.ts';
 import { startTcpFaults, type TcpFaults } from '../test/support/tcp-faults.ts';
 
 const MiB = 1 << 20;
 const scale = Number(process.env.BENCH_SCALE ?? 1);
 const kinds = (process.env.BENCH_SYSTEMS ?? 'wharf,wharf-redis,registry,nginx').split(',') as SystemKind[];
+const sections = new Set((process.env.BENCH_SECTIONS ?? 'cold,herd,large,manifest,fill').split(','));
 const WAN_RTT_MS = 50;
 const WAN_BYTES_PER_S = 100e6 / 8;
 const HERD_CLIENTS = 32;
@@ -31,11 +33,13 @@ async function main(): Promise<void> {
   const origin = await startOrigin();
   const wan = await startTcpFaults({ host: '127.0.0.1', port: origin.registry.port });
   try {
-    const medium = await origin.image('bench/medium', 'latest', [size(40), size(35), size(20)]);
-    const herdBlob = await origin.blob('bench/herd', 'herd', size(60));
-    const fillBlob = await origin.blob('bench/fill', 'fill', size(256));
-    const largeBlob = await origin.blob('bench/large', 'large', size(500));
-    for (let i = 0; i < TAGS; i++) await origin.image('bench/tiny', `t${i}`, [1024 + i]);
+    const want = (section: string) => sections.has(section);
+    const none = { digest: '', size: 0, bytes: 0 };
+    const medium = want('cold') ? await origin.image('bench/medium', 'latest', [size(40), size(35), size(20)]) : none;
+    const herdBlob = want('herd') ? await origin.blob('bench/herd', 'herd', size(60)) : none;
+    const fillBlob = want('fill') ? await origin.blob('bench/fill', 'fill', size(256)) : none;
+    const largeBlob = want('large') ? await origin.blob('bench/large', 'large', size(500)) : none;
+    if (want('manifest')) for (let i = 0; i < TAGS; i++) await origin.image('bench/tiny', `t${i}`, [1024 + i]);
     const wanLink = () => {
       wan.setLatency(WAN_RTT_MS);
       wan.setBandwidth(WAN_BYTES_PER_S, true);
@@ -43,10 +47,9 @@ async function main(): Promise<void> {
     wanLink();
 
     log('direct: pull and one blob fetch over the WAN, no cache');
-    const direct: Figures = {
-      pullS: await timedPull(hostOf(wan.url), 'bench/medium:latest'),
-      oneFetchS: (await herd(`${wan.url}/v2/bench/herd/blobs/${herdBlob.digest}`, 1, herdBlob.size)).wallS,
-    };
+    const direct: Figures = {};
+    if (want('cold')) direct.pullS = await timedPull(hostOf(wan.url), 'bench/medium:latest');
+    if (want('herd')) direct.oneFetchS = (await herd(`${wan.url}/v2/bench/herd/blobs/${herdBlob.digest}`, 1, herdBlob.size)).wallS;
 
     const results = new Map<string, Figures>();
     for (const kind of kinds) {
@@ -57,6 +60,7 @@ async function main(): Promise<void> {
       } finally {
         await system.stop();
       }
+      if (!sections.has('fill')) continue;
       // Cold fill with nothing between the system and the origin: the proxy's own fill path.
       log(`${kind}: cold fill straight from the origin`);
       const direct = await startSystem(kind, origin.registry.url);
@@ -84,17 +88,28 @@ interface Context {
   largeBlob: { digest: string; size: number };
 }
 
-async function measureSystem(kind: string, system: Awaited<ReturnType<typeof startSystem>>, ctx: Context): Promise<Figures> {
+async function measureSystem(kind: string, system: System, ctx: Context): Promise<Figures> {
   const f: Figures = {};
   const upstreamGets = async (digest: string, since: number) => {
     await ctx.origin.registry.settleLog();
     return ctx.origin.registry.requestLog().slice(since).filter((e) => e.method === 'GET' && e.path.endsWith(digest)).length;
   };
 
+  if (sections.has('cold')) await measureColdPull(kind, system, ctx, f);
+  if (sections.has('herd')) await measureHerd(kind, system, ctx, f, upstreamGets);
+  if (sections.has('large')) await measureLargeBlob(kind, system, ctx, f);
+  if (sections.has('manifest')) await measureManifests(kind, system, ctx, f);
+  return f;
+}
+
+async function measureColdPull(kind: string, system: System, ctx: Context, f: Figures): Promise<void> {
   log(`${kind}: cold pull`);
   const bytesBefore = ctx.wan.responseBytes();
   f.coldPullS = await timedPull(hostOf(system.url), 'bench/medium:latest');
   f.coldPullUpstreamMB = (ctx.wan.responseBytes() - bytesBefore) / 1e6;
+}
+
+async function measureHerd(kind: string, system: System, ctx: Context, f: Figures, upstreamGets: (digest: string, since: number) => Promise<number>): Promise<void> {
 
   log(`${kind}: herd of ${HERD_CLIENTS} on one uncached blob`);
   await ctx.origin.registry.settleLog();
@@ -106,7 +121,9 @@ async function measureSystem(kind: string, system: Awaited<ReturnType<typeof sta
   f.herdOk = h.ok;
   f.herdSlowestFirstByteS = h.slowestFirstByteS;
   f.herdUpstreamGets = await upstreamGets(ctx.herdBlob.digest, mark);
+}
 
+async function measureLargeBlob(kind: string, system: System, ctx: Context, f: Figures): Promise<void> {
   log(`${kind}: cached large blob (filled with the WAN link open)`);
   ctx.wan.setLatency(0);
   ctx.wan.setBandwidth(undefined);
@@ -118,7 +135,9 @@ async function measureSystem(kind: string, system: Awaited<ReturnType<typeof sta
   } finally {
     ctx.wanLink();
   }
+}
 
+async function measureManifests(kind: string, system: System, ctx: Context, f: Figures): Promise<void> {
   log(`${kind}: cached manifests by tag, wrk 64 connections`);
   const paths = Array.from({ length: TAGS }, (_, i) => `/v2/bench/tiny/manifests/t${i}`);
   for (let round = 0; round < 2; round++) {
@@ -132,7 +151,6 @@ async function measureSystem(kind: string, system: Awaited<ReturnType<typeof sta
   f.manifestP99Ms = w.p99Ms;
   f.manifestErrors = w.errors;
   f.manifestUpstreamRequests = ctx.origin.registry.requestLog().length - before;
-  return f;
 }
 
 function renderTable(direct: Figures, results: Map<string, Figures>, mediumBytes: number): string {
@@ -140,9 +158,9 @@ function renderTable(direct: Figures, results: Map<string, Figures>, mediumBytes
   const get = (s: string, k: string) => results.get(s)?.[k];
   const fmt = (v: number | undefined, digits = 2) => (v === undefined || Number.isNaN(v) ? '–' : v.toFixed(digits));
   const rows: Array<[string, string, (s: string) => string]> = [
-    ['cold pull, 95 MiB image, s', `direct ${direct.pullS!.toFixed(2)}`, (s) => fmt(get(s, 'coldPullS'))],
+    ['cold pull, 95 MiB image, s', `direct ${fmt(direct.pullS)}`, (s) => fmt(get(s, 'coldPullS'))],
     ['upstream MB for that pull', `image ${(mediumBytes / 1e6).toFixed(1)}`, (s) => fmt(get(s, 'coldPullUpstreamMB'), 1)],
-    [`herd: ${HERD_CLIENTS} clients, one uncached 60 MiB blob, wall s`, `one fetch ${direct.oneFetchS!.toFixed(2)}`, (s) => fmt(get(s, 'herdWallS'))],
+    [`herd: ${HERD_CLIENTS} clients, one uncached 60 MiB blob, wall s`, `one fetch ${fmt(direct.oneFetchS)}`, (s) => fmt(get(s, 'herdWallS'))],
     ['herd: upstream GETs', '1', (s) => fmt(get(s, 'herdUpstreamGets'), 0)],
     ['herd: complete and correct', String(HERD_CLIENTS), (s) => fmt(get(s, 'herdOk'), 0)],
     ['herd: slowest time to first byte, s', '', (s) => fmt(get(s, 'herdSlowestFirstByteS'), 3)],

@@ -13,6 +13,7 @@ import { stopProcess } from '../test/support/stop-process.ts';
 
 const WHARF_ENTRY = new URL('../bin/wharf.js', import.meta.url).pathname;
 
+
 export interface System {
   readonly name: string;
   /** http://127.0.0.1:PORT */
@@ -52,7 +53,8 @@ async function startWharfSystem(kind: 'wharf' | 'wharf-redis', upstreamUrl: stri
       upstreams: [{ name: 'docker.io', url: upstreamUrl, default: true, libraryPrefix: false }],
     }),
   );
-  const system = await startProcess(kind, process.execPath, [WHARF_ENTRY, 'serve', '--config', config], `http://127.0.0.1:${port}`, dir);
+  // The command itself, so wharf runs with the Node settings its first line gives it.
+  const system = await startProcess(kind, WHARF_ENTRY, ['serve', '--config', config], `http://127.0.0.1:${port}`, dir);
   return {
     ...system,
     async stop() {

@@ -101,4 +101,17 @@ describe('deployment files', () => {
     await run(process.execPath, args.map((a) => a.replace('http://127.0.0.1:5000', wharf.url)));
     await expect(run(process.execPath, args.map((a) => a.replace('http://127.0.0.1:5000', 'http://127.0.0.1:9')))).rejects.toThrow();
   });
+
+  it('starts the image entry point from the built JavaScript it copies', async () => {
+    const dockerfile = await read('Dockerfile');
+    expect(dockerfile).toMatch(/^RUN .*npm run build$/m);
+    expect(dockerfile).toMatch(/^COPY --from=build \/app\/dist \.\/dist$/m);
+    const entrypoint = /^ENTRYPOINT (\[.*\])$/m.exec(dockerfile);
+    expect(entrypoint).not.toBeNull();
+    const [command, ...args] = JSON.parse(entrypoint![1]!) as string[];
+    expect(command).toBe('node');
+    // Node rejects an unknown flag, so this also checks the flags the image starts Node with.
+    const { stdout } = await run(process.execPath, [...args, '--version'], { cwd: ROOT });
+    expect(stdout.trim()).toBe(`wharf ${JSON.parse(await read('package.json')).version}`);
+  });
 });
