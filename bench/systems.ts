@@ -23,12 +23,14 @@ export interface System {
   stop(): Promise<void>;
 }
 
-export type SystemKind = 'wharf' | 'wharf-redis' | 'registry' | 'nginx';
+/** wharf-2t, wharf-redis-2t: the same with `threads: 2` (a hit thread beside the main one). */
+export type SystemKind = 'wharf' | 'wharf-2t' | 'wharf-redis' | 'wharf-redis-2t' | 'registry' | 'nginx';
+type WharfKind = Extract<SystemKind, `wharf${string}`>;
 
 export async function startSystem(kind: SystemKind, upstreamUrl: string): Promise<System> {
   const dir = await makeTempDir(`wharf-bench-${kind}-`);
   try {
-    if (kind === 'wharf' || kind === 'wharf-redis') return await startWharfSystem(kind, upstreamUrl, dir);
+    if (kind.startsWith('wharf')) return await startWharfSystem(kind as WharfKind, upstreamUrl, dir);
     if (kind === 'registry') return await startRegistryProxy(upstreamUrl, dir);
     return await startNginx(upstreamUrl, dir);
   } catch (err) {
@@ -37,8 +39,8 @@ export async function startSystem(kind: SystemKind, upstreamUrl: string): Promis
   }
 }
 
-async function startWharfSystem(kind: 'wharf' | 'wharf-redis', upstreamUrl: string, dir: TempDir): Promise<System> {
-  const redis: RedisServer | undefined = kind === 'wharf-redis' ? await startRedisServer() : undefined;
+async function startWharfSystem(kind: WharfKind, upstreamUrl: string, dir: TempDir): Promise<System> {
+  const redis: RedisServer | undefined = kind.startsWith('wharf-redis') ? await startRedisServer() : undefined;
   const config = join(dir.path, 'wharf.yaml');
   const port = await freePort();
   await writeFile(
@@ -48,6 +50,7 @@ async function startWharfSystem(kind: 'wharf' | 'wharf-redis', upstreamUrl: stri
       dataDir: join(dir.path, 'data'),
       // No access log, as nginx (access_log off) and the registry (accesslog disabled) run here.
       logLevel: 'warn',
+      threads: kind.endsWith('-2t') ? 2 : 1,
       ...(redis ? { redis: { url: redis.url } } : {}),
       cache: { minFreeBytes: 0 },
       upstreams: [{ name: 'docker.io', url: upstreamUrl, default: true, libraryPrefix: false }],

@@ -134,3 +134,10 @@ export class UpstreamProtocolError extends RegistryError {
     super('UNKNOWN', 502, `upstream ${upstream} sent an invalid response: ${why}`, { upstream });
   }
 }
+
+/** A hit thread could not reach the main thread (it is starting or stopping). */
+export class MainThreadUnavailableError extends RegistryError {
+  constructor() {
+    super('UNAVAILABLE', 503, 'wharf is starting or stopping; try again', undefined, { 'Retry-After': '1' });
+  }
+}

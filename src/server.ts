@@ -1,10 +1,13 @@
 // Starts wharf's HTTP server from a loaded config; used by `wharf serve` and by the tests.
-import type { AddressInfo } from 'node:net';
-import { serve, type ServerType } from '@hono/node-server';
+// With threads > 1 the main thread shares the public port (SO_REUSEPORT) with hit threads,
+// which hand it what they cannot answer from the cache through a loopback listener.
+import { createAdaptorServer, type ServerType } from '@hono/node-server';
 import type { Logger } from 'pino';
 import type { Config } from './config/load-config.ts';
 import { createApp } from './app.ts';
 import { createDeps, type Deps } from './deps.ts';
+import { closeGracefully, listen } from './http/listen.ts';
+import { HitThreads } from './threads/hit-threads.ts';
 
 export interface RunningServer {
   readonly url: string;
@@ -17,29 +20,34 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const deps = await createDeps(config, logger);
   const app = createApp(deps);
   const { host, port } = splitListen(config.listen);
-  const server: ServerType = await new Promise((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, hostname: host, port }, () => resolve(s));
-    s.once('error', reject);
-  });
-  const address = server.address() as AddressInfo;
+  const server: ServerType = createAdaptorServer({ fetch: app.fetch });
+  const threaded = config.threads > 1;
+  const address = await listen(server, { host, port, reusePort: threaded });
+  let internal: ServerType | undefined;
+  let hitThreads: HitThreads | undefined;
+  if (threaded) {
+    internal = createAdaptorServer({ fetch: app.fetch });
+    const internalAddress = await listen(internal, { host: '127.0.0.1', port: 0 });
+    hitThreads = await HitThreads.start(config.threads - 1, { config, host, port: address.port, internal: { host: '127.0.0.1', port: internalAddress.port } }, {
+      blobsUsed: (digests) => digests.forEach((d) => deps.maintenance.index.used(d)),
+      pulled: (repositories) => repositories.forEach((r) => deps.topRepositories.record(r)),
+      failed: (err) => logger.error({ err: String(err) }, 'a hit thread failed; the other threads carry on'),
+    });
+    for (const source of hitThreads.metricsSources) deps.metrics.addRemote(source);
+  }
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${shownHost}:${address.port}`;
-  logger.info({ url, upstreams: config.upstreams.map((u) => u.name), store: deps.manifestStore.backend }, 'wharf listening');
+  logger.info({ url, threads: config.threads, upstreams: config.upstreams.map((u) => u.name), store: deps.manifestStore.backend }, 'wharf listening');
   return {
     url,
     port: address.port,
     deps,
     /** Stops accepting, lets running responses and fills finish for up to graceMs, then closes. */
     async close(graceMs = 10_000) {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      // Idle keep-alive sockets would hold close() open.
-      if ('closeIdleConnections' in server) server.closeIdleConnections();
-      const grace = setTimeout(() => {
-        if ('closeAllConnections' in server) server.closeAllConnections();
-      }, graceMs);
-      await closed;
+      // Hit threads first: what they handed over is still answered by the internal listener.
+      await Promise.all([closeGracefully(server, graceMs), hitThreads?.stop(graceMs)]);
+      if (internal) await closeGracefully(internal, graceMs);
       await Promise.race([deps.blobs.settled(), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
-      clearTimeout(grace);
       await deps.close();
     },
   };

@@ -13,6 +13,12 @@ export interface MemoryCacheOptions {
   readonly maxTags?: number;
   /** Default 1 000 (a list may hold thousands of tags). */
   readonly maxTagLists?: number;
+  /**
+   * For a reader that shares the inner store with a writer (a hit thread): a tag held in memory
+   * for this long since it was fetched is read again from the inner store, where the writer may
+   * have put a newer one. Unset: memory is trusted (this process writes every change itself).
+   */
+  readonly tagRecheckAfterMs?: number;
 }
 
 /** Rough per-entry overhead so that tiny manifests still count against maxBytes. */
@@ -24,6 +30,7 @@ export class MemoryCachedManifestStore implements ManifestStore {
   readonly #manifests: LRUCache<string, StoredManifest>;
   readonly #tags: LRUCache<string, TagRecord>;
   readonly #tagLists: LRUCache<string, TagListRecord>;
+  readonly #tagRecheckAfterMs: number;
 
   constructor(inner: ManifestStore, opts: MemoryCacheOptions) {
     this.#inner = inner;
@@ -35,6 +42,7 @@ export class MemoryCachedManifestStore implements ManifestStore {
     });
     this.#tags = new LRUCache({ max: opts.maxTags ?? 10_000 });
     this.#tagLists = new LRUCache({ max: opts.maxTagLists ?? 1_000 });
+    this.#tagRecheckAfterMs = opts.tagRecheckAfterMs ?? Infinity;
   }
 
   async getManifest(digest: string): Promise<StoredManifest | undefined> {
@@ -53,7 +61,10 @@ export class MemoryCachedManifestStore implements ManifestStore {
   }
 
   getTag(repo: RepoKey, tag: string): Promise<TagRecord | undefined> {
-    return readThrough(this.#tags, tagKey(repo, tag), () => this.#inner.getTag(repo, tag));
+    const key = tagKey(repo, tag);
+    const held = this.#tags.get(key);
+    if (held && Date.now() - held.fetchedAt >= this.#tagRecheckAfterMs) this.#tags.delete(key);
+    return readThrough(this.#tags, key, () => this.#inner.getTag(repo, tag));
   }
 
   async putTag(repo: RepoKey, tag: string, record: TagRecord): Promise<void> {

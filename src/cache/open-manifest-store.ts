@@ -15,9 +15,18 @@ import { MemoryCachedManifestStore } from './memory-cached-manifest-store.ts';
 const REDIS_COMMAND_TIMEOUT_MS = 1000;
 const REDIS_FIRST_CONNECT_WAIT_MS = 2000;
 
-export async function openManifestStore(config: Config, logger: Logger, metrics: Metrics): Promise<ManifestStore> {
-  const persistent = config.redis.url ? await openRedisStore(config.redis.url, config.redis.keyPrefix, logger) : await openEmbeddedStore(config.dataDir, logger);
-  return new MemoryCachedManifestStore(new FaultTolerantManifestStore(persistent, { logger, metrics }), { maxManifests: config.cache.memoryManifests });
+/**
+ * role 'reader' is for hit threads: they share the store with the main thread, which alone
+ * cleans it up and writes; they re-read tags the main thread may have revalidated.
+ */
+export async function openManifestStore(config: Config, logger: Logger, metrics: Metrics, role: 'owner' | 'reader' = 'owner'): Promise<ManifestStore> {
+  const persistent = config.redis.url
+    ? await openRedisStore(config.redis.url, config.redis.keyPrefix, logger)
+    : await openEmbeddedStore(config.dataDir, logger, role === 'owner');
+  return new MemoryCachedManifestStore(new FaultTolerantManifestStore(persistent, { logger, metrics }), {
+    maxManifests: config.cache.memoryManifests,
+    tagRecheckAfterMs: role === 'reader' ? config.cache.tagTtlSeconds * 1000 : undefined,
+  });
 }
 
 async function openRedisStore(url: string, keyPrefix: string, logger: Logger): Promise<ManifestStore> {
@@ -55,8 +64,9 @@ async function openRedisStore(url: string, keyPrefix: string, logger: Logger): P
   return new RedisManifestStore(redis, keyPrefix, { ownsClient: true });
 }
 
-async function openEmbeddedStore(dataDir: string, logger: Logger): Promise<ManifestStore> {
+async function openEmbeddedStore(dataDir: string, logger: Logger, cleanUp: boolean): Promise<ManifestStore> {
   const store = new EmbeddedManifestStore(join(dataDir, 'manifests'));
+  if (!cleanUp) return store;
   await store
     .removeTempFiles()
     .then((removed) => removed > 0 && logger.info({ removed }, 'removed manifest store temp files left by an earlier run'))

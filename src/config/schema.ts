@@ -72,6 +72,11 @@ export const upstreamSchema = z
 export const configSchema = z
   .strictObject({
     listen: hostPort.default('0.0.0.0:5000'),
+    /**
+     * Threads that accept connections. Above 1, the extra threads answer cache hits (manifests,
+     * blobs) from the shared cache and hand everything else to the main thread. Each costs ~20 MB.
+     */
+    threads: z.number().int().min(1).max(16).default(1),
     dataDir: z.string().min(1).default('./data'),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     admin: z
@@ -152,6 +157,7 @@ export const SIZE_KEYS: ReadonlySet<string> = new Set(['cache.maxBytes', 'cache.
 /** Scalar keys that WHARF_* environment variables may override (redis.url -> WHARF_REDIS_URL). */
 export const ENV_OVERRIDABLE_KEYS = [
   'listen',
+  'threads',
   'dataDir',
   'logLevel',
   'redis.url',

@@ -19,8 +19,11 @@ const IMMUTABLE = 'public, max-age=31536000, immutable';
 export async function headBlob(blobs: BlobService, route: Route<UpstreamHandle>, digestRef: string): Promise<Response> {
   const digest = parseDigest(digestRef).value;
   const { size, cached } = await blobs.head(route.upstream, route.repository, digest);
-  const headers = blobHeaders(digest, size, cached ? 'hit' : 'miss', route.namespace);
-  return new Response(null, { status: 200, headers });
+  return blobHeadResponse(digest, size, cached ? 'hit' : 'miss', route.namespace);
+}
+
+export function blobHeadResponse(digest: string, size: number | undefined, cache: 'hit' | 'miss', namespace: string | undefined): Response {
+  return new Response(null, { status: 200, headers: blobHeaders(digest, size, cache, namespace) });
 }
 
 export async function getBlob(
@@ -32,6 +35,11 @@ export async function getBlob(
 ): Promise<Response> {
   const digest = parseDigest(digestRef).value;
   const source = await blobs.open(route.upstream, route.repository, digest);
+  return sendBlob(source, digest, rangeHeader, route.namespace, res);
+}
+
+/** Writes a blob from wherever it comes (disk, a running fill, the upstream) to the response. */
+export function sendBlob(source: BlobSource, digest: string, rangeHeader: string | undefined, namespace: string | undefined, res: ServerResponse): Response {
   const size = sourceSize(source);
   let range: ByteRange | undefined;
   try {
@@ -42,7 +50,7 @@ export async function getBlob(
   }
   const cache = source.kind === 'cached' ? 'hit' : source.kind === 'passthrough' ? 'bypass' : source.joined ? 'coalesced' : 'miss';
   const length = range && size !== undefined ? range.end - range.start + 1 : size;
-  const headers = blobHeaders(digest, length, cache, route.namespace);
+  const headers = blobHeaders(digest, length, cache, namespace);
   if (range && size !== undefined && length !== size) {
     headers['Content-Range'] = contentRange(range, size);
     res.writeHead(206, headers);

@@ -1,5 +1,6 @@
 // GET/HEAD /v2/<name>/manifests/<reference>: the stored bytes, verbatim, with their media type.
-import type { ManifestService } from '../proxy/manifest-service.ts';
+import type { ManifestCacheResult, ManifestService } from '../proxy/manifest-service.ts';
+import type { StoredManifest } from '../cache/manifest-store.ts';
 import type { BlobService } from '../proxy/blob-service.ts';
 import type { Route } from '../proxy/upstream-router.ts';
 import type { UpstreamHandle } from '../proxy/upstream-handle.ts';
@@ -14,13 +15,17 @@ export async function serveManifest(
 ): Promise<Response> {
   const { manifest, cache } = await manifests.get(route.upstream, route.repository, reference);
   if (method === 'GET') blobs.manifestServed(manifest);
+  return manifestResponse(manifest, cache, route.namespace, method);
+}
+
+export function manifestResponse(manifest: StoredManifest, cache: ManifestCacheResult, namespace: string | undefined, method: string): Response {
   // A plain headers object keeps @hono/node-server on its fast path (see node-perf.md).
   const headers = contentHeaders({
     contentType: manifest.mediaType,
     digest: manifest.digest,
     length: manifest.body.length,
     cache,
-    namespace: route.namespace,
+    namespace,
   });
   return new Response(method === 'HEAD' ? null : manifest.body, { status: 200, headers });
 }

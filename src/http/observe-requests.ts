@@ -12,7 +12,7 @@ import { CACHE_HEADER } from './registry-headers.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-export function observeRequests(deps: { logger: Logger; metrics: Metrics; topRepositories: TopRepositories }): MiddlewareHandler<WharfEnv> {
+export function observeRequests(deps: { logger: Logger; metrics: Metrics; topRepositories: Pick<TopRepositories, 'record'> }): MiddlewareHandler<WharfEnv> {
   const { logger, metrics, topRepositories } = deps;
   return async (c, next) => {
     const started = performance.now();
@@ -23,6 +23,7 @@ export function observeRequests(deps: { logger: Logger; metrics: Metrics; topRep
     const reqId = offered && REQUEST_ID.test(offered) ? offered : randomUUID();
     res.setHeader('X-Request-Id', reqId);
     res.once('close', () => {
+      if (c.get('forwarded')) return;
       const kind = c.get('requestKind') ?? 'other';
       const upstream = c.get('upstreamName');
       const status = res.statusCode;

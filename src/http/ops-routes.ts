@@ -17,7 +17,7 @@ export function addOpsRoutes(app: Hono<WharfEnv>, deps: { metrics: Metrics; stat
   app.get('/status.json', async (c) => c.json(await statusReport(deps.status), 200, NO_STORE));
   app.get('/metrics', async () => {
     const { registry } = deps.metrics;
-    return new Response(await registry.metrics(), { headers: { 'Content-Type': registry.contentType, ...NO_STORE } });
+    return new Response(await deps.metrics.text(), { headers: { 'Content-Type': registry.contentType, ...NO_STORE } });
   });
   app.get('/healthz', (c) => c.json({ status: 'ok' }, 200, NO_STORE));
   app.get('/readyz', async (c) => {

@@ -30,6 +30,11 @@ const BASE_HEADERS = {
   'Content-Length': String(BASE_BODY.length),
 };
 
+/** GET /v2/: the API version check every client starts with. */
+export function baseResponse(method: string): Response {
+  return new Response(method === 'HEAD' ? null : BASE_BODY, { status: 200, headers: BASE_HEADERS });
+}
+
 export async function handleRegistryRequest(c: Context<WharfEnv>, services: RegistryServices): Promise<Response> {
   // Hono routes HEAD through GET handlers; the real method decides whether bytes are fetched.
   const method = c.env.incoming.method ?? 'GET';
@@ -38,7 +43,7 @@ export async function handleRegistryRequest(c: Context<WharfEnv>, services: Regi
   if (method !== 'GET' && method !== 'HEAD') throw new UnsupportedError();
   switch (target.kind) {
     case 'base':
-      return new Response(method === 'HEAD' ? null : BASE_BODY, { status: 200, headers: BASE_HEADERS });
+      return baseResponse(method);
     case 'upload':
       throw new UnsupportedError();
     case 'catalog':

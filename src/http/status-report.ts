@@ -57,7 +57,7 @@ export function upstreamStatus(sources: StatusSources) {
 
 export async function statusReport(sources: StatusSources) {
   const { metrics } = sources;
-  const requests = await metrics.requests.get();
+  const requests = { values: await metrics.values('wharf_requests_total') };
   const byResult: Record<string, number> = {};
   for (const { labels, value } of requests.values) {
     if (labels.kind !== 'manifest' && labels.kind !== 'blob') continue;
@@ -66,7 +66,7 @@ export async function statusReport(sources: StatusSources) {
   }
   const counted = Object.entries(byResult).filter(([r]) => COUNTED.has(r)).reduce((sum, [, v]) => sum + v, 0);
   const fromCache = Object.entries(byResult).filter(([r]) => FROM_CACHE.has(r)).reduce((sum, [, v]) => sum + v, 0);
-  const served = await metrics.servedBytes.get();
+  const served = { values: await metrics.values('wharf_served_bytes_total') };
   const sumServed = (pick: (result: string) => boolean) => served.values.filter((v) => pick(String(v.labels.result))).reduce((s, v) => s + v.value, 0);
   return {
     version: sources.version,

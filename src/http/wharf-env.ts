@@ -9,5 +9,7 @@ export interface WharfEnv {
     requestKind: RequestKind;
     upstreamName: string;
     repository: string;
+    /** Handed to the main thread, which observes it itself. */
+    forwarded: boolean;
   };
 }

@@ -1,8 +1,11 @@
 // wharf's Prometheus metrics: one registry per process, created by the composition root and
 // passed to whoever counts. Labels name upstreams, kinds and outcomes, never a repository, tag
 // or digest (unbounded cardinality). Every name is listed in the README.
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { BreakerState } from '../proxy/circuit-breaker.ts';
+
+/** Another thread's metrics, as prom-client JSON. */
+export type MetricsSource = () => Promise<Array<MetricObjectWithValues<MetricValue<string>>>>;
 
 const BREAKER_STATE_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
 
@@ -33,6 +36,8 @@ export class Metrics {
   readonly manifestStoreErrors: Counter<'backend' | 'operation'>;
   /** Blobs served straight from the upstream without caching (disk full or unwritable). */
   readonly blobCacheBypassed: Counter<'reason'>;
+  /** Hit threads count in their own registries; their figures are added in when read. */
+  readonly #remotes: MetricsSource[] = [];
 
   constructor(options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -71,6 +76,27 @@ export class Metrics {
     this.manifestStoreOperations = counter('wharf_manifest_store_operations_total', 'Manifest store operations that reached the backend', ['backend', 'operation']);
     this.manifestStoreErrors = counter('wharf_manifest_store_errors_total', 'Manifest store operations that failed (the request went on without the store)', ['backend', 'operation']);
     this.blobCacheBypassed = counter('wharf_blob_cache_bypassed_total', 'Blobs passed through from the upstream without caching because the blob store could not take them', ['reason']);
+  }
+
+  addRemote(source: MetricsSource): void {
+    this.#remotes.push(source);
+  }
+
+  /** The Prometheus text of this registry plus every remote one, summed series by series. */
+  async text(): Promise<string> {
+    return (await this.#combined()).metrics();
+  }
+
+  /** One metric's series, summed over this registry and the remote ones. */
+  async values(name: string): Promise<Array<MetricValue<string>>> {
+    const metric = (await this.#combined()).getSingleMetric(name);
+    return metric ? (await metric.get()).values : [];
+  }
+
+  async #combined(): Promise<Registry> {
+    if (this.#remotes.length === 0) return this.registry;
+    const remote = await Promise.all(this.#remotes.map((source) => source().catch(() => [])));
+    return AggregatorRegistry.aggregate([await this.registry.getMetricsAsJSON(), ...remote]);
   }
 
   /** Makes an upstream's series exist from the start (dashboards show 0, not "no data"). */

@@ -50,6 +50,22 @@ export class ManifestService {
     return this.#getByTag(upstream, repository, reference);
   }
 
+  /**
+   * The manifest when the cache alone may answer (by digest: stored; by tag: fresh, or any age
+   * offline), else undefined. Never asks the upstream; hit threads answer with this.
+   */
+  async cached(upstream: { readonly name: string; readonly offline: boolean }, repository: string, reference: string): Promise<StoredManifest | undefined> {
+    if (looksLikeDigest(reference)) return this.#store.getManifest(parseDigest(reference).value);
+    if (!isValidTag(reference)) return undefined;
+    const record = await this.#store.getTag({ upstream: upstream.name, repository }, reference);
+    if (!record || !(this.#isFresh(record) || upstream.offline)) return undefined;
+    return this.#store.getManifest(record.digest);
+  }
+
+  #isFresh(record: { readonly fetchedAt: number }): boolean {
+    return this.#now() - record.fetchedAt < this.#tagTtlMs;
+  }
+
   async #getByDigest(upstream: UpstreamHandle, repository: string, digest: string): Promise<ManifestResult> {
     const cached = await this.#store.getManifest(digest);
     if (cached) return { manifest: cached, cache: 'hit' };
@@ -62,7 +78,7 @@ export class ManifestService {
     const repo: RepoKey = { upstream: upstream.name, repository };
     const record = await this.#store.getTag(repo, tag);
     const cached = record ? await this.#store.getManifest(record.digest) : undefined;
-    const fresh = record !== undefined && this.#now() - record.fetchedAt < this.#tagTtlMs;
+    const fresh = record !== undefined && this.#isFresh(record);
     // Offline, the cache is the registry of record: its tags never expire.
     if (cached && (fresh || upstream.offline)) return { manifest: cached, cache: 'hit' };
     if (upstream.offline) throw new ManifestUnknownError(tag);

@@ -20,6 +20,7 @@ export interface WharfOptions {
   adminToken?: string;
   resilience?: { staleAfterMs?: number; breaker?: { failureThreshold?: number; openMs?: number; maxOpenMs?: number } };
   logLevel?: string;
+  threads?: number;
   /** Where log lines go (default stdout); a test can collect them. */
   logDestination?: DestinationStream;
 }
@@ -43,6 +44,7 @@ export async function startWharf(opts: WharfOptions): Promise<TestWharf> {
     cache: { tagTtlSeconds: opts.tagTtlSeconds ?? 60, ...opts.cache },
     upstreams: opts.upstreams,
   };
+  if (opts.threads !== undefined) config.threads = opts.threads;
   if (opts.redisUrl) config.redis = { url: opts.redisUrl };
   if (opts.timeouts) config.timeouts = opts.timeouts;
   if (opts.offline !== undefined) config.offline = opts.offline;

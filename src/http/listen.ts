@@ -1,0 +1,27 @@
+// Listening and closing for wharf's HTTP servers (the public one, the main thread's internal one
+// for hit threads, and each hit thread's).
+import type { AddressInfo, ListenOptions } from 'node:net';
+import type { ServerType } from '@hono/node-server';
+
+export async function listen(server: ServerType, options: ListenOptions): Promise<AddressInfo> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return server.address() as AddressInfo;
+}
+
+/** Stops accepting, lets running responses finish for up to graceMs, then cuts what is left. */
+export async function closeGracefully(server: ServerType, graceMs: number): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  // Idle keep-alive sockets would hold close() open.
+  if ('closeIdleConnections' in server) server.closeIdleConnections();
+  const grace = setTimeout(() => {
+    if ('closeAllConnections' in server) server.closeAllConnections();
+  }, graceMs);
+  await closed;
+  clearTimeout(grace);
+}

@@ -1,0 +1,95 @@
+// The Hono app of a hit thread: /v2/, manifests the cache may answer alone (by digest, fresh
+// tags) and blobs on disk are answered here; everything else (misses, stale tags, fills, tag
+// lists, the operator's endpoints) goes to the main thread, which owns the upstreams.
+import type { Context } from 'hono';
+import { Hono } from 'hono';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import type { Logger } from 'pino';
+import type { BlobStore } from '../cache/blob-store.ts';
+import { errorResponse } from '../http/error-response.ts';
+import { observeRequests } from '../http/observe-requests.ts';
+import { parseRegistryPath } from '../http/parse-registry-path.ts';
+import { baseResponse } from '../http/registry-handler.ts';
+import { manifestResponse } from '../http/manifest-route.ts';
+import { blobHeadResponse, sendBlob } from '../http/blob-route.ts';
+import type { WharfEnv } from '../http/wharf-env.ts';
+import type { Metrics } from '../metrics/metrics.ts';
+import { looksLikeDigest, parseDigest } from '../oci/digest.ts';
+import type { ManifestService } from '../proxy/manifest-service.ts';
+import type { UpstreamRouter } from '../proxy/upstream-router.ts';
+import type { Forwarder } from './forward.ts';
+import type { HitReporter } from './hit-reporter.ts';
+
+export interface HitUpstream {
+  readonly name: string;
+  readonly libraryPrefix: boolean;
+  readonly offline: boolean;
+}
+
+export interface HitAppDeps {
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly manifests: ManifestService;
+  readonly blobStore: BlobStore;
+  readonly router: UpstreamRouter<HitUpstream>;
+  readonly forwarder: Forwarder;
+  readonly reporter: HitReporter;
+}
+
+export function createHitApp(deps: HitAppDeps): Hono<WharfEnv> {
+  const app = new Hono<WharfEnv>();
+  const observe = observeRequests({ logger: deps.logger, metrics: deps.metrics, topRepositories: deps.reporter });
+  app.use('/v2', observe);
+  app.use('/v2/*', observe);
+  app.all('*', async (c) => (await answerFromCache(c, deps)) ?? forward(c, deps.forwarder));
+  app.onError((err, c) => {
+    c.set('forwarded', false);
+    return errorResponse(err, c.env.incoming.method ?? 'GET', deps.logger);
+  });
+  return app;
+}
+
+/** The answer when the cache alone gives it, else undefined (the main thread decides). */
+async function answerFromCache(c: Context<WharfEnv>, deps: HitAppDeps): Promise<Response | undefined> {
+  const method = c.env.incoming.method ?? 'GET';
+  if (method !== 'GET' && method !== 'HEAD') return undefined;
+  const target = parseRegistryPath(c.req.path);
+  if (target.kind === 'base') {
+    c.set('requestKind', 'base');
+    return baseResponse(method);
+  }
+  if (target.kind !== 'manifest' && target.kind !== 'blob') return undefined;
+  let route;
+  try {
+    route = deps.router.route(target.name, c.req.query('ns'));
+  } catch {
+    return undefined; // the main thread answers bad names with the proper error
+  }
+  const mark = () => {
+    c.set('requestKind', target.kind);
+    c.set('upstreamName', route.upstream.name);
+    c.set('repository', route.repository);
+  };
+  if (target.kind === 'manifest') {
+    const manifest = await deps.manifests.cached(route.upstream, route.repository, target.reference).catch(() => undefined);
+    if (!manifest) return undefined;
+    mark();
+    if (method === 'GET') deps.reporter.manifestServed(manifest);
+    return manifestResponse(manifest, 'hit', route.namespace, method);
+  }
+  if (!looksLikeDigest(target.digest)) return undefined;
+  const digest = parseDigest(target.digest).value;
+  const info = await deps.blobStore.stat(digest).catch(() => undefined);
+  if (!info) return undefined;
+  mark();
+  deps.reporter.blobUsed(digest);
+  if (method === 'HEAD') return blobHeadResponse(digest, info.size, 'hit', route.namespace);
+  return sendBlob({ kind: 'cached', info }, digest, c.req.header('range'), route.namespace, c.env.outgoing);
+}
+
+async function forward(c: Context<WharfEnv>, forwarder: Forwarder): Promise<Response> {
+  // The main thread logs and counts this request; counting it here too would double it.
+  c.set('forwarded', true);
+  await forwarder.forward(c.env.incoming, c.env.outgoing);
+  return RESPONSE_ALREADY_SENT;
+}

@@ -1,0 +1,55 @@
+// Entry point of a hit thread (a worker thread started by hit-threads.ts): builds read-only
+// views of the shared caches, listens on the public port beside the main thread (SO_REUSEPORT:
+// the kernel spreads connections over the threads) and answers until told to close.
+import { parentPort, threadId, workerData } from 'node:worker_threads';
+import { createAdaptorServer } from '@hono/node-server';
+import { createLogger } from '../logger.ts';
+import { Metrics } from '../metrics/metrics.ts';
+import { openManifestStore } from '../cache/open-manifest-store.ts';
+import { createDiskBlobStore } from '../cache/disk-blob-store.ts';
+import { ManifestService } from '../proxy/manifest-service.ts';
+import { defaultUpstreamName, UpstreamRouter } from '../proxy/upstream-router.ts';
+import { listen, closeGracefully } from '../http/listen.ts';
+import { createHitApp } from './hit-app.ts';
+import { Forwarder } from './forward.ts';
+import { HitReporter } from './hit-reporter.ts';
+import type { HitThreadData, HitThreadMessage, MainThreadMessage } from './messages.ts';
+
+const port = parentPort!;
+const { config, host, port: publicPort, internal } = workerData as HitThreadData;
+const send = (message: HitThreadMessage) => port.postMessage(message);
+
+const logger = createLogger(config.logLevel).child({ thread: threadId });
+const metrics = new Metrics({ processMetrics: false });
+const store = await openManifestStore(config, logger, metrics, 'reader');
+const reporter = new HitReporter(send);
+const forwarder = new Forwarder(internal);
+const app = createHitApp({
+  logger,
+  metrics,
+  manifests: new ManifestService({ store, tagTtlSeconds: config.cache.tagTtlSeconds, logger }),
+  blobStore: createDiskBlobStore(config.dataDir),
+  router: new UpstreamRouter(
+    config.upstreams.map((u) => ({ name: u.name, libraryPrefix: u.libraryPrefix, offline: config.offline })),
+    defaultUpstreamName(config.upstreams),
+  ),
+  forwarder,
+  reporter,
+});
+const server = createAdaptorServer({ fetch: app.fetch });
+await listen(server, { host, port: publicPort, reusePort: true });
+
+port.on('message', (message: MainThreadMessage) => {
+  if (message.type === 'metrics') {
+    void metrics.registry.getMetricsAsJSON().then((json) => send({ type: 'metrics', id: message.id, metrics: json }));
+    return;
+  }
+  void closeGracefully(server, message.graceMs).then(async () => {
+    reporter.stop();
+    forwarder.close();
+    await store.close();
+    send({ type: 'closed' });
+    port.close();
+  });
+});
+send({ type: 'ready' });

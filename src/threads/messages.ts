@@ -1,0 +1,21 @@
+// What the main thread and hit threads say to each other over the worker port.
+import type { MetricObjectWithValues, MetricValue } from 'prom-client';
+import type { Config } from '../config/load-config.ts';
+
+export interface HitThreadData {
+  readonly config: Config;
+  /** The public address, shared with the main thread through SO_REUSEPORT. */
+  readonly host: string;
+  readonly port: number;
+  /** The main thread's loopback listener for requests a hit thread hands over. */
+  readonly internal: { readonly host: string; readonly port: number };
+}
+
+export type HitThreadMessage =
+  | { readonly type: 'ready' }
+  /** Blobs served or about to be pulled (LRU order) and repositories pulled (status page). */
+  | { readonly type: 'used'; readonly blobs: readonly string[]; readonly pulled: readonly string[] }
+  | { readonly type: 'metrics'; readonly id: number; readonly metrics: Array<MetricObjectWithValues<MetricValue<string>>> }
+  | { readonly type: 'closed' };
+
+export type MainThreadMessage = { readonly type: 'metrics'; readonly id: number } | { readonly type: 'close'; readonly graceMs: number };
