@@ -174,6 +174,7 @@ describe('environment overrides', () => {
   it('names each variable WHARF_ + the key path in UPPER_SNAKE case', () => {
     expect(ENV_OVERRIDABLE_KEYS.map(envVarForKey)).toEqual([
       'WHARF_LISTEN',
+      'WHARF_THREADS',
       'WHARF_DATA_DIR',
       'WHARF_LOG_LEVEL',
       'WHARF_REDIS_URL',
