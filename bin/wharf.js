@@ -1,4 +1,4 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=2 node --max-semi-space-size=1
+#!/usr/bin/env -S node --max-semi-space-size=1
 // The `wharf` command. It runs the JavaScript that `npm run build` (run by `npm ci`) puts in
 // dist/; without a build it runs the TypeScript sources directly (Node 24 type stripping), which
 // works the same but costs ~30 MB more memory. An older Node gets a clear message instead of a

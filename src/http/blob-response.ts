@@ -9,11 +9,9 @@ import type { BlobFill } from '../proxy/blob-fill.ts';
 import type { ByteRange } from '../oci/range.ts';
 
 const CHUNK = 1 << 20;
-// Readers following a fill reuse two buffers each: a herd of clients on one fill then costs a
-// fixed amount of memory instead of a fresh buffer per read per client. Readers at the head of
-// a fill read small increments, so buffers start small and grow only for a reader that is behind.
-const FOLLOW_CHUNK_MIN = 64 << 10;
-const FOLLOW_CHUNK_MAX = 256 << 10;
+// Readers following a fill reuse two buffers of this size each: a herd of clients on one fill
+// then costs a fixed amount of memory instead of a fresh buffer per read per client.
+const FOLLOW_CHUNK = 256 << 10;
 
 /** Streams [range] of a committed blob file. Resolves when done or the client went away. */
 export async function streamFile(res: ServerResponse, path: string, range: ByteRange): Promise<void> {
@@ -39,7 +37,7 @@ export class FillAbortedError extends Error {}
  */
 export async function streamFill(res: ServerResponse, fill: BlobFill, range: { start: number; end: number | undefined }): Promise<void> {
   let fh: FileHandle | undefined;
-  const buffers = [Buffer.allocUnsafe(FOLLOW_CHUNK_MIN), Buffer.allocUnsafe(FOLLOW_CHUNK_MIN)];
+  const buffers = [Buffer.allocUnsafe(FOLLOW_CHUNK), Buffer.allocUnsafe(FOLLOW_CHUNK)];
   // A buffer may be read into again once the socket has taken what was last written from it.
   const flushed: Array<Promise<void> | undefined> = [undefined, undefined];
   // A destroyed response may never call back for its pending writes.
@@ -57,12 +55,11 @@ export async function streamFill(res: ServerResponse, fill: BlobFill, range: { s
         await fill.changed();
         continue;
       }
-      const len = Math.min(FOLLOW_CHUNK_MAX, available - pos, last() + 1 - pos);
+      const len = Math.min(FOLLOW_CHUNK, available - pos, last() + 1 - pos);
       if (flushed[next]) await Promise.race([flushed[next], closed]);
       if (res.destroyed) return;
-      if (len > buffers[next]!.length) buffers[next] = Buffer.allocUnsafe(FOLLOW_CHUNK_MAX);
       const buf = buffers[next]!;
-      const { bytesRead } = await fh.read(buf, 0, Math.min(len, buf.length), pos);
+      const { bytesRead } = await fh.read(buf, 0, len, pos);
       if (bytesRead === 0) {
         await fill.changed();
         continue;
