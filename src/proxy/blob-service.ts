@@ -13,8 +13,7 @@ import type { Metrics } from '../metrics/metrics.ts';
 import type { BlobIndex } from '../cache/blob-index.ts';
 import type { Evictor } from '../cache/evictor.ts';
 import type { StoredManifest } from '../cache/manifest-store.ts';
-import { manifestRefs } from '../oci/manifest-refs.ts';
-import { LRUCache } from 'lru-cache';
+import { ServedManifests } from './served-manifests.ts';
 
 export type BlobSource =
   | { readonly kind: 'cached'; readonly info: BlobInfo }
@@ -47,8 +46,7 @@ export class BlobService {
   readonly #metrics: Metrics;
   readonly #index: BlobIndex;
   readonly #evictor: Evictor;
-  /** Manifests whose blobs were marked used lately: a pull resolves the same one repeatedly. */
-  readonly #recentManifests = new LRUCache<string, true>({ max: 4096, ttl: 30_000 });
+  readonly #servedManifests = new ServedManifests();
 
   constructor(deps: { store: BlobStore; logger: Logger; guard: CacheWriteGuard; metrics: Metrics; index: BlobIndex; evictor: Evictor }) {
     this.#store = deps.store;
@@ -64,9 +62,7 @@ export class BlobService {
    * and eviction leaves them alone while the pull runs.
    */
   manifestServed(manifest: StoredManifest): void {
-    if (this.#recentManifests.has(manifest.digest)) return;
-    this.#recentManifests.set(manifest.digest, true);
-    for (const blob of manifestRefs(manifest.body).blobs) this.#index.used(blob);
+    for (const blob of this.#servedManifests.blobsToMarkUsed(manifest)) this.#index.used(blob);
   }
 
   async open(upstream: UpstreamHandle, repository: string, digest: string): Promise<BlobSource> {

@@ -1,8 +1,7 @@
 // Gathers what a hit thread learns that the main thread keeps books on (blob last use for
 // eviction, pulls per repository) and sends it in batches, not a message per request.
-import { LRUCache } from 'lru-cache';
 import type { StoredManifest } from '../cache/manifest-store.ts';
-import { manifestRefs } from '../oci/manifest-refs.ts';
+import { ServedManifests } from '../proxy/served-manifests.ts';
 import type { HitThreadMessage } from './messages.ts';
 
 const FLUSH_EVERY_MS = 250;
@@ -11,8 +10,7 @@ export class HitReporter {
   readonly #send: (message: HitThreadMessage) => void;
   readonly #blobs = new Set<string>();
   #pulled: string[] = [];
-  /** As BlobService.manifestServed: a pull resolves the same manifest repeatedly. */
-  readonly #recentManifests = new LRUCache<string, true>({ max: 4096, ttl: 30_000 });
+  readonly #servedManifests = new ServedManifests();
   readonly #timer: NodeJS.Timeout;
 
   constructor(send: (message: HitThreadMessage) => void) {
@@ -26,9 +24,7 @@ export class HitReporter {
   }
 
   manifestServed(manifest: StoredManifest): void {
-    if (this.#recentManifests.has(manifest.digest)) return;
-    this.#recentManifests.set(manifest.digest, true);
-    for (const blob of manifestRefs(manifest.body).blobs) this.#blobs.add(blob);
+    for (const blob of this.#servedManifests.blobsToMarkUsed(manifest)) this.#blobs.add(blob);
   }
 
   /** TopRepositories' one method, so the access-log middleware can count pulls here. */
