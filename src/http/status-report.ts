@@ -3,7 +3,7 @@
 // the most pulled repositories. Everything comes from state wharf already keeps.
 import type { BlobStore } from '../cache/blob-store.ts';
 import type { ManifestStore } from '../cache/manifest-store.ts';
-import type { Metrics } from '../metrics/metrics.ts';
+import { seriesOf, type Metrics } from '../metrics/metrics.ts';
 import type { TopRepositories } from '../metrics/top-repositories.ts';
 import type { UpstreamHandle } from '../proxy/upstream-handle.ts';
 
@@ -57,17 +57,18 @@ export function upstreamStatus(sources: StatusSources) {
 
 export async function statusReport(sources: StatusSources) {
   const { metrics } = sources;
-  const requests = { values: await metrics.values('wharf_requests_total') };
+  const everyThread = await metrics.combined();
+  const requests = await seriesOf(everyThread, 'wharf_requests_total');
   const byResult: Record<string, number> = {};
-  for (const { labels, value } of requests.values) {
+  for (const { labels, value } of requests) {
     if (labels.kind !== 'manifest' && labels.kind !== 'blob') continue;
     const result = String(labels.result);
     byResult[result] = (byResult[result] ?? 0) + value;
   }
   const counted = Object.entries(byResult).filter(([r]) => COUNTED.has(r)).reduce((sum, [, v]) => sum + v, 0);
   const fromCache = Object.entries(byResult).filter(([r]) => FROM_CACHE.has(r)).reduce((sum, [, v]) => sum + v, 0);
-  const served = { values: await metrics.values('wharf_served_bytes_total') };
-  const sumServed = (pick: (result: string) => boolean) => served.values.filter((v) => pick(String(v.labels.result))).reduce((s, v) => s + v.value, 0);
+  const served = await seriesOf(everyThread, 'wharf_served_bytes_total');
+  const sumServed = (pick: (result: string) => boolean) => served.filter((v) => pick(String(v.labels.result))).reduce((s, v) => s + v.value, 0);
   return {
     version: sources.version,
     uptimeSeconds: Math.round((Date.now() - sources.startedAt) / 1000),

@@ -84,16 +84,11 @@ export class Metrics {
 
   /** The Prometheus text of this registry plus every remote one, summed series by series. */
   async text(): Promise<string> {
-    return (await this.#combined()).metrics();
+    return (await this.combined()).metrics();
   }
 
-  /** One metric's series, summed over this registry and the remote ones. */
-  async values(name: string): Promise<Array<MetricValue<string>>> {
-    const metric = (await this.#combined()).getSingleMetric(name);
-    return metric ? (await metric.get()).values : [];
-  }
-
-  async #combined(): Promise<Registry> {
+  /** This registry summed with the remote ones: read it once per report, it costs a round trip per thread. */
+  async combined(): Promise<Registry> {
     if (this.#remotes.length === 0) return this.registry;
     const remote = await Promise.all(this.#remotes.map((source) => source().catch(() => [])));
     return AggregatorRegistry.aggregate([await this.registry.getMetricsAsJSON(), ...remote]);
@@ -108,4 +103,10 @@ export class Metrics {
     this.breakerState.set({ upstream }, BREAKER_STATE_VALUE[state]);
     this.breakerTransitions.inc({ upstream, state });
   }
+}
+
+/** One metric's series in a registry (none if it has no such metric). */
+export async function seriesOf(registry: Registry, name: string): Promise<Array<MetricValue<string>>> {
+  const metric = registry.getSingleMetric(name);
+  return metric ? (await metric.get()).values : [];
 }

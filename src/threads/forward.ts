@@ -1,7 +1,7 @@
 // A hit thread hands a request it cannot answer from the cache to the main thread, which owns
 // upstream traffic, fills and everything else: the request goes to the main thread's internal
 // listener on loopback and its answer, body streamed, comes back verbatim.
-import { Agent, request, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Agent, request, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { MainThreadUnavailableError } from '../errors.ts';
 
@@ -20,10 +20,7 @@ export class Forwarder {
 
   /** Resolves once the answer's headers are written and its body is on its way. */
   async forward(incoming: IncomingMessage, res: ServerResponse): Promise<void> {
-    const headers: Record<string, string | string[]> = {};
-    for (const [name, value] of Object.entries(incoming.headers)) {
-      if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
-    }
+    const headers = endToEnd(incoming.headers);
     const requestId = res.getHeader('X-Request-Id');
     if (typeof requestId === 'string') headers['x-request-id'] = requestId;
     const outgoing = request({ host: this.#host, port: this.#port, method: incoming.method, path: incoming.url, headers, agent: this.#agent });
@@ -34,11 +31,7 @@ export class Forwarder {
     }).catch(() => {
       throw new MainThreadUnavailableError();
     });
-    const answerHeaders: Record<string, string | string[]> = {};
-    for (const [name, value] of Object.entries(answer.headers)) {
-      if (value !== undefined && !HOP_BY_HOP.has(name)) answerHeaders[name] = value;
-    }
-    res.writeHead(answer.statusCode ?? 502, answerHeaders);
+    res.writeHead(answer.statusCode ?? 502, endToEnd(answer.headers));
     res.flushHeaders();
     // A body cut short on the main thread's side is cut here too: the client sees a short body.
     void pipeline(answer, res).catch(() => res.destroy());
@@ -47,4 +40,12 @@ export class Forwarder {
   close(): void {
     this.#agent.destroy();
   }
+}
+
+function endToEnd(headers: IncomingHttpHeaders): Record<string, string | string[]> {
+  const kept: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && !HOP_BY_HOP.has(name)) kept[name] = value;
+  }
+  return kept;
 }
