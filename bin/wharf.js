@@ -2,8 +2,8 @@
 // The `wharf` command. It runs the JavaScript that `npm run build` (run by `npm ci`) puts in
 // dist/; without a build it runs the TypeScript sources directly (Node 24 type stripping), which
 // works the same but costs ~30 MB more memory. An older Node gets a clear message instead of a
-// syntax error. The young-generation cap in the first line (also in package.json's start
-// script and the Dockerfile) keeps RSS under load near the idle figure; see docs/benchmarks.md.
+// syntax error. The young-generation cap in the first line (repeated in the Dockerfile, which
+// starts Node itself) keeps RSS under load near the idle figure; see docs/benchmarks.md.
 import { existsSync } from 'node:fs';
 
 const [major] = process.versions.node.split('.').map(Number);
