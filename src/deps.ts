@@ -22,6 +22,7 @@ import { CacheWriteGuard } from './proxy/cache-write-guard.ts';
 import { ManifestService } from './proxy/manifest-service.ts';
 import { TagListService } from './proxy/tag-list-service.ts';
 import type { AppDeps } from './app.ts';
+import { chooseFileSender } from './http/file-sender.ts';
 
 const EVICTION_CHECK_MS = 60_000;
 const GC_EVERY_MS = 3600 * 1000;
@@ -95,6 +96,7 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
     blobs,
     manifests,
     tagLists,
+    files: chooseFileSender(config.sendfile, logger),
     blobStore,
     manifestStore,
     async close() {

@@ -37,7 +37,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   }
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${shownHost}:${address.port}`;
-  logger.info({ url, threads: config.threads, upstreams: config.upstreams.map((u) => u.name), store: deps.manifestStore.backend }, 'wharf listening');
+  logger.info({ url, threads: config.threads, upstreams: config.upstreams.map((u) => u.name), store: deps.manifestStore.backend, blobSend: deps.files.method }, 'wharf listening');
   return {
     url,
     port: address.port,

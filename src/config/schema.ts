@@ -78,6 +78,8 @@ export const configSchema = z
      */
     threads: z.number().int().min(1).max(16).default(1),
     dataDir: z.string().min(1).default('./data'),
+    /** Send cached blobs with the kernel's sendfile(2) (native addon) rather than Node streams. */
+    sendfile: z.boolean().default(true),
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     admin: z
       .strictObject({
@@ -159,6 +161,7 @@ export const ENV_OVERRIDABLE_KEYS = [
   'listen',
   'threads',
   'dataDir',
+  'sendfile',
   'logLevel',
   'redis.url',
   'redis.keyPrefix',

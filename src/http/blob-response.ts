@@ -1,32 +1,13 @@
-// Writes blob bytes straight to the Node response: 1 MiB reads, no web streams (both measured
-// to matter, see shared/reference/node-perf.md). Callers send headers first.
-import { createReadStream } from 'node:fs';
+// Writes the bytes of a blob still being filled straight to the Node response, no web streams
+// (measured to matter, see shared/reference/node-perf.md). Callers send headers first.
 import { open, type FileHandle } from 'node:fs/promises';
 import type { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream/promises';
 import type { BlobFill } from '../proxy/blob-fill.ts';
-import type { ByteRange } from '../oci/range.ts';
 
-const CHUNK = 1 << 20;
 // Readers following a fill reuse two buffers of this size each: a herd of clients on one fill
 // then costs a fixed amount of memory instead of a fresh buffer per read per client.
 const FOLLOW_CHUNK = 256 << 10;
-
-/** Streams [range] of a committed blob file. Resolves when done or the client went away. */
-export async function streamFile(res: ServerResponse, path: string, range: ByteRange): Promise<void> {
-  if (range.end < range.start) {
-    res.end();
-    return;
-  }
-  const file = createReadStream(path, { start: range.start, end: range.end, highWaterMark: CHUNK });
-  try {
-    await pipeline(file, res);
-  } catch {
-    // The client disconnected or the file vanished (evicted mid-read): the socket is already
-    // destroyed by pipeline, which is the only honest signal left once headers are out.
-  }
-}
 
 export class FillAbortedError extends Error {}
 

@@ -9,7 +9,8 @@ import type { BlobService, BlobSource } from '../proxy/blob-service.ts';
 import type { Route } from '../proxy/upstream-router.ts';
 import type { UpstreamHandle } from '../proxy/upstream-handle.ts';
 import { contentHeaders } from './registry-headers.ts';
-import { streamFile, streamFill } from './blob-response.ts';
+import { streamFill } from './blob-response.ts';
+import type { FileSender } from './file-sender.ts';
 import { streamVerified } from './blob-passthrough.ts';
 
 const BLOB_CONTENT_TYPE = 'application/octet-stream';
@@ -26,8 +27,17 @@ export function blobHeadResponse(digest: string, size: number | undefined, cache
   return new Response(null, { status: 200, headers: blobHeaders(digest, size, cache, namespace) });
 }
 
+/** What a blob response needs besides the bytes' source. */
+export interface BlobRequest {
+  readonly digest: string;
+  readonly rangeHeader: string | undefined;
+  readonly namespace: string | undefined;
+  readonly files: FileSender;
+}
+
 export async function getBlob(
   blobs: BlobService,
+  files: FileSender,
   route: Route<UpstreamHandle>,
   digestRef: string,
   rangeHeader: string | undefined,
@@ -35,11 +45,12 @@ export async function getBlob(
 ): Promise<Response> {
   const digest = parseDigest(digestRef).value;
   const source = await blobs.open(route.upstream, route.repository, digest);
-  return sendBlob(source, digest, rangeHeader, route.namespace, res);
+  return sendBlob(res, source, { digest, rangeHeader, namespace: route.namespace, files });
 }
 
 /** Writes a blob from wherever it comes (disk, a running fill, the upstream) to the response. */
-export function sendBlob(source: BlobSource, digest: string, rangeHeader: string | undefined, namespace: string | undefined, res: ServerResponse): Response {
+export function sendBlob(res: ServerResponse, source: BlobSource, request: BlobRequest): Response {
+  const { digest, rangeHeader, namespace } = request;
   const size = sourceSize(source);
   let range: ByteRange | undefined;
   try {
@@ -61,7 +72,7 @@ export function sendBlob(source: BlobSource, digest: string, rangeHeader: string
   // fill that fails before its first byte still reaches the client as a cut 200 body.
   if (source.kind !== 'cached') res.flushHeaders();
   const start = range?.start ?? 0;
-  if (source.kind === 'cached') void streamFile(res, source.info.path, { start, end: range?.end ?? size! - 1 });
+  if (source.kind === 'cached') void request.files.send(res, source.info.path, { start, end: range?.end ?? size! - 1 });
   else if (source.kind === 'filling') void streamFill(res, source.fill, { start, end: range?.end });
   else void streamVerified(res, source.body, digest, { start, end: range?.end });
   return RESPONSE_ALREADY_SENT;

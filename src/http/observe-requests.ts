@@ -7,13 +7,21 @@ import type { MiddlewareHandler } from 'hono';
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { TopRepositories } from '../metrics/top-repositories.ts';
+import type { FileSender } from './file-sender.ts';
 import type { WharfEnv } from './wharf-env.ts';
 import { CACHE_HEADER } from './registry-headers.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-export function observeRequests(deps: { logger: Logger; metrics: Metrics; topRepositories: Pick<TopRepositories, 'record'> }): MiddlewareHandler<WharfEnv> {
-  const { logger, metrics, topRepositories } = deps;
+export interface ObserveDeps {
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly topRepositories: Pick<TopRepositories, 'record'>;
+  readonly files: Pick<FileSender, 'bytesSentPastNode'>;
+}
+
+export function observeRequests(deps: ObserveDeps): MiddlewareHandler<WharfEnv> {
+  const { logger, metrics, topRepositories, files } = deps;
   return async (c, next) => {
     const started = performance.now();
     const res = c.env.outgoing;
@@ -29,7 +37,7 @@ export function observeRequests(deps: { logger: Logger; metrics: Metrics; topRep
       const status = res.statusCode;
       const cache = res.getHeader(CACHE_HEADER);
       const result = status >= 400 ? 'error' : typeof cache === 'string' ? cache : 'none';
-      const bytes = (socket?.bytesWritten ?? bytesBefore) - bytesBefore;
+      const bytes = (socket?.bytesWritten ?? bytesBefore) - bytesBefore + files.bytesSentPastNode(res);
       const seconds = (performance.now() - started) / 1000;
       metrics.requests.inc({ kind, result, upstream: upstream ?? 'none' });
       metrics.requestDuration.observe({ kind }, seconds);

@@ -6,6 +6,7 @@ import { parseDigest } from '../oci/digest.ts';
 import type { BlobService } from '../proxy/blob-service.ts';
 import type { ManifestService } from '../proxy/manifest-service.ts';
 import type { TagListService } from '../proxy/tag-list-service.ts';
+import type { FileSender } from './file-sender.ts';
 import type { UpstreamRouter } from '../proxy/upstream-router.ts';
 import type { UpstreamHandle } from '../proxy/upstream-handle.ts';
 import { fetchReferrers } from '../proxy/referrers-service.ts';
@@ -21,6 +22,7 @@ export interface RegistryServices {
   readonly manifests: ManifestService;
   readonly blobs: BlobService;
   readonly tagLists: TagListService;
+  readonly files: FileSender;
 }
 
 const BASE_BODY = '{}';
@@ -61,7 +63,7 @@ export async function handleRegistryRequest(c: Context<WharfEnv>, services: Regi
     case 'blob':
       return method === 'HEAD'
         ? headBlob(services.blobs, route, target.digest)
-        : getBlob(services.blobs, route, target.digest, c.req.header('range'), c.env.outgoing);
+        : getBlob(services.blobs, services.files, route, target.digest, c.req.header('range'), c.env.outgoing);
     case 'tags':
       return serveTagList(services.tagLists, route, target.name, { n: c.req.query('n'), last: c.req.query('last'), ns }, method);
     case 'referrers': {

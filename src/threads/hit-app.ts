@@ -12,6 +12,7 @@ import { parseRegistryPath } from '../http/parse-registry-path.ts';
 import { baseResponse } from '../http/registry-handler.ts';
 import { manifestResponse } from '../http/manifest-route.ts';
 import { blobHeadResponse, sendBlob } from '../http/blob-route.ts';
+import type { FileSender } from '../http/file-sender.ts';
 import type { WharfEnv } from '../http/wharf-env.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { looksLikeDigest, parseDigest } from '../oci/digest.ts';
@@ -31,6 +32,7 @@ export interface HitAppDeps {
   readonly metrics: Metrics;
   readonly manifests: ManifestService;
   readonly blobStore: BlobStore;
+  readonly files: FileSender;
   readonly router: UpstreamRouter<HitUpstream>;
   readonly forwarder: Forwarder;
   readonly reporter: HitReporter;
@@ -38,7 +40,7 @@ export interface HitAppDeps {
 
 export function createHitApp(deps: HitAppDeps): Hono<WharfEnv> {
   const app = new Hono<WharfEnv>();
-  const observe = observeRequests({ logger: deps.logger, metrics: deps.metrics, topRepositories: deps.reporter });
+  const observe = observeRequests({ logger: deps.logger, metrics: deps.metrics, topRepositories: deps.reporter, files: deps.files });
   app.use('/v2', observe);
   app.use('/v2/*', observe);
   app.all('*', async (c) => (await answerFromCache(c, deps)) ?? forward(c, deps.forwarder));
@@ -84,7 +86,7 @@ async function answerFromCache(c: Context<WharfEnv>, deps: HitAppDeps): Promise<
   mark();
   deps.reporter.blobUsed(digest);
   if (method === 'HEAD') return blobHeadResponse(digest, info.size, 'hit', route.namespace);
-  return sendBlob({ kind: 'cached', info }, digest, c.req.header('range'), route.namespace, c.env.outgoing);
+  return sendBlob(c.env.outgoing, { kind: 'cached', info }, { digest, rangeHeader: c.req.header('range'), namespace: route.namespace, files: deps.files });
 }
 
 async function forward(c: Context<WharfEnv>, forwarder: Forwarder): Promise<Response> {

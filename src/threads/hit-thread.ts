@@ -10,6 +10,7 @@ import { createDiskBlobStore } from '../cache/disk-blob-store.ts';
 import { ManifestService } from '../proxy/manifest-service.ts';
 import { defaultUpstreamName, UpstreamRouter } from '../proxy/upstream-router.ts';
 import { listen, closeGracefully } from '../http/listen.ts';
+import { chooseFileSender } from '../http/file-sender.ts';
 import { createHitApp } from './hit-app.ts';
 import { Forwarder } from './forward.ts';
 import { HitReporter } from './hit-reporter.ts';
@@ -29,6 +30,7 @@ const app = createHitApp({
   metrics,
   manifests: new ManifestService({ store, tagTtlSeconds: config.cache.tagTtlSeconds, logger }),
   blobStore: createDiskBlobStore(config.dataDir),
+  files: chooseFileSender(config.sendfile, logger),
   router: new UpstreamRouter(
     config.upstreams.map((u) => ({ name: u.name, libraryPrefix: u.libraryPrefix, offline: config.offline })),
     defaultUpstreamName(config.upstreams),

@@ -12,6 +12,7 @@ import { pushImage } from '../support/push-image.ts';
 import { startWharf, type TestWharf } from '../support/wharf.ts';
 import { startPrometheus, type PrometheusServer } from '../support/prometheus.ts';
 import { run } from '../support/run.ts';
+import { SENDFILE_ADDON_PATH } from '../../src/http/sendfile-addon.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const read = (path: string) => readFile(join(ROOT, path), 'utf8');
@@ -113,5 +114,12 @@ describe('deployment files', () => {
     // Node rejects an unknown flag, so this also checks the flags the image starts Node with.
     const { stdout } = await run(process.execPath, [...args, '--version'], { cwd: ROOT });
     expect(stdout.trim()).toBe(`wharf ${JSON.parse(await read('package.json')).version}`);
+  });
+
+  it('builds the sendfile addon in the image and puts it where wharf loads it from', async () => {
+    const dockerfile = await read('Dockerfile');
+    const shipped = SENDFILE_ADDON_PATH.slice(ROOT.length);
+    expect(dockerfile).toMatch(/^RUN npm run build:native && test -f native\/build\/Release\/sendfile\.node$/m);
+    expect(dockerfile).toContain(`COPY --from=build /app/${shipped} ./${shipped}\n`);
   });
 });

@@ -64,6 +64,7 @@ describe('loadConfig: defaults and file choice', () => {
     expect(config).toMatchObject({
       listen: '0.0.0.0:5000',
       dataDir: path.join(dir, 'data'),
+      sendfile: true,
       logLevel: 'info',
       redis: { keyPrefix: 'wharf:' },
       cache: { tagTtlSeconds: 60, memoryManifests: 4096, minFreeBytes: 2 ** 30, tagRetentionDays: 90, evictionGraceSeconds: 60, pinned: [] },
@@ -176,6 +177,7 @@ describe('environment overrides', () => {
       'WHARF_LISTEN',
       'WHARF_THREADS',
       'WHARF_DATA_DIR',
+      'WHARF_SENDFILE',
       'WHARF_LOG_LEVEL',
       'WHARF_REDIS_URL',
       'WHARF_REDIS_KEY_PREFIX',
@@ -198,6 +200,7 @@ describe('environment overrides', () => {
     expect((await load(minimal, { WHARF_OFFLINE: 'true' })).offline).toBe(true);
     expect((await load(`offline: true\n${minimal}`, { WHARF_OFFLINE: 'false' })).offline).toBe(false);
     await expect(load(minimal, { WHARF_OFFLINE: 'yes' })).rejects.toThrow(/WHARF_OFFLINE: offline: expected true or false/);
+    expect((await load(minimal, { WHARF_SENDFILE: 'false' })).sendfile).toBe(false);
   });
 
   it('reads sizes with units from the file and the environment, and refuses nonsense', async () => {

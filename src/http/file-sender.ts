@@ -1,0 +1,112 @@
+// How a cached blob file reaches the client's socket. The kernel's sendfile(2) copies page-cache
+// pages to the socket without passing them through JavaScript: about half the CPU per byte of
+// the stream path and nginx's throughput (docs/benchmarks.md). Streams remain the fallback.
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { pipeline } from 'node:stream/promises';
+import type { Logger } from 'pino';
+import type { ByteRange } from '../oci/range.ts';
+import { drained } from './blob-response.ts';
+import { loadSendfileAddon, type SendfileAddon } from './sendfile-addon.ts';
+
+export interface FileSender {
+  readonly method: 'sendfile' | 'stream';
+  /**
+   * Writes [range] of a file to a response whose status and headers are set, then ends it.
+   * Resolves when done or the client went away; a failure mid-body cuts the connection, the only
+   * honest signal left once Content-Length went out.
+   */
+  send(res: ServerResponse, path: string, range: ByteRange): Promise<void>;
+  /** Body bytes of this response that the kernel sent past Node (socket.bytesWritten misses them). */
+  bytesSentPastNode(res: ServerResponse): number;
+}
+
+/** sendfile when wanted and the addon is built, else streams (with a warning saying why). */
+export function chooseFileSender(useSendfile: boolean, logger: Logger): FileSender {
+  if (!useSendfile) return streamFileSender();
+  const addon = loadSendfileAddon();
+  if (addon instanceof Error) {
+    logger.warn({ reason: addon.message }, 'sendfile addon unavailable (npm run build:native builds it): cached blobs are streamed, at about twice the CPU per byte');
+    return streamFileSender();
+  }
+  return sendfileFileSender(addon);
+}
+
+// 1 MiB reads: the default 64 KiB costs 3-4x the CPU per byte (shared/reference/node-perf.md).
+const CHUNK = 1 << 20;
+
+export function streamFileSender(): FileSender {
+  return {
+    method: 'stream',
+    bytesSentPastNode: () => 0,
+    async send(res, path, range) {
+      if (range.end < range.start) {
+        res.end();
+        return;
+      }
+      const file = createReadStream(path, { start: range.start, end: range.end, highWaterMark: CHUNK });
+      try {
+        await pipeline(file, res, { end: false });
+        // A file cut short (truncated on disk) must not leave the client waiting for the rest.
+        if (file.bytesRead === range.end - range.start + 1) res.end();
+        else res.destroy();
+      } catch {
+        // The client disconnected or the file vanished (evicted mid-read). With end: false the
+        // pipeline leaves the response open, so it is cut here.
+        res.destroy();
+      }
+    },
+  };
+}
+
+export function sendfileFileSender(addon: SendfileAddon): FileSender {
+  const streams = streamFileSender();
+  const sentPastNode = new WeakMap<ServerResponse, number>();
+  return {
+    method: 'sendfile',
+    bytesSentPastNode: (res) => sentPastNode.get(res) ?? 0,
+    async send(res, path, range) {
+      const socketFd = plainSocketFd(res.socket);
+      if (socketFd === undefined || range.end < range.start) return streams.send(res, path, range);
+      const file = await open(path, 'r').catch(() => undefined);
+      if (!file) {
+        res.destroy(); // evicted between stat and open
+        return;
+      }
+      try {
+        // The status line and headers go out through Node first; the kernel then appends the body.
+        res.flushHeaders();
+        if (res.socket && res.socket.writableLength > 0) await drained(res.socket);
+        if (res.destroyed) return;
+        const { whole, sent } = await transfer(addon, res, socketFd, file.fd, range);
+        sentPastNode.set(res, sent);
+        if (whole) res.end();
+        else res.destroy();
+      } finally {
+        await file.close().catch(() => undefined);
+      }
+    },
+  };
+}
+
+/** Whole when every byte went out; not when the transfer failed or the client left. */
+function transfer(addon: SendfileAddon, res: ServerResponse, socketFd: number, fileFd: number, range: ByteRange): Promise<{ whole: boolean; sent: number }> {
+  return new Promise((resolve) => {
+    const onClose = () => running.cancel();
+    const running = addon.send(socketFd, fileFd, range.start, range.end - range.start + 1, (err, sent) => {
+      res.off('close', onClose);
+      resolve({ whole: err === null, sent });
+    });
+    res.on('close', onClose);
+  });
+}
+
+/** The descriptor of a plain TCP socket; undefined for TLS (bytes must pass through OpenSSL) or a closed one. */
+function plainSocketFd(socket: Socket | null): number | undefined {
+  if (!socket || socket.destroyed || 'encrypted' in socket) return undefined;
+  // libuv's handle holds the descriptor; Node exposes it only on this internal field.
+  const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
