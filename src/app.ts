@@ -12,6 +12,7 @@ import type { StatusSources } from './http/status-report.ts';
 import type { WharfEnv } from './http/wharf-env.ts';
 import type { Metrics } from './metrics/metrics.ts';
 import type { TopRepositories } from './metrics/top-repositories.ts';
+import type { RequestObserver } from './http/request-observer.ts';
 
 export interface AppDeps extends RegistryServices {
   readonly logger: Logger;
@@ -20,12 +21,14 @@ export interface AppDeps extends RegistryServices {
   readonly status: StatusSources;
   readonly maintenance: MaintenanceDeps;
   readonly adminToken: string | undefined;
+  readonly observer: RequestObserver;
 }
 
 export function createApp(deps: AppDeps): Hono<WharfEnv> {
   const app = new Hono<WharfEnv>();
-  app.use('/v2', observeRequests(deps));
-  app.use('/v2/*', observeRequests(deps));
+  const observe = observeRequests(deps.observer, deps.files);
+  app.use('/v2', observe);
+  app.use('/v2/*', observe);
   app.all('/v2', (c) => handleRegistryRequest(c, deps));
   app.all('/v2/*', (c) => handleRegistryRequest(c, deps));
   addOpsRoutes(app, deps);

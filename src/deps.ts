@@ -23,11 +23,14 @@ import { ManifestService } from './proxy/manifest-service.ts';
 import { TagListService } from './proxy/tag-list-service.ts';
 import type { AppDeps } from './app.ts';
 import { chooseFileSender } from './http/file-sender.ts';
+import { RequestObserver } from './http/request-observer.ts';
+import { ManifestFastPath } from './http/manifest-fast-path.ts';
 
 const EVICTION_CHECK_MS = 60_000;
 const GC_EVERY_MS = 3600 * 1000;
 
 export interface Deps extends AppDeps {
+  readonly manifestFastPath: ManifestFastPath;
   readonly blobStore: BlobStore;
   readonly manifestStore: ManifestStore;
   close(): Promise<void>;
@@ -72,10 +75,11 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
     .catch((err: unknown) => logger.error({ err: String(err) }, 'cannot read the blob cache index'));
   const guard = new CacheWriteGuard({ dataDir: config.dataDir, logger, metrics });
   const blobs = new BlobService({ store: blobStore, logger, metrics, guard, index, evictor });
-  const manifests = new ManifestService({ store: manifestStore, tagTtlSeconds: config.cache.tagTtlSeconds, logger });
+  const manifests = new ManifestService({ store: manifestStore, memory: manifestStore, tagTtlSeconds: config.cache.tagTtlSeconds, logger });
   const tagLists = new TagListService({ store: manifestStore, tagTtlSeconds: config.cache.tagTtlSeconds, logger });
 
   const topRepositories = new TopRepositories();
+  const observer = new RequestObserver({ logger, metrics, topRepositories });
   return {
     logger,
     metrics,
@@ -97,6 +101,8 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
     manifests,
     tagLists,
     files: chooseFileSender(config.sendfile, logger),
+    observer,
+    manifestFastPath: new ManifestFastPath({ router, manifests, observer, manifestServed: (m) => blobs.manifestServed(m) }),
     blobStore,
     manifestStore,
     async close() {

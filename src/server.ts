@@ -1,12 +1,14 @@
 // Starts wharf's HTTP server from a loaded config; used by `wharf serve` and by the tests.
 // With threads > 1 the main thread shares the public port (SO_REUSEPORT) with hit threads,
 // which hand it what they cannot answer from the cache through a loopback listener.
-import { createAdaptorServer, type ServerType } from '@hono/node-server';
+import { createServer } from 'node:http';
+import type { ServerType } from '@hono/node-server';
 import type { Logger } from 'pino';
 import type { Config } from './config/load-config.ts';
 import { createApp } from './app.ts';
 import { createDeps, type Deps } from './deps.ts';
 import { closeGracefully, listen } from './http/listen.ts';
+import { registryRequestListener } from './http/request-listener.ts';
 import { HitThreads } from './threads/hit-threads.ts';
 
 export interface RunningServer {
@@ -20,13 +22,14 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const deps = await createDeps(config, logger);
   const app = createApp(deps);
   const { host, port } = splitListen(config.listen);
-  const server: ServerType = createAdaptorServer({ fetch: app.fetch });
+  const listener = registryRequestListener(app, deps.manifestFastPath);
+  const server: ServerType = createServer(listener);
   const threaded = config.threads > 1;
   const address = await listen(server, { host, port, reusePort: threaded });
   let internal: ServerType | undefined;
   let hitThreads: HitThreads | undefined;
   if (threaded) {
-    internal = createAdaptorServer({ fetch: app.fetch });
+    internal = createServer(listener);
     const internalAddress = await listen(internal, { host: '127.0.0.1', port: 0 });
     hitThreads = await HitThreads.start(config.threads - 1, { config, host, port: address.port, internal: { host: '127.0.0.1', port: internalAddress.port } }, {
       blobsUsed: (digests) => digests.forEach((d) => deps.maintenance.index.used(d)),

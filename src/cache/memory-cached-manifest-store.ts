@@ -21,10 +21,17 @@ export interface MemoryCacheOptions {
   readonly tagRecheckAfterMs?: number;
 }
 
+/** What the memory layer holds, read without waiting on the store behind it. */
+export interface ManifestMemory {
+  peekManifest(digest: string): StoredManifest | undefined;
+  /** A held tag, unless it is due to be read again from the inner store (tagRecheckAfterMs). */
+  peekTag(repo: RepoKey, tag: string): TagRecord | undefined;
+}
+
 /** Rough per-entry overhead so that tiny manifests still count against maxBytes. */
 const ENTRY_OVERHEAD = 128;
 
-export class MemoryCachedManifestStore implements ManifestStore {
+export class MemoryCachedManifestStore implements ManifestStore, ManifestMemory {
   readonly backend: string;
   readonly #inner: ManifestStore;
   readonly #manifests: LRUCache<string, StoredManifest>;
@@ -43,6 +50,15 @@ export class MemoryCachedManifestStore implements ManifestStore {
     this.#tags = new LRUCache({ max: opts.maxTags ?? 10_000 });
     this.#tagLists = new LRUCache({ max: opts.maxTagLists ?? 1_000 });
     this.#tagRecheckAfterMs = opts.tagRecheckAfterMs ?? Infinity;
+  }
+
+  peekManifest(digest: string): StoredManifest | undefined {
+    return this.#manifests.get(digest);
+  }
+
+  peekTag(repo: RepoKey, tag: string): TagRecord | undefined {
+    const held = this.#tags.get(tagKey(repo, tag));
+    return held && Date.now() - held.fetchedAt < this.#tagRecheckAfterMs ? held : undefined;
   }
 
   async getManifest(digest: string): Promise<StoredManifest | undefined> {

@@ -19,7 +19,7 @@ const REDIS_FIRST_CONNECT_WAIT_MS = 2000;
  * role 'reader' is for hit threads: they share the store with the main thread, which alone
  * cleans it up and writes; they re-read tags the main thread may have revalidated.
  */
-export async function openManifestStore(config: Config, logger: Logger, metrics: Metrics, role: 'owner' | 'reader' = 'owner'): Promise<ManifestStore> {
+export async function openManifestStore(config: Config, logger: Logger, metrics: Metrics, role: 'owner' | 'reader' = 'owner'): Promise<MemoryCachedManifestStore> {
   const persistent = config.redis.url
     ? await openRedisStore(config.redis.url, config.redis.keyPrefix, logger)
     : await openEmbeddedStore(config.dataDir, logger, role === 'owner');

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import { ManifestUnknownError, UpstreamProtocolError } from '../errors.ts';
 import type { ManifestStore, RepoKey, StoredManifest } from '../cache/manifest-store.ts';
+import type { ManifestMemory } from '../cache/memory-cached-manifest-store.ts';
 import { digestOf, looksLikeDigest, parseDigest } from '../oci/digest.ts';
 import { isDigestVerifiable, resolveManifestMediaType, UPSTREAM_MANIFEST_ACCEPT } from '../oci/media-types.ts';
 import { isValidTag } from '../oci/grammar.ts';
@@ -30,14 +31,17 @@ export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 export class ManifestService {
   readonly #store: ManifestStore;
+  readonly #memory: ManifestMemory | undefined;
   readonly #tagTtlMs: number;
   readonly #now: () => number;
   readonly #log: Logger;
   readonly #byDigest = new SingleFlight<StoredManifest>();
   readonly #byTag = new SingleFlight<ManifestResult>();
 
-  constructor(deps: { store: ManifestStore; tagTtlSeconds: number; logger: Logger; now?: () => number }) {
+  /** memory: the store's in-memory layer, when it has one (for cachedInMemory). */
+  constructor(deps: { store: ManifestStore; memory?: ManifestMemory; tagTtlSeconds: number; logger: Logger; now?: () => number }) {
     this.#store = deps.store;
+    this.#memory = deps.memory;
     this.#tagTtlMs = deps.tagTtlSeconds * 1000;
     this.#now = deps.now ?? Date.now;
     this.#log = deps.logger;
@@ -60,6 +64,16 @@ export class ManifestService {
     const record = await this.#store.getTag({ upstream: upstream.name, repository }, reference);
     if (!record || !(this.#isFresh(record) || upstream.offline)) return undefined;
     return this.#store.getManifest(record.digest);
+  }
+
+  /** cached(), from memory alone: it never waits on the store, so a miss costs nothing. */
+  cachedInMemory(upstream: { readonly name: string; readonly offline: boolean }, repository: string, reference: string): StoredManifest | undefined {
+    if (!this.#memory) return undefined;
+    if (looksLikeDigest(reference)) return this.#memory.peekManifest(parseDigest(reference).value);
+    if (!isValidTag(reference)) return undefined;
+    const record = this.#memory.peekTag({ upstream: upstream.name, repository }, reference);
+    if (!record || !(this.#isFresh(record) || upstream.offline)) return undefined;
+    return this.#memory.peekManifest(record.digest);
   }
 
   #isFresh(record: { readonly fetchedAt: number }): boolean {

@@ -1,5 +1,6 @@
 // The Hono app of a hit thread: /v2/, manifests the cache may answer alone (by digest, fresh
-// tags) and blobs on disk are answered here; everything else (misses, stale tags, fills, tag
+// tags; those in this thread's memory were already answered by the manifest fast path in front)
+// and blobs on disk are answered here; everything else (misses, stale tags, fills, tag
 // lists, the operator's endpoints) goes to the main thread, which owns the upstreams.
 import type { Context } from 'hono';
 import { Hono } from 'hono';
@@ -8,13 +9,13 @@ import type { Logger } from 'pino';
 import type { BlobStore } from '../cache/blob-store.ts';
 import { errorResponse } from '../http/error-response.ts';
 import { observeRequests } from '../http/observe-requests.ts';
+import type { RequestObserver } from '../http/request-observer.ts';
 import { parseRegistryPath } from '../http/parse-registry-path.ts';
 import { baseResponse } from '../http/registry-handler.ts';
 import { manifestResponse } from '../http/manifest-route.ts';
 import { blobHeadResponse, sendBlob } from '../http/blob-route.ts';
 import type { FileSender } from '../http/file-sender.ts';
 import type { WharfEnv } from '../http/wharf-env.ts';
-import type { Metrics } from '../metrics/metrics.ts';
 import { looksLikeDigest, parseDigest } from '../oci/digest.ts';
 import type { ManifestService } from '../proxy/manifest-service.ts';
 import type { UpstreamRouter } from '../proxy/upstream-router.ts';
@@ -29,18 +30,18 @@ export interface HitUpstream {
 
 export interface HitAppDeps {
   readonly logger: Logger;
-  readonly metrics: Metrics;
   readonly manifests: ManifestService;
   readonly blobStore: BlobStore;
   readonly files: FileSender;
   readonly router: UpstreamRouter<HitUpstream>;
   readonly forwarder: Forwarder;
   readonly reporter: HitReporter;
+  readonly observer: RequestObserver;
 }
 
 export function createHitApp(deps: HitAppDeps): Hono<WharfEnv> {
   const app = new Hono<WharfEnv>();
-  const observe = observeRequests({ logger: deps.logger, metrics: deps.metrics, topRepositories: deps.reporter, files: deps.files });
+  const observe = observeRequests(deps.observer, deps.files);
   app.use('/v2', observe);
   app.use('/v2/*', observe);
   app.all('*', async (c) => (await answerFromCache(c, deps)) ?? forward(c, deps.forwarder));

@@ -2,7 +2,7 @@
 // views of the shared caches, listens on the public port beside the main thread (SO_REUSEPORT:
 // the kernel spreads connections over the threads) and answers until told to close.
 import { parentPort, threadId, workerData } from 'node:worker_threads';
-import { createAdaptorServer } from '@hono/node-server';
+import { createServer } from 'node:http';
 import { createLogger } from '../logger.ts';
 import { Metrics } from '../metrics/metrics.ts';
 import { openManifestStore } from '../cache/open-manifest-store.ts';
@@ -11,6 +11,9 @@ import { ManifestService } from '../proxy/manifest-service.ts';
 import { defaultUpstreamName, UpstreamRouter } from '../proxy/upstream-router.ts';
 import { listen, closeGracefully } from '../http/listen.ts';
 import { chooseFileSender } from '../http/file-sender.ts';
+import { ManifestFastPath } from '../http/manifest-fast-path.ts';
+import { RequestObserver } from '../http/request-observer.ts';
+import { registryRequestListener } from '../http/request-listener.ts';
 import { createHitApp } from './hit-app.ts';
 import { Forwarder } from './forward.ts';
 import { HitReporter } from './hit-reporter.ts';
@@ -25,20 +28,25 @@ const metrics = new Metrics({ processMetrics: false });
 const store = await openManifestStore(config, logger, metrics, 'reader');
 const reporter = new HitReporter(send);
 const forwarder = new Forwarder(internal);
+const router = new UpstreamRouter(
+  config.upstreams.map((u) => ({ name: u.name, libraryPrefix: u.libraryPrefix, offline: config.offline })),
+  defaultUpstreamName(config.upstreams),
+);
+// Pulls are counted by the main thread's book, through the reporter.
+const observer = new RequestObserver({ logger, metrics, topRepositories: reporter });
+const manifests = new ManifestService({ store, memory: store, tagTtlSeconds: config.cache.tagTtlSeconds, logger });
 const app = createHitApp({
   logger,
-  metrics,
-  manifests: new ManifestService({ store, tagTtlSeconds: config.cache.tagTtlSeconds, logger }),
+  manifests,
   blobStore: createDiskBlobStore(config.dataDir),
   files: chooseFileSender(config.sendfile, logger),
-  router: new UpstreamRouter(
-    config.upstreams.map((u) => ({ name: u.name, libraryPrefix: u.libraryPrefix, offline: config.offline })),
-    defaultUpstreamName(config.upstreams),
-  ),
+  router,
   forwarder,
   reporter,
+  observer,
 });
-const server = createAdaptorServer({ fetch: app.fetch });
+const fastPath = new ManifestFastPath({ router, manifests, observer, manifestServed: (m) => reporter.manifestServed(m) });
+const server = createServer(registryRequestListener(app, fastPath));
 await listen(server, { host, port: publicPort, reusePort: true });
 
 port.on('message', (message: MainThreadMessage) => {

@@ -1,0 +1,95 @@
+// Manifests held in memory answered straight on the Node request, before Hono. Clients ask for
+// tags far more often than for anything else (every pull, every CI job polling a base image),
+// and for these tiny answers the framework was most of the cost: Hono's request, context and
+// response objects, per-request closures and a close listener (docs/benchmarks.md). Only memory
+// is consulted, synchronously, so a miss costs nothing: anything else, or anything unusual about
+// the request, goes on to the full handler, which has the same rules and every error path.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { StoredManifest } from '../cache/manifest-store.ts';
+import type { ManifestService } from '../proxy/manifest-service.ts';
+import type { UpstreamRouter } from '../proxy/upstream-router.ts';
+import { parseRegistryPath } from './parse-registry-path.ts';
+import { contentHeaders } from './registry-headers.ts';
+import type { RequestObserver } from './request-observer.ts';
+
+interface FastPathUpstream {
+  readonly name: string;
+  readonly offline: boolean;
+  readonly libraryPrefix: boolean;
+}
+
+export interface ManifestFastPathDeps {
+  readonly router: UpstreamRouter<FastPathUpstream>;
+  readonly manifests: Pick<ManifestService, 'cachedInMemory'>;
+  readonly observer: RequestObserver;
+  /** Bookkeeping for a manifest sent by GET (its blobs count as used). */
+  readonly manifestServed: (manifest: StoredManifest) => void;
+}
+
+export class ManifestFastPath {
+  readonly #deps: ManifestFastPathDeps;
+
+  constructor(deps: ManifestFastPathDeps) {
+    this.#deps = deps;
+  }
+
+  /** Answers and returns true when memory alone answers this request; else touches nothing. */
+  answer(req: IncomingMessage, res: ServerResponse): boolean {
+    const started = performance.now();
+    const method = req.method;
+    const url = req.url ?? '';
+    if ((method !== 'GET' && method !== 'HEAD') || !url.startsWith('/v2/') || url.includes('%')) return false;
+    const query = url.indexOf('?');
+    const target = parseRegistryPath(query === -1 ? url : url.slice(0, query));
+    if (target.kind !== 'manifest') return false;
+    let ns: string | undefined;
+    if (query !== -1) {
+      const params = new URLSearchParams(url.slice(query + 1));
+      if ([...params.keys()].some((k) => k !== 'ns')) return false;
+      ns = params.get('ns') ?? undefined;
+    }
+    let route;
+    let manifest;
+    try {
+      route = this.#deps.router.route(target.name, ns);
+      manifest = this.#deps.manifests.cachedInMemory(route.upstream, route.repository, target.reference);
+    } catch {
+      return false; // the full handler answers bad names and references with the proper error
+    }
+    if (!manifest) return false;
+
+    const observer = this.#deps.observer;
+    const reqId = observer.requestId(headerOf(req, 'x-request-id'));
+    const headers = contentHeaders({ contentType: manifest.mediaType, digest: manifest.digest, length: manifest.body.length, cache: 'hit', namespace: route.namespace });
+    headers['X-Request-Id'] = reqId;
+    const socket = res.socket;
+    const bytesBefore = socket?.bytesWritten ?? 0;
+    try {
+      res.writeHead(200, headers);
+    } catch {
+      return false; // a header Node refuses (a stored media type gone bad): the full handler's error path
+    }
+    res.end(method === 'GET' ? manifest.body : undefined);
+    if (method === 'GET') this.#deps.manifestServed(manifest);
+    observer.record({
+      reqId,
+      method,
+      url,
+      status: 200,
+      kind: 'manifest',
+      cache: 'hit',
+      upstream: route.upstream.name,
+      repository: route.repository,
+      bytes: (socket?.bytesWritten ?? bytesBefore) - bytesBefore,
+      seconds: (performance.now() - started) / 1000,
+      completed: true,
+      userAgent: headerOf(req, 'user-agent'),
+    });
+    return true;
+  }
+}
+
+function headerOf(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
