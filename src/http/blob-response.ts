@@ -1,5 +1,6 @@
-// Writes the bytes of a blob still being filled straight to the Node response, no web streams
-// (measured to matter, see shared/reference/node-perf.md). Callers send headers first.
+// Streams the bytes of a blob still being filled straight to the Node response, no web streams
+// (measured to matter, see shared/reference/node-perf.md): the fallback when sendfile cannot be
+// used (see file-sender.ts). Callers send headers first.
 import { open, type FileHandle } from 'node:fs/promises';
 import type { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
@@ -11,12 +12,23 @@ const FOLLOW_CHUNK = 256 << 10;
 
 export class FillAbortedError extends Error {}
 
+/** The last byte a reader of [range] of a fill must send, as far as is known now. */
+export function lastByteOf(fill: BlobFill, range: FillRange): number {
+  return range.end !== undefined ? range.end : fill.state === 'complete' ? fill.written - 1 : Infinity;
+}
+
+export interface FillRange {
+  readonly start: number;
+  /** Unset: to the end of the blob, whose size may not be known yet. */
+  readonly end: number | undefined;
+}
+
 /**
  * Streams [range] of a blob that is still being filled, following the temp file as it grows.
  * A failed fill destroys the response: after Content-Length went out, a cut connection is the
  * only way to tell the client the body is not whole.
  */
-export async function streamFill(res: ServerResponse, fill: BlobFill, range: { start: number; end: number | undefined }): Promise<void> {
+export async function streamFill(res: ServerResponse, fill: BlobFill, range: FillRange): Promise<void> {
   let fh: FileHandle | undefined;
   const buffers = [Buffer.allocUnsafe(FOLLOW_CHUNK), Buffer.allocUnsafe(FOLLOW_CHUNK)];
   // A buffer may be read into again once the socket has taken what was last written from it.
@@ -27,7 +39,7 @@ export async function streamFill(res: ServerResponse, fill: BlobFill, range: { s
   try {
     fh = await openFillFile(fill);
     let pos = range.start;
-    const last = () => (range.end !== undefined ? range.end : fill.state === 'complete' ? fill.written - 1 : Infinity);
+    const last = () => lastByteOf(fill, range);
     while (pos <= last()) {
       if (res.destroyed) return;
       if (fill.state === 'failed') throw new FillAbortedError(fill.error?.message);
@@ -41,6 +53,7 @@ export async function streamFill(res: ServerResponse, fill: BlobFill, range: { s
       if (res.destroyed) return;
       const buf = buffers[next]!;
       const { bytesRead } = await fh.read(buf, 0, len, pos);
+      if (res.destroyed) return;
       if (bytesRead === 0) {
         await fill.changed();
         continue;
@@ -63,7 +76,7 @@ export async function streamFill(res: ServerResponse, fill: BlobFill, range: { s
 
 // The temp file is renamed into place when the fill completes; an open handle keeps working
 // across the rename, and a reader that arrives after it opens the committed file instead.
-async function openFillFile(fill: BlobFill): Promise<FileHandle> {
+export async function openFillFile(fill: BlobFill): Promise<FileHandle> {
   try {
     return await open(fill.tempPath, 'r');
   } catch (err) {
@@ -73,7 +86,10 @@ async function openFillFile(fill: BlobFill): Promise<FileHandle> {
 }
 
 /** Resolves when a response or socket can take more bytes, or is gone; leaves no listener behind. */
-export function drained(res: EventEmitter): Promise<void> {
+export function drained(res: EventEmitter & { readonly destroyed: boolean }): Promise<void> {
+  // Already gone: its 'close' may have been emitted before anyone listened (a client that left
+  // during a file read), and waiting for it would hang this reader and leak its file forever.
+  if (res.destroyed) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {
       res.off('drain', done);

@@ -9,7 +9,6 @@ import type { BlobService, BlobSource } from '../proxy/blob-service.ts';
 import type { Route } from '../proxy/upstream-router.ts';
 import type { UpstreamHandle } from '../proxy/upstream-handle.ts';
 import { contentHeaders } from './registry-headers.ts';
-import { streamFill } from './blob-response.ts';
 import type { FileSender } from './file-sender.ts';
 import { streamVerified } from './blob-passthrough.ts';
 
@@ -73,7 +72,7 @@ export function sendBlob(res: ServerResponse, source: BlobSource, request: BlobR
   if (source.kind !== 'cached') res.flushHeaders();
   const start = range?.start ?? 0;
   if (source.kind === 'cached') void request.files.send(res, source.info.path, { start, end: range?.end ?? size! - 1 });
-  else if (source.kind === 'filling') void streamFill(res, source.fill, { start, end: range?.end });
+  else if (source.kind === 'filling') void request.files.sendFill(res, source.fill, { start, end: range?.end });
   else void streamVerified(res, source.body, digest, { start, end: range?.end });
   return RESPONSE_ALREADY_SENT;
 }

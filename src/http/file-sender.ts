@@ -1,6 +1,7 @@
-// How a cached blob file reaches the client's socket. The kernel's sendfile(2) copies page-cache
-// pages to the socket without passing them through JavaScript: about half the CPU per byte of
-// the stream path and nginx's throughput (docs/benchmarks.md). Streams remain the fallback.
+// How blob bytes on disk reach the client's socket, from a cached file or from the temp file of
+// a fill as it grows. The kernel's sendfile(2) copies page-cache pages to the socket without
+// passing them through JavaScript: about half the CPU per byte of the stream path, nginx's
+// throughput, and no buffers per client (docs/benchmarks.md). Streams remain the fallback.
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
@@ -8,7 +9,8 @@ import type { Socket } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type { ByteRange } from '../oci/range.ts';
-import { drained } from './blob-response.ts';
+import type { BlobFill } from '../proxy/blob-fill.ts';
+import { drained, FillAbortedError, lastByteOf, openFillFile, streamFill, type FillRange } from './blob-response.ts';
 import { loadSendfileAddon, type SendfileAddon } from './sendfile-addon.ts';
 
 export interface FileSender {
@@ -19,6 +21,8 @@ export interface FileSender {
    * honest signal left once Content-Length went out.
    */
   send(res: ServerResponse, path: string, range: ByteRange): Promise<void>;
+  /** The same for a blob still being filled: follows the temp file as verified bytes land. */
+  sendFill(res: ServerResponse, fill: BlobFill, range: FillRange): Promise<void>;
   /** Body bytes of this response that the kernel sent past Node (socket.bytesWritten misses them). */
   bytesSentPastNode(res: ServerResponse): number;
 }
@@ -36,11 +40,13 @@ export function chooseFileSender(useSendfile: boolean, logger: Logger): FileSend
 
 // 1 MiB reads: the default 64 KiB costs 3-4x the CPU per byte (shared/reference/node-perf.md).
 const CHUNK = 1 << 20;
+const FOLLOW_BATCH = 1 << 20;
 
 export function streamFileSender(): FileSender {
   return {
     method: 'stream',
     bytesSentPastNode: () => 0,
+    sendFill: streamFill,
     async send(res, path, range) {
       if (range.end < range.start) {
         res.end();
@@ -67,6 +73,42 @@ export function sendfileFileSender(addon: SendfileAddon): FileSender {
   return {
     method: 'sendfile',
     bytesSentPastNode: (res) => sentPastNode.get(res) ?? 0,
+    async sendFill(res, fill, range) {
+      const socketFd = plainSocketFd(res.socket);
+      if (socketFd === undefined) return streamFill(res, fill, range);
+      const file = await openFillFile(fill).catch(() => undefined);
+      if (!file) {
+        res.destroy();
+        return;
+      }
+      let sent = 0;
+      try {
+        if (res.socket && res.socket.writableLength > 0) await drained(res.socket);
+        let pos = range.start;
+        while (pos <= lastByteOf(fill, range)) {
+          if (res.destroyed) return;
+          if (fill.state === 'failed') throw new FillAbortedError(fill.error?.message);
+          const available = Math.min(fill.readable, lastByteOf(fill, range) + 1);
+          // After the first bytes, wait for a batch: each transfer has a fixed cost in native
+          // handles, and a herd of followers would otherwise pay it per 64 KiB network read.
+          const enough = pos === range.start || available - pos >= FOLLOW_BATCH || available > lastByteOf(fill, range) || fill.state !== 'filling';
+          if (pos >= available || !enough) {
+            await fill.changed();
+            continue;
+          }
+          const step = await transfer(addon, res, socketFd, file.fd, { start: pos, end: available - 1 });
+          sent += step.sent;
+          pos += step.sent;
+          if (!step.whole) throw new FillAbortedError('the client left or the socket failed');
+        }
+        res.end();
+      } catch {
+        res.destroy();
+      } finally {
+        sentPastNode.set(res, sent);
+        await file.close().catch(() => undefined);
+      }
+    },
     async send(res, path, range) {
       const socketFd = plainSocketFd(res.socket);
       if (socketFd === undefined || range.end < range.start) return streams.send(res, path, range);

@@ -1,6 +1,6 @@
 // The FileSender contract: how a cached blob file reaches a client. Both ways (the kernel's
 // sendfile, Node streams) run it against a real HTTP server on loopback and real sockets.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { readdir, readlink, rm, truncate, writeFile } from 'node:fs/promises';
@@ -8,12 +8,14 @@ import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FileSender } from '../../src/http/file-sender.ts';
+import { createDiskBlobStore } from '../../src/cache/disk-blob-store.ts';
+import { BlobFill, runFill } from '../../src/proxy/blob-fill.ts';
 import type { ByteRange } from '../../src/oci/range.ts';
 import { makeTempDir, type TempDir } from '../support/temp-dir.ts';
 
 interface Served {
   readonly res: ServerResponse;
-  readonly socket: Socket | null;
+  readonly socket: Socket;
   readonly done: Promise<void>;
   readonly bytesBefore: number;
 }
@@ -27,6 +29,7 @@ export function fileSenderContract(name: string, makeSender: () => FileSender): 
     let small: Buffer;
     let large: Buffer;
     const served: Served[] = [];
+    const fills = new Map<string, BlobFill>();
 
     beforeAll(async () => {
       sender = makeSender();
@@ -38,11 +41,22 @@ export function fileSenderContract(name: string, makeSender: () => FileSender): 
       // GET /<file>?start=&end= answers that range of the file with its Content-Length.
       server = createServer((req, res) => {
         const url = new URL(req.url ?? '/', 'http://x');
+        const fill = fills.get(url.pathname.slice(1));
+        if (fill) {
+          // GET /<fill>?start=&end=: as the blob route answers a blob still being filled.
+          const start = Number(url.searchParams.get('start') ?? 0);
+          const end = url.searchParams.has('end') ? Number(url.searchParams.get('end')) : undefined;
+          res.writeHead(200, { 'Content-Length': String((end ?? fill.size! - 1) - start + 1) });
+          res.flushHeaders();
+          const socket = req.socket; // res.socket is null while a pipelined request waits its turn
+          served.push({ res, socket, bytesBefore: socket?.bytesWritten ?? 0, done: sender.sendFill(res, fill, { start, end }) });
+          return;
+        }
         const file = url.pathname.slice(1);
         const size = Number(url.searchParams.get('size') ?? (file === 'large' ? large.length : small.length));
         const range: ByteRange = { start: Number(url.searchParams.get('start') ?? 0), end: Number(url.searchParams.get('end') ?? size - 1) };
         res.writeHead(200, { 'Content-Length': String(Math.max(0, range.end - range.start + 1)) });
-        const socket = res.socket;
+        const socket = req.socket; // res.socket is null while a pipelined request waits its turn
         served.push({ res, socket, bytesBefore: socket?.bytesWritten ?? 0, done: sender.send(res, join(dir.path, file), range) });
       });
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -54,6 +68,23 @@ export function fileSenderContract(name: string, makeSender: () => FileSender): 
       await new Promise((resolve) => server.close(resolve));
       await dir.cleanup();
     });
+
+    /** A real fill on the disk blob store, fed in 64 KiB chunks with pauses; failAt cuts its body. */
+    async function startFill(name: string, bytes: Buffer, opts: { pauseMs: number; failAt?: number }): Promise<{ fill: BlobFill; done: Promise<void> }> {
+      const store = createDiskBlobStore(join(dir.path, `store-${name}`), { fsync: false });
+      const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+      const writer = await store.createWriter(digest);
+      const fill = new BlobFill(digest, bytes.length, writer.tempPath);
+      fills.set(name, fill);
+      async function* body(): AsyncIterable<Uint8Array> {
+        for (let i = 0; i < bytes.length; i += 64 << 10) {
+          if (opts.failAt !== undefined && i >= opts.failAt) throw new Error('upstream reset');
+          await sleep(opts.pauseMs);
+          yield bytes.subarray(i, i + (64 << 10));
+        }
+      }
+      return { fill, done: runFill(fill, writer, body()) };
+    }
 
     async function get(path: string, dispatcher?: Agent): Promise<Buffer> {
       const res = await request(`${base}${path}`, { dispatcher });
@@ -128,6 +159,57 @@ export function fileSenderContract(name: string, makeSender: () => FileSender): 
       await expect(get('/missing?size=100')).rejects.toThrow();
       await served.at(-1)!.done;
       expectSame(await get('/small?start=7'), small.subarray(7));
+    });
+
+    it('follows a fill as it grows: first bytes early, every byte in the end', async () => {
+      const bytes = randomBytes(4 * 1024 * 1024 + 3);
+      const { done } = await startFill('growing', bytes, { pauseMs: 10 });
+      const started = performance.now();
+      const res = await request(`${base}/growing`);
+      let firstByteMs: number | undefined;
+      const chunks: Buffer[] = [];
+      for await (const chunk of res.body) {
+        firstByteMs ??= performance.now() - started;
+        chunks.push(chunk as Buffer);
+      }
+      const wallMs = performance.now() - started;
+      await done;
+      expectSame(Buffer.concat(chunks), bytes);
+      expect(firstByteMs!).toBeLessThan(wallMs / 4);
+      const last = served.at(-1)!;
+      await last.done;
+      expect((last.socket?.bytesWritten ?? 0) - last.bytesBefore + sender.bytesSentPastNode(last.res)).toBeGreaterThanOrEqual(bytes.length);
+    });
+
+    it('follows a range of a fill', async () => {
+      const bytes = randomBytes(1024 * 1024);
+      const { done } = await startFill('ranged', bytes, { pauseMs: 5 });
+      expectSame(await get('/ranged?start=100000&end=900000'), bytes.subarray(100000, 900001));
+      await done;
+    });
+
+    it('cuts the connection promptly when the fill fails', async () => {
+      const bytes = randomBytes(2 * 1024 * 1024);
+      const { fill, done } = await startFill('failing', bytes, { pauseMs: 5, failAt: 1024 * 1024 });
+      const started = performance.now();
+      await expect(get('/failing')).rejects.toThrow();
+      await done;
+      expect(fill.state).toBe('failed');
+      expect(performance.now() - started).toBeLessThan(3000);
+      await served.at(-1)!.done;
+    });
+
+    it('lets a client leave a fill midway, closing its file', async () => {
+      const openBefore = await openFiles(dir.path);
+      const bytes = randomBytes(2 * 1024 * 1024);
+      const { done } = await startFill('left', bytes, { pauseMs: 5 });
+      const client = await rawGet(base, '/left');
+      await client.waitFor(256 * 1024);
+      const mine = served.at(-1)!;
+      client.socket.destroy();
+      await mine.done;
+      await done;
+      expect(await openFiles(dir.path)).toBe(openBefore);
     });
   });
 }
