@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { parseDigest } from '../oci/digest.ts';
 import type { UpstreamBody } from '../proxy/upstream-client.ts';
-import { drained } from './blob-response.ts';
+import { drained } from './follow-fill.ts';
 
 export async function streamVerified(res: ServerResponse, body: UpstreamBody, digest: string, range: { start: number; end: number | undefined }): Promise<void> {
   const { algorithm } = parseDigest(digest);

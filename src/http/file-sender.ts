@@ -10,7 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
 import type { ByteRange } from '../oci/range.ts';
 import type { BlobFill } from '../proxy/blob-fill.ts';
-import { drained, FillAbortedError, lastByteOf, openFillFile, streamFill, type FillRange } from './blob-response.ts';
+import { drained, FillAbortedError, FillCursor, openFillFile, streamFill, type FillRange } from './follow-fill.ts';
 import { loadSendfileAddon, type SendfileAddon } from './sendfile-addon.ts';
 
 export interface FileSender {
@@ -84,21 +84,16 @@ export function sendfileFileSender(addon: SendfileAddon): FileSender {
       let sent = 0;
       try {
         if (res.socket && res.socket.writableLength > 0) await drained(res.socket);
-        let pos = range.start;
-        while (pos <= lastByteOf(fill, range)) {
+        const cursor = new FillCursor(fill, range);
+        while (!cursor.finished) {
           if (res.destroyed) return;
-          if (fill.state === 'failed') throw new FillAbortedError(fill.error?.message);
-          const available = Math.min(fill.readable, lastByteOf(fill, range) + 1);
-          // After the first bytes, wait for a batch: each transfer has a fixed cost in native
+          // After the first bytes, a batch at a time: each transfer has a fixed cost in native
           // handles, and a herd of followers would otherwise pay it per 64 KiB network read.
-          const enough = pos === range.start || available - pos >= FOLLOW_BATCH || available > lastByteOf(fill, range) || fill.state !== 'filling';
-          if (pos >= available || !enough) {
-            await fill.changed();
-            continue;
-          }
-          const step = await transfer(addon, res, socketFd, file.fd, { start: pos, end: available - 1 });
+          const len = await cursor.ready(Infinity, cursor.position === range.start ? 1 : FOLLOW_BATCH);
+          if (len === 0) continue;
+          const step = await transfer(addon, res, socketFd, file.fd, { start: cursor.position, end: cursor.position + len - 1 });
           sent += step.sent;
-          pos += step.sent;
+          cursor.advance(step.sent);
           if (!step.whole) throw new FillAbortedError('the client left or the socket failed');
         }
         res.end();

@@ -3,7 +3,7 @@
 // answers), a reset after N response bytes, and one corrupted response byte. Working at the
 // TCP level means wharf sees exactly what a broken network or a crashed upstream looks like.
 import { createServer, createConnection, type Server, type Socket } from 'node:net';
-import { drained } from '../../src/http/blob-response.ts';
+import { drained } from '../../src/http/follow-fill.ts';
 
 export type FaultMode =
   | { readonly kind: 'pass' }

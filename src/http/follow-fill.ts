@@ -1,6 +1,7 @@
-// Streams the bytes of a blob still being filled straight to the Node response, no web streams
-// (measured to matter, see shared/reference/node-perf.md): the fallback when sendfile cannot be
-// used (see file-sender.ts). Callers send headers first.
+// Reading a blob while it is being filled: a cursor that says what may be sent next as verified
+// bytes land, and the stream way of sending them (no web streams, measured to matter, see
+// shared/reference/node-perf.md), the fallback when sendfile cannot be used (file-sender.ts).
+// Callers send headers first.
 import { open, type FileHandle } from 'node:fs/promises';
 import type { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
@@ -12,15 +13,57 @@ const FOLLOW_CHUNK = 256 << 10;
 
 export class FillAbortedError extends Error {}
 
-/** The last byte a reader of [range] of a fill must send, as far as is known now. */
-export function lastByteOf(fill: BlobFill, range: FillRange): number {
-  return range.end !== undefined ? range.end : fill.state === 'complete' ? fill.written - 1 : Infinity;
-}
-
 export interface FillRange {
   readonly start: number;
   /** Unset: to the end of the blob, whose size may not be known yet. */
   readonly end: number | undefined;
+}
+
+/** Where a reader of [range] of a fill is, and how much it may send from there. */
+export class FillCursor {
+  readonly #fill: BlobFill;
+  readonly #range: FillRange;
+  #position: number;
+
+  constructor(fill: BlobFill, range: FillRange) {
+    this.#fill = fill;
+    this.#range = range;
+    this.#position = range.start;
+  }
+
+  get position(): number {
+    return this.#position;
+  }
+
+  get finished(): boolean {
+    return this.#position > this.#last();
+  }
+
+  advance(bytes: number): void {
+    this.#position += bytes;
+  }
+
+  /**
+   * Bytes that may be sent from the position, at most max. Waits for the fill until at least
+   * minBatch are ready (or all that remain); 0 once finished. Throws when the fill failed.
+   */
+  async ready(max: number, minBatch: number): Promise<number> {
+    for (;;) {
+      const fill = this.#fill;
+      if (fill.state === 'failed') throw new FillAbortedError(fill.error?.message);
+      const last = this.#last();
+      if (this.#position > last) return 0;
+      const available = Math.min(fill.readable, last + 1) - this.#position;
+      if (available > 0 && (available >= minBatch || fill.readable > last || fill.state === 'complete')) return Math.min(available, max);
+      await fill.changed();
+    }
+  }
+
+  // The last byte to send, as far as is known now.
+  #last(): number {
+    const { end } = this.#range;
+    return end !== undefined ? end : this.#fill.state === 'complete' ? this.#fill.written - 1 : Infinity;
+  }
 }
 
 /**
@@ -38,27 +81,21 @@ export async function streamFill(res: ServerResponse, fill: BlobFill, range: Fil
   let next = 0;
   try {
     fh = await openFillFile(fill);
-    let pos = range.start;
-    const last = () => lastByteOf(fill, range);
-    while (pos <= last()) {
+    const cursor = new FillCursor(fill, range);
+    while (!cursor.finished) {
       if (res.destroyed) return;
-      if (fill.state === 'failed') throw new FillAbortedError(fill.error?.message);
-      const available = fill.readable;
-      if (pos >= available) {
-        await fill.changed();
-        continue;
-      }
-      const len = Math.min(FOLLOW_CHUNK, available - pos, last() + 1 - pos);
+      const len = await cursor.ready(FOLLOW_CHUNK, 1);
+      if (len === 0) continue;
       if (flushed[next]) await Promise.race([flushed[next], closed]);
       if (res.destroyed) return;
       const buf = buffers[next]!;
-      const { bytesRead } = await fh.read(buf, 0, len, pos);
+      const { bytesRead } = await fh.read(buf, 0, len, cursor.position);
       if (res.destroyed) return;
       if (bytesRead === 0) {
         await fill.changed();
         continue;
       }
-      pos += bytesRead;
+      cursor.advance(bytesRead);
       let accepted = true;
       flushed[next] = new Promise<void>((resolve) => {
         accepted = res.write(buf.subarray(0, bytesRead), () => resolve());
