@@ -9,7 +9,7 @@ import type { StoredManifest } from '../cache/manifest-store.ts';
 import type { ManifestService } from '../proxy/manifest-service.ts';
 import type { UpstreamRouter } from '../proxy/upstream-router.ts';
 import { parseRegistryPath } from './parse-registry-path.ts';
-import { contentHeaders } from './registry-headers.ts';
+import { manifestHeaders } from './manifest-route.ts';
 import type { RequestObserver } from './request-observer.ts';
 
 interface FastPathUpstream {
@@ -60,7 +60,7 @@ export class ManifestFastPath {
 
     const observer = this.#deps.observer;
     const reqId = observer.requestId(headerOf(req, 'x-request-id'));
-    const headers = contentHeaders({ contentType: manifest.mediaType, digest: manifest.digest, length: manifest.body.length, cache: 'hit', namespace: route.namespace });
+    const headers = manifestHeaders(manifest, 'hit', route.namespace);
     headers['X-Request-Id'] = reqId;
     const socket = res.socket;
     const bytesBefore = socket?.bytesWritten ?? 0;

@@ -20,12 +20,10 @@ export async function serveManifest(
 
 export function manifestResponse(manifest: StoredManifest, cache: ManifestCacheResult, namespace: string | undefined, method: string): Response {
   // A plain headers object keeps @hono/node-server on its fast path (see node-perf.md).
-  const headers = contentHeaders({
-    contentType: manifest.mediaType,
-    digest: manifest.digest,
-    length: manifest.body.length,
-    cache,
-    namespace,
-  });
-  return new Response(method === 'HEAD' ? null : manifest.body, { status: 200, headers });
+  return new Response(method === 'HEAD' ? null : manifest.body, { status: 200, headers: manifestHeaders(manifest, cache, namespace) });
+}
+
+/** The headers of a manifest answer; the manifest fast path sends the same ones. */
+export function manifestHeaders(manifest: StoredManifest, cache: ManifestCacheResult, namespace: string | undefined): Record<string, string> {
+  return contentHeaders({ contentType: manifest.mediaType, digest: manifest.digest, length: manifest.body.length, cache, namespace });
 }
