@@ -2,7 +2,7 @@
 // stores, clients or services, and nothing here is global.
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import type { Config, ResolvedUpstream } from './config/load-config.ts';
+import type { Config } from './config/load-config.ts';
 import type { BlobStore } from './cache/blob-store.ts';
 import type { ManifestStore } from './cache/manifest-store.ts';
 import { locateImage } from './cache/locate-image.ts';
@@ -116,7 +116,7 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
   };
 }
 
-function createUpstreamHandle(u: ResolvedUpstream, config: Config, metrics: Metrics, logger: Logger): UpstreamHandle {
+function createUpstreamHandle(u: Config['upstreams'][number], config: Config, metrics: Metrics, logger: Logger): UpstreamHandle {
   const client = new UpstreamClient({ upstream: u, timeouts: u.timeouts });
   const breaker = new CircuitBreaker({
     ...config.resilience.breaker,

@@ -88,7 +88,7 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<Config> 
 
 /** Names only: an offline wharf never dials them (the URL says so if it ever shows up). */
 function offlineRegistries(): UpstreamConfig[] {
-  return OFFLINE_REGISTRIES.map((name) => ({ name, url: 'http://offline.invalid', default: name === 'docker.io', libraryPrefix: name === 'docker.io' }));
+  return OFFLINE_REGISTRIES.map((name) => ({ name, url: 'http://offline.invalid', default: name === 'docker.io', libraryPrefix: name === 'docker.io', redirectHosts: [], authRealmHosts: [] }));
 }
 
 /** A log-safe copy of the config: passwords and URL credentials become "***". */

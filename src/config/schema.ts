@@ -39,6 +39,12 @@ const timeoutsSchema = z.strictObject({
   connectMs: positiveMs.default(3000),
   headersMs: positiveMs.default(5000),
   bodyIdleMs: positiveMs.default(30000),
+  /** Whole-response deadline for small bodies (manifests, tag list pages, tokens): a slow drip ends here. */
+  manifestTotalMs: positiveMs.default(10000),
+  /** A blob body slower than this over a rate window is cut off (0: no minimum). */
+  blobMinBytesPerSecond: z.number().int().min(0).default(16384),
+  /** The window over which the blob minimum rate is measured. */
+  blobRateWindowMs: positiveMs.default(10000),
 });
 
 /** Per-upstream deadlines: any key left out takes the global `timeouts` value. */
@@ -46,7 +52,16 @@ const upstreamTimeoutsSchema = z.strictObject({
   connectMs: positiveMs.optional(),
   headersMs: positiveMs.optional(),
   bodyIdleMs: positiveMs.optional(),
+  manifestTotalMs: positiveMs.optional(),
+  blobMinBytesPerSecond: z.number().int().min(0).optional(),
+  blobRateWindowMs: positiveMs.optional(),
 });
+
+/** A host name or IP literal, optionally with a port: where redirects or token realms may point. */
+const hostName = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/, 'expected a host such as cdn.example.com or 10.0.0.5:8080')
+  .transform((h) => h.toLowerCase());
 
 export const upstreamSchema = z
   .strictObject({
@@ -59,6 +74,16 @@ export const upstreamSchema = z
     /** Prefix single-segment repositories with library/ (Docker Hub official images). */
     libraryPrefix: z.boolean().optional(),
     timeouts: upstreamTimeoutsSchema.optional(),
+    /**
+     * Hosts this upstream's redirects may lead to even on loopback, link-local or private
+     * networks (public hosts need no listing).
+     */
+    redirectHosts: z.array(hostName).default([]),
+    /**
+     * Token realm hosts that may receive this upstream's credentials besides its own host and
+     * hosts of the same registrable domain.
+     */
+    authRealmHosts: z.array(hostName).default([]),
   })
   .refine((u) => !(u.password && u.passwordFile), {
     message: 'set password or passwordFile, not both',
@@ -109,6 +134,15 @@ export const configSchema = z
         evictionGraceSeconds: z.number().int().min(0).default(60),
         /** Images never evicted: references such as docker.io/library/alpine:3.20 or ghcr.io/o/i@sha256:... */
         pinned: z.array(z.string().min(1)).default([]),
+        /** Most tags kept for one repository's tag list; a longer list is refused, not cut. */
+        tagListMaxTags: z.number().int().min(1).default(100_000),
+        /** Most bytes read from the upstream for one repository's tag list, all pages together. */
+        tagListMaxBytes: byteSize.default(16 * 2 ** 20),
+        /**
+         * Answer a Range on a blob not yet cached only from bytes whose digest was verified,
+         * i.e. after the fill completes (a ranged read otherwise streams as the bytes arrive).
+         */
+        verifiedRangesOnly: z.boolean().default(false),
       })
       .prefault({}),
     timeouts: timeoutsSchema.prefault({}),
@@ -154,7 +188,7 @@ export type ParsedConfig = z.output<typeof configSchema>;
 export type UpstreamConfig = ParsedConfig['upstreams'][number];
 
 /** Keys holding a byte size: their environment values go to the schema as text ("50GiB"). */
-export const SIZE_KEYS: ReadonlySet<string> = new Set(['cache.maxBytes', 'cache.minFreeBytes']);
+export const SIZE_KEYS: ReadonlySet<string> = new Set(['cache.maxBytes', 'cache.minFreeBytes', 'cache.tagListMaxBytes']);
 
 /** Scalar keys that WHARF_* environment variables may override (redis.url -> WHARF_REDIS_URL). */
 export const ENV_OVERRIDABLE_KEYS = [
@@ -172,6 +206,12 @@ export const ENV_OVERRIDABLE_KEYS = [
   'timeouts.connectMs',
   'timeouts.headersMs',
   'timeouts.bodyIdleMs',
+  'timeouts.manifestTotalMs',
+  'timeouts.blobMinBytesPerSecond',
+  'timeouts.blobRateWindowMs',
+  'cache.tagListMaxTags',
+  'cache.tagListMaxBytes',
+  'cache.verifiedRangesOnly',
   'offline',
   'resilience.staleAfterMs',
   'admin.token',

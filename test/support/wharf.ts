@@ -10,12 +10,36 @@ import { createLogger } from '../../src/logger.ts';
 import { startServer, type RunningServer } from '../../src/server.ts';
 
 export interface WharfOptions {
-  upstreams: Array<{ name: string; url: string; default?: boolean; username?: string; password?: string }>;
+  upstreams: Array<{
+    name: string;
+    url: string;
+    default?: boolean;
+    username?: string;
+    password?: string;
+    redirectHosts?: string[];
+    authRealmHosts?: string[];
+    timeouts?: WharfOptions['timeouts'];
+  }>;
   dataDir?: string;
   redisUrl?: string;
   tagTtlSeconds?: number;
-  cache?: { maxBytes?: number | string; minFreeBytes?: number | string; evictionGraceSeconds?: number; pinned?: string[] };
-  timeouts?: { connectMs?: number; headersMs?: number; bodyIdleMs?: number };
+  cache?: {
+    maxBytes?: number | string;
+    minFreeBytes?: number | string;
+    evictionGraceSeconds?: number;
+    pinned?: string[];
+    tagListMaxTags?: number;
+    tagListMaxBytes?: number | string;
+    verifiedRangesOnly?: boolean;
+  };
+  timeouts?: {
+    connectMs?: number;
+    headersMs?: number;
+    bodyIdleMs?: number;
+    manifestTotalMs?: number;
+    blobMinBytesPerSecond?: number;
+    blobRateWindowMs?: number;
+  };
   offline?: boolean;
   adminToken?: string;
   resilience?: { staleAfterMs?: number; breaker?: { failureThreshold?: number; openMs?: number; maxOpenMs?: number } };

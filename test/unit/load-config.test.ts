@@ -67,16 +67,27 @@ describe('loadConfig: defaults and file choice', () => {
       sendfile: true,
       logLevel: 'info',
       redis: { keyPrefix: 'wharf:' },
-      cache: { tagTtlSeconds: 60, memoryManifests: 4096, minFreeBytes: 2 ** 30, tagRetentionDays: 90, evictionGraceSeconds: 60, pinned: [] },
-      timeouts: { connectMs: 3000, headersMs: 5000, bodyIdleMs: 30000 },
+      cache: {
+        tagTtlSeconds: 60,
+        memoryManifests: 4096,
+        minFreeBytes: 2 ** 30,
+        tagRetentionDays: 90,
+        evictionGraceSeconds: 60,
+        pinned: [],
+        tagListMaxTags: 100_000,
+        tagListMaxBytes: 16 * 2 ** 20,
+        verifiedRangesOnly: false,
+      },
+      timeouts: { connectMs: 3000, headersMs: 5000, bodyIdleMs: 30000, manifestTotalMs: 10000, blobMinBytesPerSecond: 16384, blobRateWindowMs: 10000 },
       offline: false,
       resilience: { staleAfterMs: 1500, breaker: { failureThreshold: 5, openMs: 5000, maxOpenMs: 60000 } },
     });
     expect(config.redis.url).toBeUndefined();
-    const timeouts = { connectMs: 3000, headersMs: 5000, bodyIdleMs: 30000 };
+    const timeouts = { connectMs: 3000, headersMs: 5000, bodyIdleMs: 30000, manifestTotalMs: 10000, blobMinBytesPerSecond: 16384, blobRateWindowMs: 10000 };
+    const hosts = { redirectHosts: [], authRealmHosts: [] };
     expect(config.upstreams).toEqual([
-      { name: 'docker.io', url: 'https://registry-1.docker.io', default: true, libraryPrefix: true, timeouts },
-      { name: 'ghcr.io', url: 'https://ghcr.io', default: false, libraryPrefix: false, timeouts },
+      { name: 'docker.io', url: 'https://registry-1.docker.io', default: true, libraryPrefix: true, timeouts, ...hosts },
+      { name: 'ghcr.io', url: 'https://ghcr.io', default: false, libraryPrefix: false, timeouts, ...hosts },
     ]);
   });
 
@@ -188,6 +199,12 @@ describe('environment overrides', () => {
       'WHARF_TIMEOUTS_CONNECT_MS',
       'WHARF_TIMEOUTS_HEADERS_MS',
       'WHARF_TIMEOUTS_BODY_IDLE_MS',
+      'WHARF_TIMEOUTS_MANIFEST_TOTAL_MS',
+      'WHARF_TIMEOUTS_BLOB_MIN_BYTES_PER_SECOND',
+      'WHARF_TIMEOUTS_BLOB_RATE_WINDOW_MS',
+      'WHARF_CACHE_TAG_LIST_MAX_TAGS',
+      'WHARF_CACHE_TAG_LIST_MAX_BYTES',
+      'WHARF_CACHE_VERIFIED_RANGES_ONLY',
       'WHARF_OFFLINE',
       'WHARF_RESILIENCE_STALE_AFTER_MS',
       'WHARF_ADMIN_TOKEN',
@@ -216,7 +233,7 @@ describe('environment overrides', () => {
 
   it('takes per-upstream timeouts over the global ones', async () => {
     const config = await load('timeouts: { headersMs: 4000 }\nupstreams:\n  - { name: docker.io, url: http://127.0.0.1:1, timeouts: { headersMs: 900 } }\n');
-    expect(config.upstreams[0]?.timeouts).toEqual({ connectMs: 3000, headersMs: 900, bodyIdleMs: 30000 });
+    expect(config.upstreams[0]?.timeouts).toEqual({ connectMs: 3000, headersMs: 900, bodyIdleMs: 30000, manifestTotalMs: 10000, blobMinBytesPerSecond: 16384, blobRateWindowMs: 10000 });
   });
 
   it('wins over the file, converting numbers', async () => {
