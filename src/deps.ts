@@ -139,6 +139,7 @@ function createUpstreamHandle(u: Config['upstreams'][number], config: Config, me
     breaker,
     offline: config.offline,
     staleAfterMs: config.resilience.staleAfterMs,
+    timeouts: u.timeouts,
     metrics,
   };
 }

@@ -22,6 +22,11 @@ export interface UpstreamTimeouts {
   readonly headersMs: number;
   /** Longest silence between two body chunks. */
   readonly bodyIdleMs: number;
+  /** Whole-response deadline (request to last byte) for small bodies: manifests, tag pages, tokens. */
+  readonly manifestTotalMs: number;
+  /** Slowest blob body tolerated, measured over blobRateWindowMs; 0: no minimum. */
+  readonly blobMinBytesPerSecond: number;
+  readonly blobRateWindowMs: number;
 }
 
 export interface UpstreamRequest {

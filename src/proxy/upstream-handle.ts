@@ -1,7 +1,7 @@
 // A configured upstream as the services see it: its name, naming rules, client and breaker.
 // askUpstream is the one door to an upstream: it refuses in offline mode, fails fast while the
 // breaker is open, and tells the breaker how each request went.
-import type { UpstreamClient, UpstreamRequest, UpstreamResponse } from './upstream-client.ts';
+import type { UpstreamClient, UpstreamRequest, UpstreamResponse, UpstreamTimeouts } from './upstream-client.ts';
 import type { RoutableUpstream } from './upstream-router.ts';
 import type { CircuitBreaker } from './circuit-breaker.ts';
 import type { Metrics } from '../metrics/metrics.ts';
@@ -16,6 +16,8 @@ export interface UpstreamHandle extends RoutableUpstream {
   readonly offline: boolean;
   /** An upstream silent for this long is unresponsive: the breaker opens, cached copies are served. */
   readonly staleAfterMs: number;
+  /** This upstream's deadlines (the global ones where it sets none). */
+  readonly timeouts: UpstreamTimeouts;
   readonly metrics: Metrics;
 }
 
