@@ -4,6 +4,7 @@
 // write-through; their freshness is the services' business (fetchedAt), not this cache's.
 import { LRUCache } from 'lru-cache';
 import type { ManifestStore, RepoKey, StoredManifest, TagListRecord, TagRecord } from './manifest-store.ts';
+import { assertManifestRecord } from './store-records.ts';
 
 export interface MemoryCacheOptions {
   readonly maxManifests: number;
@@ -72,6 +73,8 @@ export class MemoryCachedManifestStore implements ManifestStore, ManifestMemory 
   }
 
   async putManifest(manifest: StoredManifest): Promise<void> {
+    // Checked here too: memory is served from before the inner store ever sees the record.
+    assertManifestRecord(manifest);
     this.#manifests.set(manifest.digest, { digest: manifest.digest, mediaType: manifest.mediaType, body: ownBuffer(manifest.body) });
     await this.#inner.putManifest(manifest);
   }

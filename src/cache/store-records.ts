@@ -1,6 +1,8 @@
 // What the embedded and Redis manifest stores share: the key rules (so both accept exactly the
 // same keys) and the encoding of records, so a value written by one reads the same in the other.
 import type { RepoKey, StoredManifest, TagListRecord, TagRecord } from './manifest-store.ts';
+import { digestOf, parseDigest } from '../oci/digest.ts';
+import { isKnownManifestType } from '../oci/media-types.ts';
 
 const NEWLINE = 0x0a;
 
@@ -21,18 +23,43 @@ function assertSegment(s: string, what: string, alsoBanned = ''): void {
   }
 }
 
+/**
+ * Why a manifest may not be stored, or undefined when it may: its digest must be the digest of
+ * its bytes and its type a manifest type. Checked on the way in and on the way out, so a value
+ * that another writer (an older wharf, anything sharing Redis) put is never served unverified.
+ */
+export function manifestRecordProblem(manifest: StoredManifest): string | undefined {
+  if (!isKnownManifestType(manifest.mediaType)) return `media type ${JSON.stringify(manifest.mediaType.slice(0, 100))} is not a manifest type`;
+  let algorithm;
+  try {
+    algorithm = parseDigest(manifest.digest).algorithm;
+  } catch {
+    return `invalid digest ${JSON.stringify(manifest.digest.slice(0, 150))}`;
+  }
+  const actual = digestOf(manifest.body, algorithm);
+  return actual === manifest.digest ? undefined : `bytes hash to ${actual}, not ${manifest.digest}`;
+}
+
+export function assertManifestRecord(manifest: StoredManifest): void {
+  const problem = manifestRecordProblem(manifest);
+  if (problem) throw new Error(`manifest store: refusing manifest: ${problem}`);
+}
+
 /** A manifest as one value: "<mediaType>\n" then the exact body, so a read is one fetch. */
 export function encodeManifest(manifest: StoredManifest): Buffer {
-  // HTTP header values cannot hold these anyway; the media type is the header line.
-  if (/[\r\n\0]/.test(manifest.mediaType)) throw new Error(`manifest store: media type ${JSON.stringify(manifest.mediaType)} contains a line break`);
+  assertManifestRecord(manifest);
   return Buffer.concat([Buffer.from(`${manifest.mediaType}\n`, 'latin1'), manifest.body]);
 }
 
-/** No header line means a foreign value: treated as not cached. The body is a zero-copy view. */
+/**
+ * No header line, a foreign type or bytes that do not match the digest: treated as not cached.
+ * The body is a zero-copy view.
+ */
 export function decodeManifest(digest: string, value: Buffer): StoredManifest | undefined {
   const eol = value.indexOf(NEWLINE);
   if (eol < 0) return undefined;
-  return { digest, mediaType: value.toString('latin1', 0, eol), body: value.subarray(eol + 1) };
+  const manifest = { digest, mediaType: value.toString('latin1', 0, eol), body: value.subarray(eol + 1) };
+  return manifestRecordProblem(manifest) === undefined ? manifest : undefined;
 }
 
 export function encodeTagRecord(record: TagRecord): string {
@@ -42,6 +69,7 @@ export function encodeTagRecord(record: TagRecord): string {
 export function decodeTagRecord(value: string): TagRecord | undefined {
   const v = parseJson(value);
   if (typeof v?.digest !== 'string' || typeof v.mediaType !== 'string' || typeof v.fetchedAt !== 'number') return undefined;
+  if (!isKnownManifestType(v.mediaType)) return undefined;
   return { digest: v.digest, mediaType: v.mediaType, fetchedAt: v.fetchedAt };
 }
 

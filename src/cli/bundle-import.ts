@@ -8,7 +8,7 @@ import type { Cache } from './open-cache.ts';
 import { DigestMismatchError } from '../cache/blob-store.ts';
 import { manifestRefs } from '../oci/manifest-refs.ts';
 import { digestOf, parseDigest } from '../oci/digest.ts';
-import { resolveManifestMediaType } from '../oci/media-types.ts';
+import { checkManifest } from '../oci/manifest-check.ts';
 import { BUNDLE_ANNOTATIONS, MAX_MANIFEST_ENTRY_BYTES } from './bundle-format.ts';
 
 export interface ImportSummary {
@@ -137,8 +137,13 @@ class ImportState {
       this.#reject(digest, `manifest ${digest}: its bytes hash to ${actual}; not imported`);
       return;
     }
-    const mediaType = this.#manifestTypes.get(digest) ?? resolveManifestMediaType(undefined, body);
-    await this.#cache.manifestStore.putManifest({ digest, mediaType, body });
+    // The bundle's word for the type goes through the same check as an upstream's Content-Type.
+    const check = checkManifest(this.#manifestTypes.get(digest), body);
+    if (!check.ok) {
+      this.#reject(digest, `manifest ${digest}: ${check.why}; not imported`);
+      return;
+    }
+    await this.#cache.manifestStore.putManifest({ digest, mediaType: check.mediaType, body });
     this.#manifests++;
     for (const child of manifestRefs(body).manifests) if (!this.#manifestTypes.has(child.digest)) this.#manifestTypes.set(child.digest, child.mediaType);
   }

@@ -1,28 +1,28 @@
-// Manifest media types wharf stores and serves verbatim.
+// Manifest media types wharf stores and serves verbatim, and the RFC 6838 grammar every media
+// type wharf sends in a header must satisfy.
 
 export const MediaType = {
   ociManifest: 'application/vnd.oci.image.manifest.v1+json',
   ociIndex: 'application/vnd.oci.image.index.v1+json',
-  ociArtifactManifest: 'application/vnd.oci.artifact.manifest.v1+json',
   dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
   dockerManifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',
-  dockerSchema1: 'application/vnd.docker.distribution.manifest.v1+json',
-  dockerSchema1Signed: 'application/vnd.docker.distribution.manifest.v1+prettyjws',
 } as const;
 
 /**
- * What wharf asks upstreams for: every manifest type, so that a tag resolves to the index/list
- * (never a down-converted single-platform manifest) and digests stay those of the upstream.
+ * Docker schema1 (deprecated, refused by current registries and clients): never cached, since
+ * its digest is taken over a JWS payload, not over the bytes wharf would keep.
  */
-export const UPSTREAM_MANIFEST_ACCEPT = [
-  MediaType.ociIndex,
-  MediaType.dockerManifestList,
-  MediaType.ociManifest,
-  MediaType.dockerManifest,
-  MediaType.ociArtifactManifest,
-  MediaType.dockerSchema1Signed,
-  MediaType.dockerSchema1,
-].join(', ');
+export const SCHEMA1_MEDIA_TYPES: ReadonlySet<string> = new Set([
+  'application/vnd.docker.distribution.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.v1+prettyjws',
+]);
+
+/**
+ * What wharf asks upstreams for: the four manifest types it caches, indexes first, so that a
+ * tag resolves to the index/list (never a down-converted single-platform manifest) and digests
+ * stay those of the upstream. Artifacts come as OCI image manifests (OCI 1.1).
+ */
+export const UPSTREAM_MANIFEST_ACCEPT = [MediaType.ociIndex, MediaType.dockerManifestList, MediaType.ociManifest, MediaType.dockerManifest].join(', ');
 
 const KNOWN = new Set<string>(Object.values(MediaType));
 
@@ -33,35 +33,20 @@ export function baseMediaType(contentType: string | undefined): string {
   return (semi === -1 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
 }
 
+/** One of the manifest or index types wharf caches. */
 export function isKnownManifestType(mediaType: string): boolean {
   return KNOWN.has(mediaType);
 }
 
-/**
- * Schema1 signed manifests are digested over their JWS payload, not their bytes, so their
- * digest cannot be checked against the body.
- */
-export function isDigestVerifiable(mediaType: string): boolean {
-  return mediaType !== MediaType.dockerSchema1Signed && mediaType !== MediaType.dockerSchema1;
+export function isIndexType(mediaType: string): boolean {
+  return mediaType === MediaType.ociIndex || mediaType === MediaType.dockerManifestList;
 }
 
-/**
- * The media type of a manifest body: the upstream's Content-Type when it names a manifest type,
- * else the body's own mediaType field (some registries send application/json).
- */
-export function resolveManifestMediaType(contentType: string | undefined, body: Buffer): string {
-  const fromHeader = baseMediaType(contentType);
-  if (isKnownManifestType(fromHeader)) return fromHeader;
-  try {
-    const parsed: unknown = JSON.parse(body.toString('utf8'));
-    if (parsed && typeof parsed === 'object' && 'mediaType' in parsed && typeof parsed.mediaType === 'string') {
-      return parsed.mediaType;
-    }
-    if (parsed && typeof parsed === 'object' && 'schemaVersion' in parsed && parsed.schemaVersion === 1) {
-      return MediaType.dockerSchema1Signed;
-    }
-  } catch {
-    // not JSON: fall through to the header value
-  }
-  return fromHeader || 'application/octet-stream';
+// RFC 6838 section 4.2: type-name "/" subtype-name, each a restricted-name of at most 127 chars.
+const RESTRICTED_NAME = "[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}";
+const MEDIA_TYPE = new RegExp(`^${RESTRICTED_NAME}/${RESTRICTED_NAME}$`);
+
+/** A media type by the RFC 6838 grammar (no parameters): safe in a header, no control chars. */
+export function isValidMediaType(value: string): boolean {
+  return MEDIA_TYPE.test(value);
 }

@@ -7,7 +7,8 @@ import { ManifestUnknownError, UpstreamProtocolError } from '../errors.ts';
 import type { ManifestStore, RepoKey, StoredManifest } from '../cache/manifest-store.ts';
 import type { ManifestMemory } from '../cache/memory-cached-manifest-store.ts';
 import { digestOf, looksLikeDigest, parseDigest } from '../oci/digest.ts';
-import { isDigestVerifiable, resolveManifestMediaType, UPSTREAM_MANIFEST_ACCEPT } from '../oci/media-types.ts';
+import { UPSTREAM_MANIFEST_ACCEPT } from '../oci/media-types.ts';
+import { checkManifest } from '../oci/manifest-check.ts';
 import { isValidTag } from '../oci/grammar.ts';
 import { askUpstream, type UpstreamHandle } from './upstream-handle.ts';
 import { headerValue, upstreamAnswerError } from './upstream-answer.ts';
@@ -120,6 +121,7 @@ export class ManifestService {
       path: `/v2/${repository}/manifests/${tag}`,
       repository,
       headers: { accept: UPSTREAM_MANIFEST_ACCEPT },
+      totalMs: upstream.timeouts.manifestTotalMs,
     });
     await head.body.dump();
     // Some registries do not answer HEAD for manifests; GET is the fallback clients use too.
@@ -137,13 +139,18 @@ export class ManifestService {
     return { manifest: await result, cache: 'miss' };
   }
 
-  /** GETs a manifest, checks its digest and stores it. expectedDigest is set for by-digest fetches. */
+  /**
+   * GETs a manifest, checks that it is one (type and shape) and that its digest is the digest of
+   * its bytes, and stores it. Nothing else is cached: the digest a record is stored under is
+   * always computed here, never taken from the upstream. expectedDigest: by-digest fetches.
+   */
   async #fetchManifest(upstream: UpstreamHandle, repository: string, reference: string, expectedDigest: string | undefined): Promise<StoredManifest> {
     const res = await askUpstream(upstream, {
       method: 'GET',
       path: `/v2/${repository}/manifests/${reference}`,
       repository,
       headers: { accept: UPSTREAM_MANIFEST_ACCEPT },
+      totalMs: upstream.timeouts.manifestTotalMs,
     });
     if (res.statusCode !== 200) {
       await res.body.dump();
@@ -151,23 +158,29 @@ export class ManifestService {
     }
     const body = await readUpstreamBody(upstream.name, res.body, MAX_MANIFEST_BYTES);
     upstream.metrics.upstreamBytes.inc({ upstream: upstream.name }, body.length);
-    const mediaType = resolveManifestMediaType(headerValue(res.headers['content-type']), body);
+    const refuse = (why: string, detail: Record<string, string> = {}) => {
+      this.#log.error({ upstream: upstream.name, repository, reference, why, ...detail }, 'upstream manifest refused; not cached');
+      return new UpstreamProtocolError(upstream.name, why);
+    };
+    const check = checkManifest(headerValue(res.headers['content-type']), body);
+    if (!check.ok) throw refuse(`not a manifest wharf can cache: ${check.why}`);
     const announced = headerValue(res.headers['docker-content-digest']);
     const claimed = expectedDigest ?? (announced && looksLikeDigest(announced) ? announced : undefined);
-    let digest: string;
-    if (isDigestVerifiable(mediaType)) {
-      const algorithm = claimed ? parseDigest(claimed).algorithm : 'sha256';
-      digest = digestOf(body, algorithm);
-      if (claimed && digest !== claimed) {
-        this.#log.error({ upstream: upstream.name, repository, reference, claimed, actual: digest }, 'manifest digest mismatch; not cached');
-        throw new UpstreamProtocolError(upstream.name, `manifest digest mismatch: expected ${claimed}, got ${digest}`);
-      }
-    } else {
-      // Schema1 signed manifests are digested over their JWS payload: keep the upstream's word.
-      digest = claimed ?? digestOf(body);
-    }
-    const manifest: StoredManifest = { digest, mediaType, body };
+    const algorithm = claimed ? digestAlgorithm(claimed) : 'sha256';
+    if (!algorithm) throw refuse(`unsupported digest ${claimed}`);
+    const digest = digestOf(body, algorithm);
+    if (claimed && digest !== claimed) throw refuse(`manifest digest mismatch: expected ${claimed}, got ${digest}`, { claimed: claimed, actual: digest });
+    const manifest: StoredManifest = { digest, mediaType: check.mediaType, body };
     await this.#store.putManifest(manifest);
     return manifest;
+  }
+}
+
+/** The algorithm of a digest wharf can verify, else undefined. */
+function digestAlgorithm(digest: string): 'sha256' | 'sha512' | undefined {
+  try {
+    return parseDigest(digest).algorithm;
+  } catch {
+    return undefined;
   }
 }

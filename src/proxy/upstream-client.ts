@@ -36,7 +36,7 @@ export interface UpstreamRequest {
   /** The repository the request is about: it names the token scope. */
   readonly repository?: string | undefined;
   readonly headers?: Readonly<Record<string, string>>;
-  readonly signal?: AbortSignal;
+  readonly signal?: AbortSignal | undefined;
 }
 
 export type UpstreamBody = Dispatcher.ResponseData['body'];

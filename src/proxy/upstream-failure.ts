@@ -1,7 +1,16 @@
 // An upstream that gave no HTTP answer at all (timeout, refused, reset, DNS). Distinct from an
 // HTTP error status: it is what "the upstream is unreachable" means for stale serving and 503s.
 
-export type UpstreamFailureKind = 'connect-timeout' | 'headers-timeout' | 'refused' | 'reset' | 'dns' | 'auth-server' | 'other';
+export type UpstreamFailureKind =
+  | 'connect-timeout'
+  | 'headers-timeout'
+  | 'total-timeout'
+  | 'refused'
+  | 'reset'
+  | 'dns'
+  | 'auth-server'
+  | 'refused-redirect'
+  | 'other';
 
 export class UpstreamFailure extends Error {
   readonly kind: UpstreamFailureKind;
@@ -40,6 +49,8 @@ const KIND_BY_CODE: Record<string, UpstreamFailureKind> = {
 export function toUpstreamFailure(upstream: string, err: unknown): UpstreamFailure | undefined {
   if (err instanceof UpstreamFailure) return err;
   if (!(err instanceof Error)) return new UpstreamFailure(upstream, 'other', String(err));
+  // AbortSignal.timeout(): a whole-response deadline wharf set (manifestTotalMs) ran out.
+  if (err.name === 'TimeoutError') return new UpstreamFailure(upstream, 'total-timeout', `no complete answer in time: ${err.message}`, { cause: err });
   if (err.name === 'AbortError' || codeOf(err) === 'UND_ERR_ABORTED') return undefined;
   const code = codeOf(err) ?? codeOf(err.cause);
   const kind = (code && KIND_BY_CODE[code]) || 'other';

@@ -21,7 +21,11 @@ export interface UpstreamHandle extends RoutableUpstream {
   readonly metrics: Metrics;
 }
 
-export async function askUpstream(upstream: UpstreamHandle, req: UpstreamRequest): Promise<UpstreamResponse> {
+/**
+ * One request to the upstream. totalMs bounds the whole answer, body included (the signal goes
+ * with the body): an upstream that drips a small answer byte by byte is cut off there.
+ */
+export async function askUpstream(upstream: UpstreamHandle, req: UpstreamRequest & { readonly totalMs?: number }): Promise<UpstreamResponse> {
   if (upstream.offline) throw new UpstreamUnavailableError(upstream.name, 'wharf is in offline mode');
   const { breaker } = upstream;
   if (!breaker.allowRequest()) {
@@ -30,7 +34,9 @@ export async function askUpstream(upstream: UpstreamHandle, req: UpstreamRequest
   const hung = setTimeout(() => breaker.trip(`no answer within ${upstream.staleAfterMs} ms`), upstream.staleAfterMs);
   const stopTimer = upstream.metrics.upstreamLatency.startTimer({ upstream: upstream.name });
   try {
-    const res = await upstream.client.request(req);
+    const deadline = req.totalMs === undefined ? undefined : AbortSignal.timeout(req.totalMs);
+    const signal = deadline && req.signal ? AbortSignal.any([deadline, req.signal]) : (deadline ?? req.signal);
+    const res = await upstream.client.request({ ...req, signal });
     stopTimer();
     recordAnswer(upstream, req.method, res);
     if (isOutage(res.statusCode)) {

@@ -131,6 +131,20 @@ export function manifestStoreContract(name: string, makeStore: () => Promise<Man
       expect(await store.getManifest(m256.digest)).toBeUndefined();
     });
 
+    it('refuses a manifest whose bytes are not its digest or whose type is not a manifest type, and holds nothing for it', async () => {
+      const real = jsonManifest(7);
+      const other = jsonManifest(8);
+      const lying: StoredManifest = { ...real, body: other.body };
+      await expect(store.putManifest(lying)).rejects.toThrow(/hash/);
+      expect(await store.getManifest(real.digest)).toBeUndefined();
+      const html = manifest(Buffer.from('<html><script>alert(1)</script></html>'), 'text/html');
+      await expect(store.putManifest(html)).rejects.toThrow(/not a manifest type/);
+      expect(await store.getManifest(html.digest)).toBeUndefined();
+      const crlf = manifest(Buffer.from('{}'), `${OCI_MANIFEST}\r\nX-Evil: 1`);
+      await expect(store.putManifest(crlf)).rejects.toThrow(/not a manifest type/);
+      expect(await store.getManifest(crlf.digest)).toBeUndefined();
+    });
+
     it('answers undefined for what it does not hold', async () => {
       expect(await store.getManifest(jsonManifest(404).digest)).toBeUndefined();
       expect(await store.getTag(hub, 'latest')).toBeUndefined();
