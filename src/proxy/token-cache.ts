@@ -6,6 +6,8 @@ export interface TokenKey {
   readonly realm: string;
   readonly service: string | undefined;
   readonly scope: string | undefined;
+  /** Fetched with the upstream's credentials (an anonymous token for the same scope is another). */
+  readonly credentialed: boolean;
 }
 
 export interface IssuedToken {
@@ -50,5 +52,5 @@ export class TokenCache {
 }
 
 function keyId(key: TokenKey): string {
-  return `${key.realm}\n${key.service ?? ''}\n${key.scope ?? ''}`;
+  return `${key.realm}\n${key.service ?? ''}\n${key.scope ?? ''}\n${key.credentialed ? 1 : 0}`;
 }

@@ -14,7 +14,7 @@ export interface HostileRequest {
 
 export interface HostileAnswer {
   readonly status: number;
-  readonly headers?: Readonly<Record<string, string | string[]>>;
+  readonly headers?: Readonly<Record<string, string | string[] | undefined>>;
   readonly body?: Buffer | string;
   /** Send the body in pieces of this many bytes, one every dripMs. */
   readonly dripMs?: number;
@@ -45,7 +45,8 @@ export async function startHostileUpstream(handler: HostileHandler = () => undef
     req.resume();
     const answer = current(seen, self) ?? (seen.path === '/v2/' ? { status: 200, body: '{}', headers: { 'content-type': 'application/json' } } : { status: 404, body: '{"errors":[{"code":"NAME_UNKNOWN"}]}' });
     const body = answer.body === undefined ? Buffer.alloc(0) : Buffer.from(answer.body);
-    const headers: Record<string, string | string[]> = { ...answer.headers };
+    const headers: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(answer.headers ?? {})) if (v !== undefined) headers[k] = v;
     if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-length' || h.toLowerCase() === 'transfer-encoding')) {
       headers['content-length'] = String(body.length);
     }
