@@ -4,6 +4,7 @@
 // readers until the digest is verified: a corrupt fill can only ever reach clients as a cut
 // stream, never as a complete wrong body.
 import type { BlobInfo, BlobWriter } from '../cache/blob-store.ts';
+import { rateFloor, type MinRate, type SlowBodyError } from './rate-floor.ts';
 
 export type FillState = 'filling' | 'complete' | 'failed';
 
@@ -89,14 +90,25 @@ export class ShortBodyError extends Error {
 /** Bytes received while a disk write is in flight before the body is paused (backpressure). */
 const MAX_QUEUED_BYTES = 4 << 20;
 
+/** An upstream body; destroy, when it has one, is how a body too slow is cut at once. */
+export type FillBody = AsyncIterable<Uint8Array> & { destroy?(error?: Error): unknown };
+
 /**
  * Pumps the upstream body into the writer, publishing progress. Resolves (never rejects) when
- * the fill is complete or failed; the outcome is on the fill.
+ * the fill is complete or failed; the outcome is on the fill. With a minimum rate, a body that
+ * brings fewer bytes than that in a window is cut and the fill fails with a SlowBodyError.
  *
  * Chunks that arrive while a write is in flight are gathered and written together: one write
  * per network chunk (64 KiB) spent most of a fill waiting on the thread pool.
  */
-export async function runFill(fill: BlobFill, writer: BlobWriter, body: AsyncIterable<Uint8Array>): Promise<void> {
+export async function runFill(fill: BlobFill, writer: BlobWriter, body: FillBody, options: { minRate?: MinRate } = {}): Promise<void> {
+  let tooSlow: SlowBodyError | undefined;
+  const floor =
+    options.minRate &&
+    rateFloor(options.minRate, (err) => {
+      tooSlow = err;
+      body.destroy?.(err);
+    });
   let queued: Uint8Array[] = [];
   let queuedBytes = 0;
   let flushing: Promise<void> | undefined;
@@ -120,12 +132,20 @@ export async function runFill(fill: BlobFill, writer: BlobWriter, body: AsyncIte
   };
   try {
     for await (const chunk of body) {
+      if (tooSlow) throw tooSlow;
       if (writeError) throw writeError;
+      floor?.received(chunk.byteLength);
       queued.push(chunk);
       queuedBytes += chunk.byteLength;
       if (!flushing) startFlushing();
-      else if (queuedBytes >= MAX_QUEUED_BYTES) await flushing;
+      else if (queuedBytes >= MAX_QUEUED_BYTES) {
+        // Our disk holding the body back is not the upstream being slow.
+        floor?.pause();
+        await flushing;
+        floor?.resume();
+      }
     }
+    floor?.stop();
     while (flushing) await flushing;
     if (queuedBytes > 0 && !writeError) {
       startFlushing();
@@ -135,8 +155,11 @@ export async function runFill(fill: BlobFill, writer: BlobWriter, body: AsyncIte
     if (fill.size !== undefined && writer.written !== fill.size) throw new ShortBodyError(fill.size, writer.written);
     fill.complete(await writer.commit());
   } catch (err) {
+    floor?.stop();
     while (flushing) await flushing; // never abort under a write in flight
     await writer.abort().catch(() => undefined);
-    fill.fail(err instanceof Error ? err : new Error(String(err)));
+    // A cut body may surface as the stream's own error: the cut's reason is the one that counts.
+    const error = tooSlow ?? err;
+    fill.fail(error instanceof Error ? error : new Error(String(error)));
   }
 }
