@@ -74,7 +74,7 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
     })
     .catch((err: unknown) => logger.error({ err: String(err) }, 'cannot read the blob cache index'));
   const guard = new CacheWriteGuard({ dataDir: config.dataDir, logger, metrics });
-  const blobs = new BlobService({ store: blobStore, logger, metrics, guard, index, evictor });
+  const blobs = new BlobService({ store: blobStore, logger, metrics, guard, index, evictor, verifiedRangesOnly: config.cache.verifiedRangesOnly });
   const manifests = new ManifestService({ store: manifestStore, memory: manifestStore, tagTtlSeconds: config.cache.tagTtlSeconds, logger });
   const tagLists = new TagListService({ store: manifestStore, tagTtlSeconds: config.cache.tagTtlSeconds, logger });
 

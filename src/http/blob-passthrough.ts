@@ -1,13 +1,21 @@
 // Streams a blob straight from the upstream to the client when it cannot be cached. The bytes
 // are still hashed: the last chunk is held back until the digest matches, so a corrupt
-// upstream reaches the client only as a cut stream, as with cached fills.
+// upstream reaches the client only as a cut stream, as with cached fills. The body's rate floor
+// learns what is read, and that waits for the client are not the upstream being slow.
 import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { parseDigest } from '../oci/digest.ts';
 import type { UpstreamBody } from '../proxy/upstream-client.ts';
+import type { RateFloor } from '../proxy/rate-floor.ts';
 import { drained } from './follow-fill.ts';
 
-export async function streamVerified(res: ServerResponse, body: UpstreamBody, digest: string, range: { start: number; end: number | undefined }): Promise<void> {
+export async function streamVerified(
+  res: ServerResponse,
+  body: UpstreamBody,
+  digest: string,
+  range: { start: number; end: number | undefined },
+  floor?: RateFloor,
+): Promise<void> {
   const { algorithm } = parseDigest(digest);
   const hash = createHash(algorithm);
   let offset = 0; // bytes of the blob seen so far
@@ -16,12 +24,17 @@ export async function streamVerified(res: ServerResponse, body: UpstreamBody, di
     // The part of [at, at + chunk.length) inside the requested range.
     const from = Math.max(range.start - at, 0);
     const to = Math.min(chunk.length, range.end === undefined ? chunk.length : range.end + 1 - at);
-    if (from < to && !res.write(chunk.subarray(from, to))) await drained(res);
+    if (from < to && !res.write(chunk.subarray(from, to))) {
+      floor?.pause();
+      await drained(res);
+      floor?.resume();
+    }
   };
   try {
     for await (const part of body) {
       if (res.destroyed) return;
       const chunk = Buffer.from(part.buffer, part.byteOffset, part.byteLength);
+      floor?.received(chunk.length);
       hash.update(chunk);
       if (held) await emit(held, offset - held.length);
       held = chunk;
@@ -33,5 +46,7 @@ export async function streamVerified(res: ServerResponse, body: UpstreamBody, di
   } catch {
     body.destroy();
     res.destroy();
+  } finally {
+    floor?.stop();
   }
 }

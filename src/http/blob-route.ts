@@ -43,7 +43,7 @@ export async function getBlob(
   res: ServerResponse,
 ): Promise<Response> {
   const digest = parseDigest(digestRef).value;
-  const source = await blobs.open(route.upstream, route.repository, digest);
+  const source = await blobs.open(route.upstream, route.repository, digest, { rangeHeader });
   return sendBlob(res, source, { digest, rangeHeader, namespace: route.namespace, files });
 }
 
@@ -53,12 +53,13 @@ export function sendBlob(res: ServerResponse, source: BlobSource, request: BlobR
   const size = sourceSize(source);
   let range: ByteRange | undefined;
   try {
-    range = size === undefined ? undefined : selectRange(rangeHeader, size);
+    const honoured = size !== undefined && !(source.kind === 'passthrough' && source.wholeOnly);
+    range = honoured ? selectRange(rangeHeader, size) : undefined;
   } catch (err) {
     if (source.kind === 'passthrough') source.body.destroy();
     throw err;
   }
-  const cache = source.kind === 'cached' ? 'hit' : source.kind === 'passthrough' ? 'bypass' : source.joined ? 'coalesced' : 'miss';
+  const cache = source.kind === 'cached' ? (source.filled ?? 'hit') : source.kind === 'passthrough' ? 'bypass' : source.joined ? 'coalesced' : 'miss';
   const length = range && size !== undefined ? range.end - range.start + 1 : size;
   const headers = blobHeaders(digest, length, cache, namespace);
   if (range && size !== undefined && length !== size) {
@@ -73,7 +74,7 @@ export function sendBlob(res: ServerResponse, source: BlobSource, request: BlobR
   const start = range?.start ?? 0;
   if (source.kind === 'cached') void request.files.send(res, source.info.path, { start, end: range?.end ?? size! - 1 });
   else if (source.kind === 'filling') void request.files.sendFill(res, source.fill, { start, end: range?.end });
-  else void streamVerified(res, source.body, digest, { start, end: range?.end });
+  else void streamVerified(res, source.body, digest, { start, end: range?.end }, source.floor);
   return RESPONSE_ALREADY_SENT;
 }
 

@@ -1,10 +1,14 @@
 // Blob policy: serve from disk when cached; otherwise start (or join) the single fill for the
 // digest. The fill belongs to no client: it runs to the end even if every client leaves. When
 // the disk cannot take the blob, the upstream's bytes pass through to the client uncached.
+// Upstream bodies slower than the upstream's blob minimum rate are cut. With verifiedRangesOnly,
+// a Range that would be answered with part of an unverified blob waits for the verified whole.
 import type { Logger } from 'pino';
-import { BlobUnknownError } from '../errors.ts';
-import type { BlobInfo, BlobStore, BlobWriter } from '../cache/blob-store.ts';
+import { BlobUnknownError, UpstreamProtocolError, UpstreamUnavailableError, type RegistryError } from '../errors.ts';
+import { DigestMismatchError, type BlobInfo, type BlobStore, type BlobWriter } from '../cache/blob-store.ts';
+import { parseRange } from '../oci/range.ts';
 import { BlobFill, runFill } from './blob-fill.ts';
+import { blobMinRate, rateFloor, SlowBodyError, type RateFloor } from './rate-floor.ts';
 import { CacheWriteGuard, diskErrorCode } from './cache-write-guard.ts';
 import { askUpstream, type UpstreamHandle } from './upstream-handle.ts';
 import { contentLength, upstreamAnswerError } from './upstream-answer.ts';
@@ -16,10 +20,27 @@ import type { StoredManifest } from '../cache/manifest-store.ts';
 import { ServedManifests } from './served-manifests.ts';
 
 export type BlobSource =
-  | { readonly kind: 'cached'; readonly info: BlobInfo }
+  /** filled: this request waited for a fill that stored the blob just now (a miss, not a hit). */
+  | { readonly kind: 'cached'; readonly info: BlobInfo; readonly filled?: 'miss' | 'coalesced' }
   | { readonly kind: 'filling'; readonly fill: BlobFill; readonly joined: boolean }
-  /** Straight from the upstream, not cached: the reader must verify and consume or destroy it. */
-  | { readonly kind: 'passthrough'; readonly body: UpstreamBody; readonly size: number | undefined };
+  /**
+   * Straight from the upstream, not cached: the reader must verify and consume or destroy it.
+   * floor: the reader tells it the bytes it reads and when it holds the body back; it cuts a
+   * body below the upstream's minimum rate. wholeOnly: answer with the whole blob even for a
+   * Range (a part cannot be verified before it is sent).
+   */
+  | {
+      readonly kind: 'passthrough';
+      readonly body: UpstreamBody;
+      readonly size: number | undefined;
+      readonly floor: RateFloor | undefined;
+      readonly wholeOnly?: boolean;
+    };
+
+export interface BlobOpenOptions {
+  /** The client's Range header: with verifiedRangesOnly, a part of an unverified blob waits. */
+  readonly rangeHeader?: string | undefined;
+}
 
 export interface BlobHead {
   readonly size: number | undefined;
@@ -47,8 +68,19 @@ export class BlobService {
   readonly #index: BlobIndex;
   readonly #evictor: Evictor;
   readonly #servedManifests = new ServedManifests();
+  readonly #verifiedRangesOnly: boolean;
 
-  constructor(deps: { store: BlobStore; logger: Logger; guard: CacheWriteGuard; metrics: Metrics; index: BlobIndex; evictor: Evictor }) {
+  constructor(deps: {
+    store: BlobStore;
+    logger: Logger;
+    guard: CacheWriteGuard;
+    metrics: Metrics;
+    index: BlobIndex;
+    evictor: Evictor;
+    /** cache.verifiedRangesOnly: answer a Range of an uncached blob only from the verified whole. */
+    verifiedRangesOnly?: boolean;
+  }) {
+    this.#verifiedRangesOnly = deps.verifiedRangesOnly ?? false;
     this.#store = deps.store;
     this.#log = deps.logger;
     this.#guard = deps.guard;
@@ -65,7 +97,16 @@ export class BlobService {
     for (const blob of this.#servedManifests.blobsToMarkUsed(manifest)) this.#index.used(blob);
   }
 
-  async open(upstream: UpstreamHandle, repository: string, digest: string): Promise<BlobSource> {
+  async open(upstream: UpstreamHandle, repository: string, digest: string, options: BlobOpenOptions = {}): Promise<BlobSource> {
+    const source = await this.#open(upstream, repository, digest);
+    if (!this.#verifiedRangesOnly || source.kind === 'cached') return source;
+    const size = source.kind === 'filling' ? source.fill.size : source.size;
+    if (!sendsPartOfBlob(options.rangeHeader, size)) return source;
+    if (source.kind === 'passthrough') return { ...source, wholeOnly: true };
+    return this.#whenVerified(source.fill, source.joined, upstream, repository, digest);
+  }
+
+  async #open(upstream: UpstreamHandle, repository: string, digest: string): Promise<BlobSource> {
     const inFlight = this.#fills.get(digest);
     if (inFlight) return this.#join(inFlight, upstream, repository, digest);
     const info = await this.#store.stat(digest);
@@ -88,6 +129,18 @@ export class BlobService {
       this.#guard.countBypass(diskErrorCode(err.cause) ?? 'write-error');
       return this.#passThroughSource(upstream, err.response);
     }
+  }
+
+  /**
+   * The blob once the fill has verified and stored it, or the error that says why not. Waits for
+   * the fill's bookkeeping too, so that a disk failure has already sent requests around the cache.
+   */
+  async #whenVerified(fill: BlobFill, joined: boolean, upstream: UpstreamHandle, repository: string, digest: string): Promise<BlobSource> {
+    await this.#running.get(fill);
+    if (fill.state === 'complete' && fill.info) return { kind: 'cached', info: fill.info, filled: joined ? 'coalesced' : 'miss' };
+    // The disk failed under the fill: like any request now, this one goes around the cache.
+    if (diskErrorCode(fill.error) && this.#guard.bypassing) return this.#passThrough(upstream, repository, digest, 'disk-unwritable', true);
+    throw fillFailure(upstream.name, fill.error);
   }
 
   /** Size of a blob without downloading it: disk, a running fill, or an upstream HEAD. */
@@ -128,17 +181,30 @@ export class BlobService {
     }
   }
 
-  async #passThrough(upstream: UpstreamHandle, repository: string, digest: string, reason: string): Promise<BlobSource> {
+  async #passThrough(upstream: UpstreamHandle, repository: string, digest: string, reason: string, wholeOnly = false): Promise<BlobSource> {
     const res = await this.#getUpstream(upstream, repository, digest);
     this.#guard.countBypass(reason);
-    return this.#passThroughSource(upstream, res);
+    return this.#passThroughSource(upstream, res, wholeOnly);
   }
 
-  #passThroughSource(upstream: UpstreamHandle, res: UpstreamResponse): BlobSource {
+  #passThroughSource(upstream: UpstreamHandle, res: UpstreamResponse, wholeOnly = false): BlobSource {
     const size = contentLength(res.headers);
     // Counted as announced: the body is the reader's to consume.
     if (size !== undefined) this.#metrics.upstreamBytes.inc({ upstream: upstream.name }, size);
-    return { kind: 'passthrough', body: res.body, size };
+    const { body } = res;
+    const floor = rateFloor(blobMinRate(upstream.timeouts), (err) => {
+      if (body.destroyed) return;
+      this.#countSlowBody(upstream, err);
+      body.destroy(err);
+    });
+    // However the body ends (read to the end, cut, or destroyed unread), its floor ends with it.
+    if (floor) body.once('close', () => floor.stop());
+    return { kind: 'passthrough', body, size, floor, wholeOnly };
+  }
+
+  #countSlowBody(upstream: UpstreamHandle, err: SlowBodyError): void {
+    this.#metrics.upstreamFailures.inc({ upstream: upstream.name, reason: 'slow-body' });
+    this.#log.warn({ upstream: upstream.name, err: err.message }, 'upstream blob body below the minimum rate; cut off');
   }
 
   async #getUpstream(upstream: UpstreamHandle, repository: string, digest: string): Promise<UpstreamResponse> {
@@ -166,7 +232,7 @@ export class BlobService {
     }
     const fill = new BlobFill(digest, size, writer.tempPath);
     this.#metrics.fillsInFlight.inc();
-    const running = runFill(fill, writer, res.body).then(() => {
+    const running = runFill(fill, writer, res.body, { minRate: blobMinRate(upstream.timeouts) }).then(() => {
       this.#fills.delete(digest);
       this.#running.delete(fill);
       this.#metrics.fillsInFlight.dec();
@@ -177,6 +243,10 @@ export class BlobService {
         this.#log.debug({ upstream: upstream.name, digest, size: fill.written }, 'blob cached');
         return;
       }
+      if (fill.error instanceof SlowBodyError) {
+        this.#countSlowBody(upstream, fill.error);
+        return;
+      }
       // A disk error mid-fill sends the next requests around the cache; the waiters were cut.
       if (!this.#guard.recordWriteError(fill.error)) {
         this.#log.warn({ upstream: upstream.name, digest, err: fill.error?.message }, 'blob fill failed; nothing cached');
@@ -185,4 +255,21 @@ export class BlobService {
     this.#running.set(fill, running);
     return fill;
   }
+}
+
+/**
+ * Whether answering this Range from a blob not yet verified would send part of it (a 206): the
+ * whole blob, in any form, keeps its last byte until verified, so it cannot complete wrong.
+ */
+function sendsPartOfBlob(rangeHeader: string | undefined, size: number | undefined): boolean {
+  // Without a size the Range is not honoured: the whole blob is sent.
+  if (rangeHeader === undefined || size === undefined) return false;
+  const parsed = parseRange(rangeHeader, size);
+  return parsed.kind === 'partial' && parsed.range.end - parsed.range.start + 1 < size;
+}
+
+/** What a client waiting for a verified blob is told when its fill failed. */
+function fillFailure(upstream: string, error: Error | undefined): RegistryError {
+  if (error instanceof DigestMismatchError) return new UpstreamProtocolError(upstream, 'blob bytes do not match their digest');
+  return new UpstreamUnavailableError(upstream, `blob download failed: ${error?.message ?? 'unknown error'}`);
 }
