@@ -1,12 +1,14 @@
 // A hit thread hands a request it cannot answer from the cache to the main thread, which owns
 // upstream traffic, fills and everything else: the request goes to the main thread's internal
-// listener on loopback and its answer, body streamed, comes back verbatim.
-import { Agent, request, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+// listener on loopback, body and all, and its answer, body streamed, comes back verbatim.
+import { Agent, request, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { MainThreadUnavailableError } from '../errors.ts';
 
 // Per-hop headers: they describe one connection, not the message.
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer']);
+// Met on the client's hop: Node's server sent 100 Continue before it handed over the request.
+const MET_HERE = 'expect';
 
 export class Forwarder {
   readonly #host: string;
@@ -21,25 +23,63 @@ export class Forwarder {
   /** Resolves once the answer's headers are written and its body is on its way. */
   async forward(incoming: IncomingMessage, res: ServerResponse): Promise<void> {
     const headers = endToEnd(incoming.headers);
+    delete headers[MET_HERE];
+    const body = hasBody(incoming.headers);
+    // A body without a length is framed anew on this hop, chunked as the client's was.
+    if (body && headers['content-length'] === undefined) headers['transfer-encoding'] = 'chunked';
     const requestId = res.getHeader('X-Request-Id');
     if (typeof requestId === 'string') headers['x-request-id'] = requestId;
     const outgoing = request({ host: this.#host, port: this.#port, method: incoming.method, path: incoming.url, headers, agent: this.#agent });
     const answer = await new Promise<IncomingMessage>((resolve, reject) => {
       outgoing.once('response', resolve);
-      outgoing.once('error', reject);
-      outgoing.end();
+      outgoing.on('error', reject); // after the answer, its own stream reports a cut
+      if (!body) {
+        outgoing.end();
+        return;
+      }
+      // Streamed with backpressure (pipe pauses the client while loopback is full); the main
+      // thread reads no request body, so this holds at most a stream buffer or two.
+      incoming.pipe(outgoing);
+      incoming.once('close', () => {
+        if (!incoming.complete) outgoing.destroy(); // the client left mid-body
+      });
     }).catch(() => {
       throw new MainThreadUnavailableError();
     });
+    const unfinished = body && stopBody(incoming, outgoing);
     res.writeHead(answer.statusCode ?? 502, endToEnd(answer.headers));
     res.flushHeaders();
     // A body cut short on the main thread's side is cut here too: the client sees a short body.
-    void pipeline(answer, res).catch(() => res.destroy());
+    void pipeline(answer, res)
+      .catch(() => res.destroy())
+      .finally(() => {
+        // The main thread still waits for the rest of that request: its connection cannot carry another.
+        if (unfinished) outgoing.destroy();
+      });
   }
 
   close(): void {
     this.#agent.destroy();
   }
+}
+
+/**
+ * The answer is final (every route of the main thread answers from the request's head), so the
+ * rest of the body has no reader: it is no longer forwarded but discarded, as the main thread
+ * discards it with one thread, which keeps the client's connection usable for its next request
+ * (@hono/node-server also cuts it after 500 ms or 64 MiB of a body nobody reads, as with one
+ * thread). True when the forwarded request was left unfinished.
+ */
+function stopBody(incoming: IncomingMessage, outgoing: ClientRequest): boolean {
+  if (outgoing.writableEnded) return false;
+  incoming.unpipe(outgoing);
+  incoming.resume();
+  return true;
+}
+
+/** RFC 9112 6.3: a request has a body when it says how it is framed. */
+function hasBody(headers: IncomingHttpHeaders): boolean {
+  return headers['transfer-encoding'] !== undefined || Number(headers['content-length'] ?? 0) > 0;
 }
 
 function endToEnd(headers: IncomingHttpHeaders): Record<string, string | string[]> {
