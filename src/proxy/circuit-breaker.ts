@@ -3,9 +3,13 @@
 // request waiting out its own timeout. Recovery is found by a background probe, so no client
 // request pays for discovering that the upstream is still down.
 //
-// It opens after `failureThreshold` consecutive failures (refused, reset, 5xx, 429), or at once
-// when a request hangs (no answer within the unresponsive limit): one hang already costs a
-// client seconds, and a blackholed upstream would make every request hang.
+// It opens after `failureThreshold` consecutive failures to connect or answer (refused, reset,
+// timeouts), or at once when a request hangs (no answer within the unresponsive limit): one hang
+// already costs a client seconds, and a blackholed upstream would make every request hang.
+// An error answer (5xx, 429) to one request is not evidence that the upstream is down: a
+// registry answers 500 for some references (a layer digest asked for as a manifest), and any
+// client could send those. When error answers reach the threshold, the probe (GET /v2/) decides:
+// the breaker opens only if it fails too.
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
@@ -27,6 +31,9 @@ export class CircuitBreaker {
   #openedAt = 0;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
+  /** Error answers (5xx, 429) among the consecutive failures: they open only once confirmed. */
+  #errorAnswers = 0;
+  #confirming = false;
   #lastSuccessAt: number | undefined;
   #lastFailure: { at: number; reason: string } | undefined;
 
@@ -63,15 +70,23 @@ export class CircuitBreaker {
   recordSuccess(): void {
     this.#lastSuccessAt = Date.now();
     this.#failures = 0;
+    this.#errorAnswers = 0;
     if (this.#state !== 'closed') this.#close('upstream answered');
   }
 
+  /** No answer at all: refused, reset, timed out. */
   recordFailure(reason: string): void {
     this.#lastFailure = { at: Date.now(), reason };
     this.#failures++;
-    if (this.#state === 'closed' && this.#failures >= this.#options.failureThreshold) {
-      this.#open(`${this.#failures} consecutive failures, last: ${reason}`);
-    }
+    if (this.#state !== 'closed' || this.#failures < this.#options.failureThreshold) return;
+    if (this.#errorAnswers === 0) this.#open(`${this.#failures} consecutive failures, last: ${reason}`);
+    else this.#confirm(reason);
+  }
+
+  /** An answer that says "cannot serve this now" (5xx, 429): counted, but opens only if the probe fails. */
+  recordErrorAnswer(reason: string): void {
+    this.#errorAnswers++;
+    this.recordFailure(reason);
   }
 
   /** Opens now: a request has hung past the unresponsive limit. */
@@ -86,6 +101,27 @@ export class CircuitBreaker {
     clearTimeout(this.#timer);
   }
 
+  /** Asks the probe whether the whole upstream is failing, once at a time. */
+  #confirm(reason: string): void {
+    if (this.#confirming || this.#stopped) return;
+    this.#confirming = true;
+    const streak = this.#failures;
+    void this.#options
+      .probe()
+      .catch(() => false)
+      .then((alive) => {
+        this.#confirming = false;
+        if (this.#state !== 'closed' || this.#stopped) return;
+        if (alive) {
+          // Request-specific errors: the upstream itself answers. Start counting afresh.
+          this.#failures = 0;
+          this.#errorAnswers = 0;
+          return;
+        }
+        this.#open(`${streak} consecutive failures and the probe failed, last: ${reason}`);
+      });
+  }
+
   #open(reason: string): void {
     this.#state = 'open';
     this.#openedAt = Date.now();
@@ -98,6 +134,7 @@ export class CircuitBreaker {
     this.#timer = undefined;
     this.#state = 'closed';
     this.#failures = 0;
+    this.#errorAnswers = 0;
     this.#openMs = this.#options.openMs;
     this.#options.onStateChange?.('closed', reason);
   }

@@ -41,7 +41,7 @@ export async function askUpstream(upstream: UpstreamHandle, req: UpstreamRequest
     recordAnswer(upstream, req.method, res);
     if (isOutage(res.statusCode)) {
       upstream.metrics.upstreamFailures.inc({ upstream: upstream.name, reason: `http-${res.statusCode}` });
-      breaker.recordFailure(`HTTP ${res.statusCode}`);
+      breaker.recordErrorAnswer(`HTTP ${res.statusCode}`);
     } else {
       breaker.recordSuccess();
     }

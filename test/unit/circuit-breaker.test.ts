@@ -34,6 +34,28 @@ describe('CircuitBreaker', () => {
     expect(b.retryAfterSeconds()).toBeGreaterThanOrEqual(1);
   });
 
+  it('does not open on error answers (5xx, 429) while the probe finds the upstream answering', async () => {
+    let probes = 0;
+    const { b, transitions } = breaker(async () => {
+      probes++;
+      return true;
+    });
+    for (let i = 0; i < 10; i++) b.recordErrorAnswer('HTTP 500');
+    await sleep(5);
+    expect(b.state).toBe('closed');
+    expect(transitions).toEqual([]);
+    // One probe per threshold crossing, not one per error answer.
+    expect(probes).toBeGreaterThanOrEqual(1);
+    expect(probes).toBeLessThanOrEqual(4);
+  });
+
+  it('opens on error answers once the probe fails too', async () => {
+    const { b } = breaker(async () => false);
+    for (let i = 0; i < 3; i++) b.recordErrorAnswer('HTTP 503');
+    await sleep(5);
+    expect(b.state).toBe('open');
+  });
+
   it('opens at once on a hang', () => {
     const { b } = breaker(async () => false);
     b.trip('no answer within 1500 ms');
