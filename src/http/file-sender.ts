@@ -74,8 +74,7 @@ export function sendfileFileSender(addon: SendfileAddon): FileSender {
     method: 'sendfile',
     bytesSentPastNode: (res) => sentPastNode.get(res) ?? 0,
     async sendFill(res, fill, range) {
-      const socketFd = plainSocketFd(res.socket);
-      if (socketFd === undefined) return streamFill(res, fill, range);
+      if (plainSocketFd(res.socket) === undefined) return streamFill(res, fill, range);
       const file = await openFillFile(fill).catch(() => undefined);
       if (!file) {
         res.destroy();
@@ -91,7 +90,7 @@ export function sendfileFileSender(addon: SendfileAddon): FileSender {
           // handles, and a herd of followers would otherwise pay it per 64 KiB network read.
           const len = await cursor.ready(Infinity, cursor.position === range.start ? 1 : FOLLOW_BATCH);
           if (len === 0) continue;
-          const step = await transfer(addon, res, socketFd, file.fd, { start: cursor.position, end: cursor.position + len - 1 });
+          const step = await transfer(addon, res, file.fd, { start: cursor.position, end: cursor.position + len - 1 });
           sent += step.sent;
           cursor.advance(step.sent);
           if (!step.whole) throw new FillAbortedError('the client left or the socket failed');
@@ -105,8 +104,7 @@ export function sendfileFileSender(addon: SendfileAddon): FileSender {
       }
     },
     async send(res, path, range) {
-      const socketFd = plainSocketFd(res.socket);
-      if (socketFd === undefined || range.end < range.start) return streams.send(res, path, range);
+      if (plainSocketFd(res.socket) === undefined || range.end < range.start) return streams.send(res, path, range);
       const file = await open(path, 'r').catch(() => undefined);
       if (!file) {
         res.destroy(); // evicted between stat and open
@@ -117,7 +115,7 @@ export function sendfileFileSender(addon: SendfileAddon): FileSender {
         res.flushHeaders();
         if (res.socket && res.socket.writableLength > 0) await drained(res.socket);
         if (res.destroyed) return;
-        const { whole, sent } = await transfer(addon, res, socketFd, file.fd, range);
+        const { whole, sent } = await transfer(addon, res, file.fd, range);
         sentPastNode.set(res, sent);
         if (whole) res.end();
         else res.destroy();
@@ -128,8 +126,15 @@ export function sendfileFileSender(addon: SendfileAddon): FileSender {
   };
 }
 
-/** Whole when every byte went out; not when the transfer failed or the client left. */
-function transfer(addon: SendfileAddon, res: ServerResponse, socketFd: number, fileFd: number, range: ByteRange): Promise<{ whole: boolean; sent: number }> {
+/**
+ * Whole when every byte went out; not when the transfer failed or the client left. The socket's
+ * descriptor is read here, at the moment of the transfer, never kept across an await: a closed
+ * socket's number is soon another connection's (a new client's, an upstream's), and bytes sent
+ * to a stale number would land in that connection.
+ */
+function transfer(addon: SendfileAddon, res: ServerResponse, fileFd: number, range: ByteRange): Promise<{ whole: boolean; sent: number }> {
+  const socketFd = res.destroyed ? undefined : plainSocketFd(res.socket);
+  if (socketFd === undefined) return Promise.resolve({ whole: false, sent: 0 });
   return new Promise((resolve) => {
     const onClose = () => running.cancel();
     const running = addon.send(socketFd, fileFd, range.start, range.end - range.start + 1, (err, sent) => {

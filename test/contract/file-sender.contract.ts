@@ -211,6 +211,38 @@ export function fileSenderContract(name: string, makeSender: () => FileSender): 
       await done;
       expect(await openFiles(dir.path)).toBe(openBefore);
     });
+
+    it('never sends a fill\'s bytes to another connection once its client left (descriptor numbers are reused)', async () => {
+      const bytes = randomBytes(1024 * 1024);
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const store = createDiskBlobStore(join(dir.path, 'store-gated'), { fsync: false });
+      const writer = await store.createWriter(`sha256:${createHash('sha256').update(bytes).digest('hex')}`);
+      const fill = new BlobFill(writer.digest, bytes.length, writer.tempPath);
+      fills.set('gated', fill);
+      async function* body(): AsyncIterable<Uint8Array> {
+        yield bytes.subarray(0, 64 << 10);
+        await gate; // the follower now waits for more bytes
+        yield bytes.subarray(64 << 10);
+      }
+      const filled = runFill(fill, writer, body());
+      const leaving = await rawGet(base, '/gated');
+      await leaving.waitFor(1024);
+      const follower = served.at(-1)!;
+      const closed = new Promise((resolve) => follower.socket.once('close', resolve));
+      leaving.socket.destroy();
+      await closed;
+      // New connections take the freed descriptor numbers, on the server's side or the client's.
+      const others = await Promise.all(Array.from({ length: 6 }, () => idleConnection(base)));
+      release();
+      await filled;
+      await follower.done;
+      await sleep(200);
+      for (const other of others) {
+        expect(other.received(), 'bytes reached an unrelated connection').toBe(0);
+        other.socket.destroy();
+      }
+    });
   });
 }
 
@@ -247,6 +279,17 @@ async function rawGet(base: string, path: string) {
       });
     },
   };
+}
+
+/** A connection that sends nothing: whatever it receives was meant for someone else. */
+async function idleConnection(base: string) {
+  const { hostname, port } = new URL(base);
+  const socket = connect(Number(port), hostname);
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  let received = 0;
+  socket.on('data', (chunk: Buffer) => (received += chunk.length));
+  socket.on('error', () => undefined);
+  return { socket, received: () => received };
 }
 
 /** Descriptors this process holds on files under dir. */
