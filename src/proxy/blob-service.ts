@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { BlobUnknownError, UpstreamProtocolError, UpstreamUnavailableError, type RegistryError } from '../errors.ts';
 import { DigestMismatchError, type BlobInfo, type BlobStore, type BlobWriter } from '../cache/blob-store.ts';
 import { parseRange } from '../oci/range.ts';
+import { digestOf, parseDigest } from '../oci/digest.ts';
 import { BlobFill, runFill } from './blob-fill.ts';
 import { blobMinRate, rateFloor, SlowBodyError, type RateFloor } from './rate-floor.ts';
 import { CacheWriteGuard, diskErrorCode } from './cache-write-guard.ts';
@@ -212,6 +213,11 @@ export class BlobService {
     if (res.statusCode !== 200) {
       await res.body.dump();
       throw upstreamAnswerError(upstream.name, res, () => new BlobUnknownError(digest));
+    }
+    // An empty body has no last byte to hold back until verified: check it before answering.
+    if (contentLength(res.headers) === 0 && digest !== digestOf(Buffer.alloc(0), parseDigest(digest).algorithm)) {
+      await res.body.dump();
+      throw new UpstreamProtocolError(upstream.name, `empty body for blob ${digest}`);
     }
     return res;
   }
