@@ -45,6 +45,7 @@ export interface WharfOptions {
   resilience?: { staleAfterMs?: number; breaker?: { failureThreshold?: number; openMs?: number; maxOpenMs?: number } };
   logLevel?: string;
   threads?: number;
+  sendfile?: boolean;
   /** Where log lines go (default stdout); a test can collect them. */
   logDestination?: DestinationStream;
 }
@@ -69,6 +70,7 @@ export async function startWharf(opts: WharfOptions): Promise<TestWharf> {
     upstreams: opts.upstreams,
   };
   if (opts.threads !== undefined) config.threads = opts.threads;
+  if (opts.sendfile !== undefined) config.sendfile = opts.sendfile;
   if (opts.redisUrl) config.redis = { url: opts.redisUrl };
   if (opts.timeouts) config.timeouts = opts.timeouts;
   if (opts.offline !== undefined) config.offline = opts.offline;
