@@ -125,3 +125,31 @@ describe.each([1, 2])('hostile manifests (threads: %i)', (threads) => {
     }
   });
 });
+
+describe('a manifest dripped slowly', () => {
+  let evil: HostileUpstream;
+  let wharf: TestWharf;
+
+  beforeAll(async () => {
+    const body = validBody(OCI);
+    // 10 bytes a second: never idle for long (bodyIdleMs is 30 s), but 30 s for the whole body.
+    evil = await startHostileUpstream((req) => (req.path.startsWith('/v2/drip/') ? { ...manifestAnswer(body, OCI), dripMs: 1000, dripBytes: Math.ceil(body.length / 30) } : undefined));
+    wharf = await startWharf({ upstreams: [{ name: 'registry.test', url: evil.url, default: true }] });
+  });
+
+  afterAll(async () => {
+    await wharf?.stop();
+    await evil?.stop();
+  });
+
+  it('is cut at the whole-response deadline (timeouts.manifestTotalMs, 10 s by default), not held for the drip', async () => {
+    const started = performance.now();
+    const res = await request(`${wharf.url}/v2/drip/manifests/latest`, { headers: { accept: OCI } });
+    const text = await res.body.text();
+    const seconds = (performance.now() - started) / 1000;
+    expect(res.statusCode).toBe(503);
+    expect(JSON.parse(text).errors[0].code).toBe('UNAVAILABLE');
+    expect(seconds).toBeGreaterThan(9);
+    expect(seconds).toBeLessThan(13);
+  }, 60_000);
+});
