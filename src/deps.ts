@@ -76,7 +76,13 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
   const guard = new CacheWriteGuard({ dataDir: config.dataDir, logger, metrics });
   const blobs = new BlobService({ store: blobStore, logger, metrics, guard, index, evictor, verifiedRangesOnly: config.cache.verifiedRangesOnly });
   const manifests = new ManifestService({ store: manifestStore, memory: manifestStore, tagTtlSeconds: config.cache.tagTtlSeconds, logger });
-  const tagLists = new TagListService({ store: manifestStore, tagTtlSeconds: config.cache.tagTtlSeconds, logger });
+  const tagLists = new TagListService({
+    store: manifestStore,
+    tagTtlSeconds: config.cache.tagTtlSeconds,
+    maxTags: config.cache.tagListMaxTags,
+    maxBytes: config.cache.tagListMaxBytes,
+    logger,
+  });
 
   const topRepositories = new TopRepositories();
   const observer = new RequestObserver({ logger, metrics, topRepositories });

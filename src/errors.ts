@@ -135,6 +135,17 @@ export class UpstreamProtocolError extends RegistryError {
   }
 }
 
+/** An upstream tag list longer than wharf's configured bounds: refused whole, never cut short. */
+export class TagListTooLargeError extends RegistryError {
+  /** @param beyond what it is past, e.g. "1000 tags (cache.tagListMaxTags)" */
+  constructor(upstream: string, repository: string, beyond: string) {
+    super('UNKNOWN', 502, `upstream ${upstream}'s tag list for ${repository} has more than ${beyond}; wharf does not serve a list cut short`, {
+      upstream,
+      repository,
+    });
+  }
+}
+
 /** A hit thread could not reach the main thread (it is starting or stopping). */
 export class MainThreadUnavailableError extends RegistryError {
   constructor() {

@@ -1,33 +1,63 @@
-// Tag lists: fetched whole from the upstream (following its pagination), cached with the same
+// Tag lists: fetched from the upstream (following its pagination), cached with the same
 // freshness window as tags, served stale when the upstream has no answer. Sorting and n/last
 // paging are done here, never trusted to the upstream (distribution 2.8 ignores both).
+//
+// An upstream's list is bounded: at most maxBytes read over all its pages and maxTags distinct
+// tags (cache.tagListMaxBytes / tagListMaxTags). A longer list is refused with an error, never
+// cut short, and nothing is cached. Pages are parsed as they stream (a page is never held
+// whole) and each must arrive whole within timeouts.manifestTotalMs: a page dripped slower than
+// that is an upstream with no answer (stale copy if cached, else 503).
 import type { Logger } from 'pino';
-import { NameUnknownError, UpstreamProtocolError } from '../errors.ts';
+import { NameUnknownError, RegistryError, TagListTooLargeError, UpstreamProtocolError, UpstreamUnavailableError } from '../errors.ts';
 import type { ManifestStore, RepoKey } from '../cache/manifest-store.ts';
 import { askUpstream, type UpstreamHandle } from './upstream-handle.ts';
-import { headerValue, upstreamAnswerError } from './upstream-answer.ts';
-import { readUpstreamBody } from './read-body.ts';
+import type { UpstreamBody } from './upstream-client.ts';
+import { contentLength, headerValue, upstreamAnswerError } from './upstream-answer.ts';
 import { SingleFlight } from './single-flight.ts';
 import { upstreamOrFallback } from './stale-fallback.ts';
+import { TagPageParser, TagPageSyntaxError } from './tag-page-parser.ts';
 
-const MAX_PAGES = 100;
-const MAX_PAGE_BYTES = 8 * 1024 * 1024;
+/** Registries page by 50 to 1000 tags; past this many pages a list is refused like a long one. */
+const MAX_PAGES = 1000;
 
 export interface TagListResult {
   readonly tags: readonly string[];
   readonly cache: 'hit' | 'miss' | 'stale';
 }
 
+export interface TagListServiceDeps {
+  readonly store: ManifestStore;
+  readonly tagTtlSeconds: number;
+  /** Most distinct tags kept for one repository (cache.tagListMaxTags). */
+  readonly maxTags: number;
+  /** Most bytes read from the upstream for one repository's list, all pages (cache.tagListMaxBytes). */
+  readonly maxBytes: number;
+  readonly logger: Logger;
+  readonly now?: () => number;
+}
+
+/** One list being read: what it holds so far and what it may still take. */
+interface ListRead {
+  readonly upstream: UpstreamHandle;
+  readonly repository: string;
+  readonly tags: Set<string>;
+  bytesLeft: number;
+}
+
 export class TagListService {
   readonly #store: ManifestStore;
   readonly #ttlMs: number;
+  readonly #maxTags: number;
+  readonly #maxBytes: number;
   readonly #now: () => number;
   readonly #log: Logger;
   readonly #flights = new SingleFlight<TagListResult>();
 
-  constructor(deps: { store: ManifestStore; tagTtlSeconds: number; logger: Logger; now?: () => number }) {
+  constructor(deps: TagListServiceDeps) {
     this.#store = deps.store;
     this.#ttlMs = deps.tagTtlSeconds * 1000;
+    this.#maxTags = deps.maxTags;
+    this.#maxBytes = deps.maxBytes;
     this.#now = deps.now ?? Date.now;
     this.#log = deps.logger;
   }
@@ -51,36 +81,69 @@ export class TagListService {
   }
 
   async #fetchAll(upstream: UpstreamHandle, repository: string): Promise<string[]> {
-    const tags = new Set<string>();
+    const read: ListRead = { upstream, repository, tags: new Set(), bytesLeft: this.#maxBytes };
     let path: string | undefined = `/v2/${repository}/tags/list`;
-    for (let page = 0; path && page < MAX_PAGES; page++) {
-      const res = await askUpstream(upstream, { method: 'GET', path, repository, headers: { accept: 'application/json' } });
+    for (let page = 0; path; page++) {
+      if (page === MAX_PAGES) throw new TagListTooLargeError(upstream.name, repository, `${MAX_PAGES} pages`);
+      path = await this.#fetchPage(read, path);
+    }
+    return [...read.tags];
+  }
+
+  /** Reads one page into read.tags; returns the path of the next page, if any. */
+  async #fetchPage(read: ListRead, path: string): Promise<string | undefined> {
+    const { upstream, repository } = read;
+    const totalMs = upstream.timeouts.manifestTotalMs;
+    let body: UpstreamBody | undefined;
+    let complete = false;
+    try {
+      // totalMs: the page, body included, must be whole within the deadline (a drip is cut there).
+      const res = await askUpstream(upstream, { method: 'GET', path, repository, headers: { accept: 'application/json' }, totalMs });
+      body = res.body;
       if (res.statusCode !== 200) {
         await res.body.dump();
+        complete = true;
         throw upstreamAnswerError(upstream.name, res, () => new NameUnknownError(repository));
       }
-      const body = await readUpstreamBody(upstream.name, res.body, MAX_PAGE_BYTES);
-      for (const tag of parseTagPage(upstream.name, body)) tags.add(tag);
-      path = nextPagePath(headerValue(res.headers.link));
+      const declared = contentLength(res.headers);
+      if (declared !== undefined && declared > read.bytesLeft) throw this.#tooManyBytes(read);
+      const parser = new TagPageParser((tag) => this.#add(read, tag));
+      for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+        read.bytesLeft -= chunk.byteLength;
+        if (read.bytesLeft < 0) throw this.#tooManyBytes(read);
+        parser.write(chunk);
+      }
+      parser.end();
+      complete = true;
+      return nextPagePath(headerValue(res.headers.link));
+    } catch (err) {
+      if (err instanceof RegistryError) throw err;
+      if (err instanceof TagPageSyntaxError) throw new UpstreamProtocolError(upstream.name, err.message);
+      if ((err as Error).name === 'TimeoutError') {
+        // The deadline ran out in the body: an upstream without a usable answer, as in the headers.
+        const why = `tag list page not complete within ${totalMs} ms`;
+        upstream.metrics.upstreamFailures.inc({ upstream: upstream.name, reason: 'total-timeout' });
+        upstream.breaker.recordFailure(why);
+        throw new UpstreamUnavailableError(upstream.name, why);
+      }
+      // The connection broke or went idle mid-body: the upstream gave no usable answer.
+      throw new UpstreamUnavailableError(upstream.name, `body interrupted: ${(err as Error).message}`);
+    } finally {
+      // A page left early (a bound, a bad page) is not read to its end: drop the connection.
+      // The listener keeps undici's "aborted" error of a body nobody reads from being thrown.
+      if (!complete) body?.on('error', () => undefined).destroy();
     }
-    return [...tags];
   }
-}
 
-function parseTagPage(upstream: string, body: Buffer): string[] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body.toString('utf8'));
-  } catch {
-    throw new UpstreamProtocolError(upstream, 'tag list is not JSON');
+  #add(read: ListRead, tag: string): void {
+    if (read.tags.has(tag)) return; // the same tag on two pages counts once
+    if (read.tags.size >= this.#maxTags) throw new TagListTooLargeError(read.upstream.name, read.repository, `${this.#maxTags} tags (cache.tagListMaxTags)`);
+    read.tags.add(tag);
   }
-  const tags = (parsed as { tags?: unknown } | null)?.tags;
-  // A repository without tags may come back as {"tags": null}.
-  if (tags === null || tags === undefined) return [];
-  if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) {
-    throw new UpstreamProtocolError(upstream, 'tag list has no tags array');
+
+  #tooManyBytes(read: ListRead): TagListTooLargeError {
+    return new TagListTooLargeError(read.upstream.name, read.repository, `${this.#maxBytes} bytes (cache.tagListMaxBytes)`);
   }
-  return tags;
 }
 
 /** The path of the next page from an RFC 5988 Link header, relative to the registry root. */
