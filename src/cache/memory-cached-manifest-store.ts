@@ -15,6 +15,11 @@ export interface MemoryCacheOptions {
   /** Default 1 000 (a list may hold thousands of tags). */
   readonly maxTagLists?: number;
   /**
+   * Bound on the tag lists held, by their estimated heap size (default 32 MiB): one list may
+   * hold 100 000 tags. A list larger than this is not held; it is read from the store.
+   */
+  readonly maxTagListBytes?: number;
+  /**
    * For a reader that shares the inner store with a writer (a hit thread): a tag held in memory
    * for this long since it was fetched is read again from the inner store, where the writer may
    * have put a newer one. Unset: memory is trusted (this process writes every change itself).
@@ -31,6 +36,8 @@ export interface ManifestMemory {
 
 /** Rough per-entry overhead so that tiny manifests still count against maxBytes. */
 const ENTRY_OVERHEAD = 128;
+/** Rough heap cost of one tag in a list beyond its characters: string header, array slot. */
+const TAG_OVERHEAD = 32;
 
 export class MemoryCachedManifestStore implements ManifestStore, ManifestMemory {
   readonly backend: string;
@@ -49,7 +56,11 @@ export class MemoryCachedManifestStore implements ManifestStore, ManifestMemory 
       sizeCalculation: (m) => m.body.byteLength + m.mediaType.length + ENTRY_OVERHEAD,
     });
     this.#tags = new LRUCache({ max: opts.maxTags ?? 10_000 });
-    this.#tagLists = new LRUCache({ max: opts.maxTagLists ?? 1_000 });
+    this.#tagLists = new LRUCache({
+      max: opts.maxTagLists ?? 1_000,
+      maxSize: opts.maxTagListBytes ?? 32 * 1024 * 1024,
+      sizeCalculation: tagListSize,
+    });
     this.#tagRecheckAfterMs = opts.tagRecheckAfterMs ?? Infinity;
   }
 
@@ -138,6 +149,12 @@ async function readThrough<V extends {}>(cache: LRUCache<string, V>, key: string
   // A put that landed while we read is newer than what we read: keep it.
   if (found && !cache.has(key)) cache.set(key, found);
   return cache.get(key) ?? found;
+}
+
+function tagListSize(record: TagListRecord): number {
+  let size = ENTRY_OVERHEAD;
+  for (const tag of record.tags) size += tag.length + TAG_OVERHEAD;
+  return size;
 }
 
 // NUL cannot occur in valid keys, so these joins are unambiguous.

@@ -166,6 +166,31 @@ describe('MemoryCachedManifestStore', () => {
     expect(inner.manifestReads).toBe(3);
   });
 
+  it('holds tag lists up to maxTagListBytes (by their size), and still serves bigger ones from the inner store', async () => {
+    const dir = await makeTempDir('wharf-memory-');
+    cleanups.push(dir.cleanup);
+    const inner = new CountingStore(new EmbeddedManifestStore(dir.path));
+    // 1000 tags of 60 characters: ~92 KB each as counted (characters + 32 per tag).
+    const store = new MemoryCachedManifestStore(inner, { maxManifests: 10, maxTagListBytes: 200_000 });
+    const list = (n: number) => ({ tags: Array.from({ length: 1000 }, (_, i) => `${n}-${i}-`.padEnd(60, 'x')), fetchedAt: n });
+    const repos = [1, 2, 3].map((n) => ({ upstream: 'docker.io', repository: `library/r${n}` }));
+    for (const [i, repo] of repos.entries()) await store.putTagList(repo, list(i));
+
+    expect(await store.getTagList(repos[2]!)).toEqual(list(2));
+    expect(await store.getTagList(repos[1]!)).toEqual(list(1));
+    expect(inner.tagListReads).toBe(0);
+    // Two fit: the first was evicted and is read from the inner store.
+    expect(await store.getTagList(repos[0]!)).toEqual(list(0));
+    expect(inner.tagListReads).toBe(1);
+
+    const huge = { upstream: 'docker.io', repository: 'library/huge' };
+    const hugeList = { tags: Array.from({ length: 5000 }, (_, i) => `h${i}`.padEnd(60, 'x')), fetchedAt: 9 };
+    await store.putTagList(huge, hugeList);
+    expect(await store.getTagList(huge)).toEqual(hugeList);
+    expect(await store.getTagList(huge)).toEqual(hugeList);
+    expect(inner.tagListReads).toBe(3);
+  });
+
   it('reports the inner backend', async () => {
     const dir = await makeTempDir('wharf-memory-');
     cleanups.push(dir.cleanup);
@@ -178,6 +203,7 @@ class CountingStore implements ManifestStore {
   readonly backend: string;
   readonly #inner: ManifestStore;
   manifestReads = 0;
+  tagListReads = 0;
 
   constructor(inner: ManifestStore) {
     this.#inner = inner;
@@ -198,6 +224,7 @@ class CountingStore implements ManifestStore {
     return this.#inner.putTag(repo, tag, record);
   }
   getTagList(repo: RepoKey): Promise<TagListRecord | undefined> {
+    this.tagListReads++;
     return this.#inner.getTagList(repo);
   }
   putTagList(repo: RepoKey, record: TagListRecord): Promise<void> {
