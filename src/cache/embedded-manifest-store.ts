@@ -21,7 +21,7 @@ import {
   decodeTagListRecord,
   decodeTagRecord,
   encodeManifest,
-  encodeTagListRecord,
+  encodeTagListRecordChunks,
   encodeTagRecord,
 } from './store-records.ts';
 
@@ -66,8 +66,8 @@ export class EmbeddedManifestStore implements ManifestStore {
   }
 
   async putTagList(repo: RepoKey, record: TagListRecord): Promise<void> {
-    const json = encodeTagListRecord(record);
-    await this.#writeAtomic(this.#tagListPath(repo), Buffer.from(json), false);
+    // Written in pieces: a list of 100 000 tags is never one string or one buffer.
+    await this.#writeAtomic(this.#tagListPath(repo), () => encodeTagListRecordChunks(record), false);
   }
 
   async deleteTag(repo: RepoKey, tag: string): Promise<void> {
@@ -144,7 +144,8 @@ export class EmbeddedManifestStore implements ManifestStore {
     return join(this.#repoDir(repo), '_taglist.json');
   }
 
-  async #writeAtomic(path: string, data: Buffer, sync: boolean): Promise<void> {
+  /** data: the bytes, or a source of the text in pieces (called again if the write is retried). */
+  async #writeAtomic(path: string, data: Buffer | (() => Iterable<string>), sync: boolean): Promise<void> {
     const temp = join(this.#tmpDir, randomBytes(8).toString('hex'));
     await writeTemp(temp, data, sync).catch(async (err: unknown) => {
       if (!isMissing(err)) throw err;
@@ -164,7 +165,8 @@ export class EmbeddedManifestStore implements ManifestStore {
   }
 }
 
-async function writeTemp(path: string, data: Buffer, sync: boolean): Promise<void> {
+async function writeTemp(path: string, source: Buffer | (() => Iterable<string>), sync: boolean): Promise<void> {
+  const data = Buffer.isBuffer(source) ? source : source();
   if (!sync) {
     await writeFile(path, data, { flag: 'wx' });
     return;

@@ -74,8 +74,27 @@ export function decodeTagRecord(value: string): TagRecord | undefined {
 }
 
 export function encodeTagListRecord(record: TagListRecord): string {
-  return JSON.stringify({ tags: record.tags, fetchedAt: record.fetchedAt });
+  return [...encodeTagListRecordChunks(record)].join('');
 }
+
+/**
+ * The same text as encodeTagListRecord, in pieces of about 64 K characters: a store that can
+ * write pieces never builds one string of a list that may hold 100 000 tags.
+ */
+export function* encodeTagListRecordChunks(record: TagListRecord): Generator<string> {
+  let piece = '{"tags":[';
+  const { tags } = record;
+  for (let i = 0; i < tags.length; i++) {
+    piece += (i === 0 ? '' : ',') + JSON.stringify(tags[i]);
+    if (piece.length >= CHUNK_CHARS) {
+      yield piece;
+      piece = '';
+    }
+  }
+  yield `${piece}],"fetchedAt":${JSON.stringify(record.fetchedAt)}}`;
+}
+
+const CHUNK_CHARS = 64 * 1024;
 
 export function decodeTagListRecord(value: string): TagListRecord | undefined {
   const v = parseJson(value);

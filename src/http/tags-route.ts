@@ -4,6 +4,7 @@ import type { Route } from '../proxy/upstream-router.ts';
 import type { UpstreamHandle } from '../proxy/upstream-handle.ts';
 import { pageTags, type TagListService } from '../proxy/tag-list-service.ts';
 import { API_VERSION_HEADERS, CACHE_HEADER } from './registry-headers.ts';
+import { tagListBody } from './tag-list-body.ts';
 
 export async function serveTagList(
   tagLists: TagListService,
@@ -15,11 +16,11 @@ export async function serveTagList(
   const n = parsePageSize(query.n);
   const { tags, cache } = await tagLists.list(route.upstream, route.repository);
   const page = pageTags(tags, n, query.last);
-  const body = JSON.stringify({ name: clientName, tags: page.tags });
+  const body = tagListBody(clientName, page.tags);
   const headers: Record<string, string> = {
     ...API_VERSION_HEADERS,
     'Content-Type': 'application/json',
-    'Content-Length': String(Buffer.byteLength(body)),
+    'Content-Length': String(body.byteLength),
     [CACHE_HEADER]: cache,
   };
   if (route.namespace !== undefined) headers['OCI-Namespace'] = route.namespace;
@@ -28,7 +29,8 @@ export async function serveTagList(
     if (query.ns) next.set('ns', query.ns);
     headers.Link = `</v2/${clientName}/tags/list?${next}>; rel="next"`;
   }
-  return new Response(method === 'HEAD' ? null : body, { status: 200, headers });
+  if (method === 'HEAD') return new Response(null, { status: 200, headers });
+  return new Response(body.text ?? body.stream(), { status: 200, headers });
 }
 
 function parsePageSize(n: string | undefined): number | undefined {

@@ -174,7 +174,7 @@ export function pageTags(sorted: readonly string[], n: number | undefined, last:
     start = sorted.findIndex((t) => t > last);
     if (start === -1) start = sorted.length;
   }
-  if (n === undefined) return { tags: sorted.slice(start), nextLast: undefined };
+  if (n === undefined) return { tags: start === 0 ? sorted : sorted.slice(start), nextLast: undefined };
   const tags = sorted.slice(start, start + n);
   const more = n > 0 && start + n < sorted.length;
   return { tags, nextLast: more ? tags[tags.length - 1] : undefined };

@@ -163,6 +163,39 @@ describe('tag list bounds', () => {
   });
 });
 
+describe('long tag lists within the default bounds', () => {
+  let upstream: TagListUpstream;
+  let wharf: TestWharf;
+
+  beforeAll(async () => {
+    upstream = await startTagListUpstream();
+    wharf = await startWharf({ upstreams: [{ name: 'docker.io', url: upstream.url, default: true }] });
+  });
+
+  afterAll(async () => {
+    await wharf?.stop();
+    await upstream?.stop();
+  });
+
+  it('answers a list of many pieces with the exact JSON and Content-Length, for GET and HEAD', async () => {
+    // ~240 KB of JSON: several 64 KiB pieces; odd tags (non-ASCII, escapes) test the byte count.
+    const pages = [0, 1, 2].map((p) => Array.from({ length: 4000 }, (_, i) => `v${p}.${i}-${'é"\\'.repeat(i % 3)}`));
+    upstream.set('library/long', { pageCount: 3, page: (p) => tagPage('library/long', pages[p]!) });
+    const sorted = pages.flat().sort();
+    const expected = JSON.stringify({ name: 'library/long', tags: sorted });
+    const res = await request(`${wharf.url}/v2/library/long/tags/list`);
+    const text = await res.body.text();
+    expect(res.statusCode).toBe(200);
+    expect(text).toBe(expected);
+    expect(res.headers['content-length']).toBe(String(Buffer.byteLength(expected)));
+    const head = await request(`${wharf.url}/v2/library/long/tags/list`, { method: 'HEAD' });
+    expect(head.headers['content-length']).toBe(String(Buffer.byteLength(expected)));
+    expect(await head.body.text()).toBe('');
+    const page = await request(`${wharf.url}/v2/library/long/tags/list?${new URLSearchParams({ n: '2', last: sorted[5000]! })}`);
+    expect(await page.body.json()).toEqual({ name: 'library/long', tags: sorted.slice(5001, 5003) });
+  });
+});
+
 describe('tag list pages dripped slowly', () => {
   const DEADLINE_MS = 1000;
   let upstream: TagListUpstream;
