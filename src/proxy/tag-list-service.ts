@@ -72,6 +72,10 @@ export class TagListService {
       await this.#store.putTagList(repo, { tags, fetchedAt: this.#now() });
       return { tags, cache: 'miss' as const };
     });
+    flight.result.catch((err: unknown) => {
+      // Once per fetch (not per waiting client): the operator's cue to raise a bound.
+      if (err instanceof TagListTooLargeError && !flight.shared) this.#log.warn({ upstream: upstream.name, repository, why: err.message }, 'tag list refused');
+    });
     if (!cached) return flight.result;
     const outcome = await upstreamOrFallback(flight, upstream.staleAfterMs);
     if (outcome.ok) return outcome.value;
@@ -80,14 +84,14 @@ export class TagListService {
     return { tags: cached.tags, cache: 'stale' };
   }
 
-  async #fetchAll(upstream: UpstreamHandle, repository: string): Promise<string[]> {
+  async #fetchAll(upstream: UpstreamHandle, repository: string): Promise<Set<string>> {
     const read: ListRead = { upstream, repository, tags: new Set(), bytesLeft: this.#maxBytes };
     let path: string | undefined = `/v2/${repository}/tags/list`;
     for (let page = 0; path; page++) {
       if (page === MAX_PAGES) throw new TagListTooLargeError(upstream.name, repository, `${MAX_PAGES} pages`);
       path = await this.#fetchPage(read, path);
     }
-    return [...read.tags];
+    return read.tags;
   }
 
   /** Reads one page into read.tags; returns the path of the next page, if any. */

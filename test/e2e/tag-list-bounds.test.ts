@@ -3,6 +3,7 @@
 // stops at the budget, duplicates across pages count once, and a page dripped slowly is cut at
 // timeouts.manifestTotalMs (stale copy if cached, else 503).
 import { readdir, stat } from 'node:fs/promises';
+import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -49,6 +50,7 @@ function paddedPages(name: string, count: number, total: number): Buffer[] {
 describe('tag list bounds', () => {
   let upstream: TagListUpstream;
   let wharf: TestWharf;
+  const logLines: string[] = [];
 
   const set = (repository: string, pages: Buffer[], opts: { chunked?: boolean } = {}) =>
     upstream.set(repository, { pageCount: pages.length, page: (i) => pages[i]!, ...opts });
@@ -58,6 +60,13 @@ describe('tag list bounds', () => {
     wharf = await startWharf({
       upstreams: [{ name: 'docker.io', url: upstream.url, default: true }],
       cache: { tagListMaxTags: MAX_TAGS, tagListMaxBytes: MAX_BYTES },
+      logLevel: 'warn',
+      logDestination: new Writable({
+        write(chunk: Buffer, _enc, done) {
+          logLines.push(chunk.toString());
+          done();
+        },
+      }),
     });
   });
 
@@ -132,6 +141,10 @@ describe('tag list bounds', () => {
     expect(first.status).toBe(502);
     const { errors } = (await first.json()) as OciErrors;
     expect(errors[0]!.message).toMatch(/more than 1000 tags.*cache\.tagListMaxTags/);
+    // The operator is told once, with the repository and the bound.
+    const warned = logLines.filter((l) => l.includes('tag list refused') && l.includes('library/many'));
+    expect(warned).toHaveLength(1);
+    expect(warned[0]).toMatch(/cache\.tagListMaxTags/);
     expect(await exists(tagListFile(wharf, 'library/many'))).toBe(false);
     const asked = upstream.requests('library/many');
     const second = await fetch(`${wharf.url}/v2/library/many/tags/list`);
