@@ -156,7 +156,7 @@ export class ManifestService {
       await res.body.dump();
       throw upstreamAnswerError(upstream.name, res, () => new ManifestUnknownError(reference));
     }
-    const body = await readUpstreamBody(upstream.name, res.body, MAX_MANIFEST_BYTES);
+    const body = await readUpstreamBody(upstream, res.body, MAX_MANIFEST_BYTES);
     upstream.metrics.upstreamBytes.inc({ upstream: upstream.name }, body.length);
     const refuse = (why: string, detail: Record<string, string> = {}) => {
       this.#log.error({ upstream: upstream.name, repository, reference, why, ...detail }, 'upstream manifest refused; not cached');

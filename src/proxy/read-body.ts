@@ -1,10 +1,11 @@
 // Reads a small upstream body (manifests, tag lists, referrers) into one Buffer, refusing to
 // grow past a limit so a hostile upstream cannot exhaust memory.
-import { UpstreamProtocolError, UpstreamUnavailableError } from '../errors.ts';
+import { UpstreamProtocolError } from '../errors.ts';
+import { interruptedBody, type UpstreamHandle } from './upstream-handle.ts';
 
 type Body = AsyncIterable<Uint8Array> & { destroy(err?: Error): unknown };
 
-export async function readUpstreamBody(upstream: string, body: Body, limit: number): Promise<Buffer> {
+export async function readUpstreamBody(upstream: UpstreamHandle, body: Body, limit: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   try {
@@ -12,14 +13,14 @@ export async function readUpstreamBody(upstream: string, body: Body, limit: numb
       size += chunk.byteLength;
       if (size > limit) {
         body.destroy();
-        throw new UpstreamProtocolError(upstream, `response body larger than ${limit} bytes`);
+        throw new UpstreamProtocolError(upstream.name, `response body larger than ${limit} bytes`);
       }
       chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     }
   } catch (err) {
     if (err instanceof UpstreamProtocolError) throw err;
-    // The connection broke or went idle mid-body: the upstream gave no usable answer.
-    throw new UpstreamUnavailableError(upstream, `body interrupted: ${(err as Error).message}`);
+    // The connection broke, went idle or ran past its deadline mid-body.
+    throw interruptedBody(upstream, err);
   }
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
 }

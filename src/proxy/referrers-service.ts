@@ -1,6 +1,9 @@
 // Referrers: passed through to the upstream, which alone knows every artifact that refers to a
 // manifest. Its 404 (no referrers API) is passed on so clients fall back to the sha256-<hex> tag.
-import { RegistryError } from '../errors.ts';
+// What goes to the client must be an OCI index and is labelled as one, whatever the upstream's
+// Content-Type said: an upstream cannot serve a page from wharf's origin this way either.
+import { RegistryError, UpstreamProtocolError } from '../errors.ts';
+import { checkManifest } from '../oci/manifest-check.ts';
 import { askUpstream, type UpstreamHandle } from './upstream-handle.ts';
 import { headerValue, upstreamAnswerError } from './upstream-answer.ts';
 import { readUpstreamBody } from './read-body.ts';
@@ -29,15 +32,20 @@ export async function fetchReferrers(upstream: UpstreamHandle, repository: strin
     path: `/v2/${repository}/referrers/${digest}${query}`,
     repository,
     headers: { accept: MediaType.ociIndex },
+    totalMs: upstream.timeouts.manifestTotalMs,
   });
   if (res.statusCode !== 200) {
     await res.body.dump();
     throw upstreamAnswerError(upstream.name, res, () => new ReferrersUnsupportedError(upstream.name));
   }
-  const body = await readUpstreamBody(upstream.name, res.body, MAX_REFERRERS_BYTES);
+  const body = await readUpstreamBody(upstream, res.body, MAX_REFERRERS_BYTES);
+  const check = checkManifest(headerValue(res.headers['content-type']), body);
+  if (!check.ok || check.mediaType !== MediaType.ociIndex) {
+    throw new UpstreamProtocolError(upstream.name, `referrers answer is not an OCI index${check.ok ? '' : `: ${check.why}`}`);
+  }
   return {
     body,
-    contentType: headerValue(res.headers['content-type']) ?? MediaType.ociIndex,
+    contentType: MediaType.ociIndex,
     filtersApplied: headerValue(res.headers['oci-filters-applied']),
   };
 }

@@ -8,9 +8,9 @@
 // whole) and each must arrive whole within timeouts.manifestTotalMs: a page dripped slower than
 // that is an upstream with no answer (stale copy if cached, else 503).
 import type { Logger } from 'pino';
-import { NameUnknownError, RegistryError, TagListTooLargeError, UpstreamProtocolError, UpstreamUnavailableError } from '../errors.ts';
+import { NameUnknownError, RegistryError, TagListTooLargeError, UpstreamProtocolError } from '../errors.ts';
 import type { ManifestStore, RepoKey } from '../cache/manifest-store.ts';
-import { askUpstream, type UpstreamHandle } from './upstream-handle.ts';
+import { askUpstream, interruptedBody, type UpstreamHandle } from './upstream-handle.ts';
 import type { UpstreamBody } from './upstream-client.ts';
 import { contentLength, headerValue, upstreamAnswerError } from './upstream-answer.ts';
 import { SingleFlight } from './single-flight.ts';
@@ -123,15 +123,8 @@ export class TagListService {
     } catch (err) {
       if (err instanceof RegistryError) throw err;
       if (err instanceof TagPageSyntaxError) throw new UpstreamProtocolError(upstream.name, err.message);
-      if ((err as Error).name === 'TimeoutError') {
-        // The deadline ran out in the body: an upstream without a usable answer, as in the headers.
-        const why = `tag list page not complete within ${totalMs} ms`;
-        upstream.metrics.upstreamFailures.inc({ upstream: upstream.name, reason: 'total-timeout' });
-        upstream.breaker.recordFailure(why);
-        throw new UpstreamUnavailableError(upstream.name, why);
-      }
-      // The connection broke or went idle mid-body: the upstream gave no usable answer.
-      throw new UpstreamUnavailableError(upstream.name, `body interrupted: ${(err as Error).message}`);
+      // The connection broke, went idle or ran past its deadline mid-body.
+      throw interruptedBody(upstream, err);
     } finally {
       // A page left early (a bound, a bad page) is not read to its end: drop the connection.
       // The listener keeps undici's "aborted" error of a body nobody reads from being thrown.

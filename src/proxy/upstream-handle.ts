@@ -59,6 +59,20 @@ export async function askUpstream(upstream: UpstreamHandle, req: UpstreamRequest
   }
 }
 
+/**
+ * What a body that broke off means: the upstream gave no usable answer. Past the whole-response
+ * deadline (askUpstream's totalMs) it is counted as a failure of the upstream, as in the headers.
+ */
+export function interruptedBody(upstream: UpstreamHandle, err: unknown): UpstreamUnavailableError {
+  if (err instanceof Error && err.name === 'TimeoutError') {
+    const why = `answer not complete within ${upstream.timeouts.manifestTotalMs} ms`;
+    upstream.metrics.upstreamFailures.inc({ upstream: upstream.name, reason: 'total-timeout' });
+    upstream.breaker.recordFailure(why);
+    return new UpstreamUnavailableError(upstream.name, why);
+  }
+  return new UpstreamUnavailableError(upstream.name, `body interrupted: ${err instanceof Error ? err.message : String(err)}`);
+}
+
 function recordAnswer(upstream: UpstreamHandle, method: string, res: UpstreamResponse): void {
   const { metrics, name } = upstream;
   metrics.upstreamRequests.inc({ upstream: name, method, status_class: `${Math.floor(res.statusCode / 100)}xx` });

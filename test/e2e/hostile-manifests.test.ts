@@ -115,6 +115,21 @@ describe.each([1, 2])('hostile manifests (threads: %i)', (threads) => {
     }
   });
 
+  it('passes on referrers only as an OCI index, never the upstream\'s HTML', async () => {
+    const digest = victim.manifest.digest;
+    evil.handle((req) =>
+      req.path.startsWith('/v2/ref/referrers/') ? { status: 200, body: '<html><script>alert(1)</script></html>', headers: { 'content-type': 'text/html' } } : undefined,
+    );
+    const html = await get(`/v2/evil.io/ref/referrers/${digest}`);
+    expect(html.status).toBe(502);
+    expect(html.headers['content-type']).toBe('application/json');
+    const index = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] });
+    evil.handle((req) => (req.path.startsWith('/v2/ref/referrers/') ? { status: 200, body: index, headers: { 'content-type': 'application/json' } } : undefined));
+    const ok = await get(`/v2/evil.io/ref/referrers/${digest}`);
+    expect(ok.status).toBe(200);
+    expect(ok.headers['content-type']).toBe('application/vnd.oci.image.index.v1+json');
+  });
+
   it('marks every answer nosniff: manifests, blobs, errors, /v2/, the status page, metrics', async () => {
     const layer = victim.layers[0]!;
     for (const path of ['/v2/', '/v2/big/b6/manifests/latest', `/v2/big/b6/blobs/${layer.digest}`, '/v2/nope/manifests/latest', '/', '/metrics', '/healthz']) {
