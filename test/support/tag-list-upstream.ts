@@ -4,6 +4,7 @@
 // the requests and bytes it sent so a test can see what wharf asked for and read.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { drained } from '../../src/http/follow-fill.ts';
 
 export interface TagListSpec {
   readonly pageCount: number;
@@ -92,18 +93,6 @@ export async function startTagListUpstream(): Promise<TagListUpstream> {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
-}
-
-function drained(res: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
 }
 
 /** A tag list page as registries send it. */

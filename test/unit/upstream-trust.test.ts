@@ -1,5 +1,8 @@
 // Where credentials may go (CredentialPolicy) and which addresses redirects and realms may lead
 // to (DialPolicy): pure decisions, checked here without dialling anything.
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { Agent, request } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { CredentialPolicy } from '../../src/proxy/credential-policy.ts';
 import { addressKind, DialPolicy, RefusedAddressError } from '../../src/proxy/dial-policy.ts';
@@ -84,5 +87,29 @@ describe('DialPolicy', () => {
     const policy = new DialPolicy('registry.example', []);
     const result = await new Promise<unknown>((resolve) => policy.lookup('localhost', { all: true }, (err) => resolve(err)));
     expect(result).toBeInstanceOf(RefusedAddressError);
+  });
+
+  it('is what undici\'s connector resolves names with: a refused name is never connected to', async () => {
+    let connections = 0;
+    const server = createServer((socket) => {
+      connections++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const policy = new DialPolicy('registry.example', []);
+    const agent = new Agent({ connect: { lookup: policy.lookup } });
+    try {
+      const err = await request(`http://localhost:${port}/`, { dispatcher: agent }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      const refused = err instanceof RefusedAddressError ? err : (err as { cause?: unknown } | undefined)?.cause;
+      expect(refused).toBeInstanceOf(RefusedAddressError);
+      expect(connections).toBe(0);
+    } finally {
+      await agent.close();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
