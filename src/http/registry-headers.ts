@@ -3,6 +3,12 @@
 export const API_VERSION_HEADERS = { 'Docker-Distribution-API-Version': 'registry/2.0' } as const;
 
 /**
+ * Everything wharf serves shares one origin with its status page: no answer (a manifest, a blob,
+ * an error) may be sniffed into HTML or script, whatever an upstream sent.
+ */
+export const NO_SNIFF_HEADERS = { 'X-Content-Type-Options': 'nosniff' } as const;
+
+/**
  * How wharf answered: hit, miss, coalesced (joined another request's fetch), revalidated
  * (upstream confirmed the cached copy), stale (upstream down or slow), bypass (not cached).
  */
@@ -17,6 +23,7 @@ export function contentHeaders(opts: {
 }): Record<string, string> {
   const headers: Record<string, string> = {
     ...API_VERSION_HEADERS,
+    ...NO_SNIFF_HEADERS,
     'Content-Type': opts.contentType,
     'Docker-Content-Digest': opts.digest,
     ETag: `"${opts.digest}"`,

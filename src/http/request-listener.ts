@@ -5,15 +5,17 @@ import { getRequestListener, type HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Hono } from 'hono';
 import type { ManifestFastPath } from './manifest-fast-path.ts';
+import { NO_SNIFF_HEADERS } from './registry-headers.ts';
 import type { WharfEnv } from './wharf-env.ts';
 
 export function registryRequestListener(app: Hono<WharfEnv>, fastPath: ManifestFastPath): RequestListener {
   const hono = getRequestListener(keepAlreadySentOnHead(app));
   return (req: IncomingMessage, res: ServerResponse) => {
-    // Everything wharf serves shares one origin with its status page: no answer (a manifest, a
-    // blob, an error) may be sniffed into HTML or script, whatever an upstream sent.
-    res.setHeader('X-Content-Type-Options', 'nosniff');
-    if (!fastPath.answer(req, res)) void hono(req, res);
+    // The fast path's answers carry NO_SNIFF_HEADERS themselves (a header set here first would
+    // cost every one of them a merge in writeHead); everything else gets it here.
+    if (fastPath.answer(req, res)) return;
+    res.setHeader('X-Content-Type-Options', NO_SNIFF_HEADERS['X-Content-Type-Options']);
+    void hono(req, res);
   };
 }
 
