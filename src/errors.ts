@@ -146,6 +146,20 @@ export class TagListTooLargeError extends RegistryError {
   }
 }
 
+/** The upstream has no referrers API: clients fall back to the sha256-<hex> tag. */
+export class ReferrersUnsupportedError extends RegistryError {
+  constructor(upstream: string) {
+    super('UNSUPPORTED', 404, `upstream ${upstream} does not support the referrers API; use the referrers tag schema`, { upstream });
+  }
+}
+
+/** The admin API was asked without its bearer token, or with another. */
+export class AdminUnauthorizedError extends RegistryError {
+  constructor() {
+    super('UNAUTHORIZED', 401, 'admin API: missing or wrong bearer token', undefined, { 'WWW-Authenticate': 'Bearer realm="wharf-admin"' });
+  }
+}
+
 /** A hit thread could not reach the main thread (it is starting or stopping). */
 export class MainThreadUnavailableError extends RegistryError {
   constructor() {

@@ -7,7 +7,7 @@ import type { BlobStore } from './blob-store.ts';
 import { BlobIndex } from './blob-index.ts';
 import { evictorFromConfig, type Evictor, type EvictionPlan } from './evictor.ts';
 import type { ManifestStore } from './manifest-store.ts';
-import type { LocatedImage } from './locate-image.ts';
+import type { LocatedImage } from './located-image.ts';
 import { locatePinned, pinnedDigests } from './pinned-images.ts';
 import { manifestRefs, type ManifestRefs } from '../oci/manifest-refs.ts';
 

@@ -2,7 +2,7 @@
 // index, every child manifest) and all their blobs, from what the manifest store holds. An
 // image not cached yet pins nothing until it is pulled or warmed.
 import type { ManifestStore } from './manifest-store.ts';
-import type { LocatedImage } from './locate-image.ts';
+import type { LocatedImage } from './located-image.ts';
 import { manifestRefs } from '../oci/manifest-refs.ts';
 import { ConfigError } from '../config/load-config.ts';
 

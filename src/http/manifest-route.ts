@@ -19,7 +19,8 @@ export async function serveManifest(
 }
 
 export function manifestResponse(manifest: StoredManifest, cache: ManifestCacheResult, namespace: string | undefined, method: string): Response {
-  // A plain headers object keeps @hono/node-server on its fast path (see node-perf.md).
+  // A plain headers object keeps @hono/node-server on its fast path (a Headers instance is
+  // copied header by header).
   return new Response(method === 'HEAD' ? null : manifest.body, { status: 200, headers: manifestHeaders(manifest, cache, namespace) });
 }
 

@@ -2,18 +2,17 @@
 // endpoint. Everything thrown ends in error-response.ts.
 import type { Context } from 'hono';
 import { RegistryError, RouteNotFoundError, UnsupportedError } from '../errors.ts';
-import { parseDigest } from '../oci/digest.ts';
 import type { BlobService } from '../proxy/blob-service.ts';
 import type { ManifestService } from '../proxy/manifest-service.ts';
 import type { TagListService } from '../proxy/tag-list-service.ts';
 import type { FileSender } from './file-sender.ts';
 import type { UpstreamRouter } from '../proxy/upstream-router.ts';
 import type { UpstreamHandle } from '../proxy/upstream-handle.ts';
-import { fetchReferrers } from '../proxy/referrers-service.ts';
 import { parseRegistryPath } from './parse-registry-path.ts';
 import { serveManifest } from './manifest-route.ts';
 import { getBlob, headBlob } from './blob-route.ts';
 import { serveTagList } from './tags-route.ts';
+import { serveReferrers } from './referrers-route.ts';
 import { API_VERSION_HEADERS } from './registry-headers.ts';
 import type { WharfEnv } from './wharf-env.ts';
 
@@ -66,17 +65,7 @@ export async function handleRegistryRequest(c: Context<WharfEnv>, services: Regi
         : getBlob(services.blobs, services.files, route, target.digest, c.req.header('range'), c.env.outgoing);
     case 'tags':
       return serveTagList(services.tagLists, route, target.name, { n: c.req.query('n'), last: c.req.query('last'), ns }, method);
-    case 'referrers': {
-      const digest = parseDigest(target.digest).value;
-      const result = await fetchReferrers(route.upstream, route.repository, digest, c.req.query('artifactType'));
-      const headers: Record<string, string> = {
-        ...API_VERSION_HEADERS,
-        'Content-Type': result.contentType,
-        'Content-Length': String(result.body.length),
-      };
-      if (result.filtersApplied) headers['OCI-Filters-Applied'] = result.filtersApplied;
-      if (route.namespace !== undefined) headers['OCI-Namespace'] = route.namespace;
-      return new Response(method === 'HEAD' ? null : result.body, { status: 200, headers });
-    }
+    case 'referrers':
+      return serveReferrers(route, target.digest, c.req.query('artifactType'), method);
   }
 }

@@ -10,7 +10,7 @@ import { parseRange } from '../oci/range.ts';
 import { digestOf, parseDigest } from '../oci/digest.ts';
 import { BlobFill, runFill } from './blob-fill.ts';
 import { blobMinRate, rateFloor, SlowBodyError, type RateFloor } from './rate-floor.ts';
-import { CacheWriteGuard, diskErrorCode } from './cache-write-guard.ts';
+import { CacheWriteGuard, diskErrorCode } from '../cache/cache-write-guard.ts';
 import { askUpstream, type UpstreamHandle } from './upstream-handle.ts';
 import { contentLength, upstreamAnswerError } from './upstream-answer.ts';
 import type { UpstreamBody, UpstreamResponse } from './upstream-client.ts';
@@ -18,7 +18,7 @@ import type { Metrics } from '../metrics/metrics.ts';
 import type { BlobIndex } from '../cache/blob-index.ts';
 import type { Evictor } from '../cache/evictor.ts';
 import type { StoredManifest } from '../cache/manifest-store.ts';
-import { ServedManifests } from './served-manifests.ts';
+import { ServedManifests } from '../cache/served-manifests.ts';
 
 export type BlobSource =
   /** filled: this request waited for a fill that stored the blob just now (a miss, not a hit). */

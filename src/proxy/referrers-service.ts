@@ -2,7 +2,7 @@
 // manifest. Its 404 (no referrers API) is passed on so clients fall back to the sha256-<hex> tag.
 // What goes to the client must be an OCI index and is labelled as one, whatever the upstream's
 // Content-Type said: an upstream cannot serve a page from wharf's origin this way either.
-import { RegistryError, UpstreamProtocolError } from '../errors.ts';
+import { ReferrersUnsupportedError, UpstreamProtocolError } from '../errors.ts';
 import { checkManifest } from '../oci/manifest-check.ts';
 import { askUpstream, type UpstreamHandle } from './upstream-handle.ts';
 import { headerValue, upstreamAnswerError } from './upstream-answer.ts';
@@ -15,12 +15,6 @@ export interface ReferrersResult {
   readonly body: Buffer;
   readonly contentType: string;
   readonly filtersApplied: string | undefined;
-}
-
-export class ReferrersUnsupportedError extends RegistryError {
-  constructor(upstream: string) {
-    super('UNSUPPORTED', 404, `upstream ${upstream} does not support the referrers API; use the referrers tag schema`, { upstream });
-  }
 }
 
 export async function fetchReferrers(upstream: UpstreamHandle, repository: string, digest: string, artifactType: string | undefined): Promise<ReferrersResult> {

@@ -1,7 +1,7 @@
 // Gathers what a hit thread learns that the main thread keeps books on (blob last use for
 // eviction, pulls per repository) and sends it in batches, not a message per request.
 import type { StoredManifest } from '../cache/manifest-store.ts';
-import { ServedManifests } from '../proxy/served-manifests.ts';
+import { ServedManifests } from '../cache/served-manifests.ts';
 import type { HitThreadMessage } from './messages.ts';
 
 const FLUSH_EVERY_MS = 250;

@@ -2,7 +2,7 @@
 // eviction leaves them alone while the pull runs. A pull resolves the same manifest repeatedly,
 // so each manifest's blobs are reported once per while, not on every request.
 import { LRUCache } from 'lru-cache';
-import type { StoredManifest } from '../cache/manifest-store.ts';
+import type { StoredManifest } from './manifest-store.ts';
 import { manifestRefs } from '../oci/manifest-refs.ts';
 
 export class ServedManifests {
