@@ -7,8 +7,7 @@ import type { BlobStore } from './cache/blob-store.ts';
 import type { ManifestStore } from './cache/manifest-store.ts';
 import { locateImage } from './proxy/locate-image.ts';
 import { collectGarbage, maintenanceFromConfig } from './cache/maintenance.ts';
-import { createDiskBlobStore } from './cache/disk-blob-store.ts';
-import { openManifestStore } from './cache/open-manifest-store.ts';
+import { openBlobStore, openManifestStore } from './cache/open-stores.ts';
 import { UpstreamClient } from './proxy/upstream-client.ts';
 import { defaultUpstreamName, UpstreamRouter } from './proxy/upstream-router.ts';
 import { CircuitBreaker } from './proxy/circuit-breaker.ts';
@@ -41,7 +40,7 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
   // A data dir that cannot be written must not keep wharf from serving: blobs then pass
   // through uncached and the manifest store is skipped (both logged and counted).
   await mkdir(config.dataDir, { recursive: true }).catch((err: unknown) => logger.error({ err: String(err) }, 'cannot create dataDir'));
-  const blobStore = createDiskBlobStore(config.dataDir);
+  const blobStore = openBlobStore(config);
   await blobStore
     .removeTempFiles()
     .then((removed) => removed > 0 && logger.info({ removed }, 'removed temp files left by an earlier run'))

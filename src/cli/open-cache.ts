@@ -5,13 +5,10 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/load-config.ts';
 import type { BlobStore } from '../cache/blob-store.ts';
 import type { ManifestStore } from '../cache/manifest-store.ts';
-import { locateImage } from '../proxy/locate-image.ts';
 import type { LocatedImage } from '../cache/located-image.ts';
-import { createDiskBlobStore } from '../cache/disk-blob-store.ts';
-import { EmbeddedManifestStore } from '../cache/embedded-manifest-store.ts';
-import { RedisManifestStore } from '../cache/redis-manifest-store.ts';
-import { defaultUpstreamName, UpstreamRouter, type RoutableUpstream } from '../proxy/upstream-router.ts';
-import { join } from 'node:path';
+import { openBlobStore, openCommandManifestStore } from '../cache/open-stores.ts';
+import { locateImage } from '../proxy/locate-image.ts';
+import { routerFromConfig } from '../proxy/upstream-router.ts';
 
 export interface Cache {
   readonly blobStore: BlobStore;
@@ -22,21 +19,10 @@ export interface Cache {
 }
 
 export async function openCache(config: Config, logger: Logger): Promise<Cache> {
-  const blobStore = createDiskBlobStore(config.dataDir);
-  let manifestStore: ManifestStore;
-  if (config.redis.url) {
-    const { Redis } = await import('ioredis');
-    const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
-    redis.on('error', (err) => logger.debug({ err: err.message }, 'redis'));
-    await redis.connect();
-    manifestStore = new RedisManifestStore(redis, config.redis.keyPrefix, { ownsClient: true });
-  } else {
-    manifestStore = new EmbeddedManifestStore(join(config.dataDir, 'manifests'));
-  }
-  const upstreams: RoutableUpstream[] = config.upstreams.map((u) => ({ name: u.name, libraryPrefix: u.libraryPrefix }));
-  const router = new UpstreamRouter(upstreams, defaultUpstreamName(config.upstreams));
+  const manifestStore = await openCommandManifestStore(config, logger);
+  const router = routerFromConfig(config);
   return {
-    blobStore,
+    blobStore: openBlobStore(config),
     manifestStore,
     locate: (text) => locateImage(router, text),
     close: () => manifestStore.close(),

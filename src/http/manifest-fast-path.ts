@@ -7,19 +7,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { StoredManifest } from '../cache/manifest-store.ts';
 import type { ManifestService } from '../proxy/manifest-service.ts';
-import type { UpstreamRouter } from '../proxy/upstream-router.ts';
+import type { ConfiguredUpstream, UpstreamRouter } from '../proxy/upstream-router.ts';
 import { parseRegistryPath } from './parse-registry-path.ts';
 import { manifestHeaders } from './manifest-route.ts';
 import type { RequestObserver } from './request-observer.ts';
 
-interface FastPathUpstream {
-  readonly name: string;
-  readonly offline: boolean;
-  readonly libraryPrefix: boolean;
-}
-
 export interface ManifestFastPathDeps {
-  readonly router: UpstreamRouter<FastPathUpstream>;
+  readonly router: UpstreamRouter<ConfiguredUpstream>;
   readonly manifests: Pick<ManifestService, 'cachedInMemory'>;
   readonly observer: RequestObserver;
   /** Bookkeeping for a manifest sent by GET (its blobs count as used). */

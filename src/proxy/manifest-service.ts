@@ -11,6 +11,7 @@ import { UPSTREAM_MANIFEST_ACCEPT } from '../oci/media-types.ts';
 import { checkManifest } from '../oci/manifest-check.ts';
 import { isValidTag } from '../oci/grammar.ts';
 import { askUpstream, type UpstreamHandle } from './upstream-handle.ts';
+import type { ConfiguredUpstream } from './upstream-router.ts';
 import { headerValue, upstreamAnswerError } from './upstream-answer.ts';
 import { readUpstreamBody } from './read-body.ts';
 import { SingleFlight } from './single-flight.ts';
@@ -59,7 +60,7 @@ export class ManifestService {
    * The manifest when the cache alone may answer (by digest: stored; by tag: fresh, or any age
    * offline), else undefined. Never asks the upstream; hit threads answer with this.
    */
-  async cached(upstream: { readonly name: string; readonly offline: boolean }, repository: string, reference: string): Promise<StoredManifest | undefined> {
+  async cached(upstream: ConfiguredUpstream, repository: string, reference: string): Promise<StoredManifest | undefined> {
     if (looksLikeDigest(reference)) return this.#store.getManifest(parseDigest(reference).value);
     if (!isValidTag(reference)) return undefined;
     const record = await this.#store.getTag({ upstream: upstream.name, repository }, reference);
@@ -68,7 +69,7 @@ export class ManifestService {
   }
 
   /** cached(), from memory alone: it never waits on the store, so a miss costs nothing. */
-  cachedInMemory(upstream: { readonly name: string; readonly offline: boolean }, repository: string, reference: string): StoredManifest | undefined {
+  cachedInMemory(upstream: ConfiguredUpstream, repository: string, reference: string): StoredManifest | undefined {
     if (!this.#memory) return undefined;
     if (looksLikeDigest(reference)) return this.#memory.peekManifest(parseDigest(reference).value);
     if (!isValidTag(reference)) return undefined;

@@ -2,18 +2,17 @@
 // askUpstream is the one door to an upstream: it refuses in offline mode, fails fast while the
 // breaker is open, and tells the breaker how each request went.
 import type { UpstreamClient, UpstreamRequest, UpstreamResponse, UpstreamTimeouts } from './upstream-client.ts';
-import type { RoutableUpstream } from './upstream-router.ts';
+import type { ConfiguredUpstream } from './upstream-router.ts';
 import type { CircuitBreaker } from './circuit-breaker.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { UpstreamUnavailableError } from '../errors.ts';
 import { UpstreamFailure } from './upstream-failure.ts';
 import { headerValue, isOutage } from './upstream-answer.ts';
 
-export interface UpstreamHandle extends RoutableUpstream {
+/** offline (from ConfiguredUpstream): serve only the cache; never send this upstream a request. */
+export interface UpstreamHandle extends ConfiguredUpstream {
   readonly client: UpstreamClient;
   readonly breaker: CircuitBreaker;
-  /** Serve only the cache; never send this upstream a request. */
-  readonly offline: boolean;
   /** An upstream silent for this long is unresponsive: the breaker opens, cached copies are served. */
   readonly staleAfterMs: number;
   /** This upstream's deadlines (the global ones where it sets none). */

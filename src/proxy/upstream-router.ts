@@ -63,3 +63,17 @@ export function defaultUpstreamName(upstreams: ReadonlyArray<{ readonly name: st
   if (marked) return marked.name;
   return upstreams.length === 1 ? upstreams[0]!.name : undefined;
 }
+
+/** What the cache alone knows of a configured upstream: its naming rules and whether wharf is offline. */
+export interface ConfiguredUpstream extends RoutableUpstream {
+  readonly offline: boolean;
+}
+
+/** The router over the configured upstreams, for roles that never dial them (hit threads, commands). */
+export function routerFromConfig(config: {
+  readonly offline: boolean;
+  readonly upstreams: ReadonlyArray<{ readonly name: string; readonly default: boolean; readonly libraryPrefix: boolean }>;
+}): UpstreamRouter<ConfiguredUpstream> {
+  const upstreams = config.upstreams.map((u) => ({ name: u.name, libraryPrefix: u.libraryPrefix, offline: config.offline }));
+  return new UpstreamRouter(upstreams, defaultUpstreamName(config.upstreams));
+}

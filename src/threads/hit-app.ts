@@ -18,22 +18,16 @@ import type { FileSender } from '../http/file-sender.ts';
 import type { WharfEnv } from '../http/wharf-env.ts';
 import { looksLikeDigest, parseDigest } from '../oci/digest.ts';
 import type { ManifestService } from '../proxy/manifest-service.ts';
-import type { UpstreamRouter } from '../proxy/upstream-router.ts';
+import type { ConfiguredUpstream, UpstreamRouter } from '../proxy/upstream-router.ts';
 import type { Forwarder } from './forward.ts';
 import type { HitReporter } from './hit-reporter.ts';
-
-export interface HitUpstream {
-  readonly name: string;
-  readonly libraryPrefix: boolean;
-  readonly offline: boolean;
-}
 
 export interface HitAppDeps {
   readonly logger: Logger;
   readonly manifests: ManifestService;
   readonly blobStore: BlobStore;
   readonly files: FileSender;
-  readonly router: UpstreamRouter<HitUpstream>;
+  readonly router: UpstreamRouter<ConfiguredUpstream>;
   readonly forwarder: Forwarder;
   readonly reporter: HitReporter;
   readonly observer: RequestObserver;

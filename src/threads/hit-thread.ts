@@ -5,10 +5,9 @@ import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { createServer } from 'node:http';
 import { createLogger } from '../logger.ts';
 import { Metrics } from '../metrics/metrics.ts';
-import { openManifestStore } from '../cache/open-manifest-store.ts';
-import { createDiskBlobStore } from '../cache/disk-blob-store.ts';
+import { openBlobStore, openManifestStore } from '../cache/open-stores.ts';
 import { ManifestService } from '../proxy/manifest-service.ts';
-import { defaultUpstreamName, UpstreamRouter } from '../proxy/upstream-router.ts';
+import { routerFromConfig } from '../proxy/upstream-router.ts';
 import { listen, closeGracefully } from '../http/listen.ts';
 import { chooseFileSender } from '../http/file-sender.ts';
 import { ManifestFastPath } from '../http/manifest-fast-path.ts';
@@ -28,17 +27,14 @@ const metrics = new Metrics({ processMetrics: false });
 const store = await openManifestStore(config, logger, metrics, 'reader');
 const reporter = new HitReporter(send);
 const forwarder = new Forwarder(internal);
-const router = new UpstreamRouter(
-  config.upstreams.map((u) => ({ name: u.name, libraryPrefix: u.libraryPrefix, offline: config.offline })),
-  defaultUpstreamName(config.upstreams),
-);
+const router = routerFromConfig(config);
 // Pulls are counted by the main thread's book, through the reporter.
 const observer = new RequestObserver({ logger, metrics, topRepositories: reporter });
 const manifests = new ManifestService({ store, memory: store, tagTtlSeconds: config.cache.tagTtlSeconds, logger });
 const app = createHitApp({
   logger,
   manifests,
-  blobStore: createDiskBlobStore(config.dataDir),
+  blobStore: openBlobStore(config),
   files: chooseFileSender(config.sendfile, logger),
   router,
   forwarder,

@@ -1,12 +1,17 @@
-// Builds the manifest store the config asks for: Redis or the embedded files, behind the fault
-// tolerance layer and the in-memory LRU. The Redis client is set up to fail fast while Redis
-// is away (no offline queue, a command deadline) and to reconnect on its own.
+// The one place that builds stores from the config, for every role: the server's main thread
+// (owner), hit threads (reader) and CLI commands (command). A new backend is added here.
+// Serving roles get Redis or the embedded files behind the fault tolerance layer and the
+// in-memory LRU, with a Redis client set up to fail fast while Redis is away (no offline queue,
+// a command deadline) and to reconnect on its own. Commands get the bare store, and an error
+// when it cannot be reached, since there is no request to serve around it.
 import { join } from 'node:path';
 import type { Redis as RedisClient } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config/load-config.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { ManifestStore } from './manifest-store.ts';
+import type { BlobStore } from './blob-store.ts';
+import { createDiskBlobStore } from './disk-blob-store.ts';
 import { EmbeddedManifestStore } from './embedded-manifest-store.ts';
 import { RedisManifestStore } from './redis-manifest-store.ts';
 import { FaultTolerantManifestStore } from './fault-tolerant-manifest-store.ts';
@@ -14,6 +19,10 @@ import { MemoryCachedManifestStore } from './memory-cached-manifest-store.ts';
 
 const REDIS_COMMAND_TIMEOUT_MS = 1000;
 const REDIS_FIRST_CONNECT_WAIT_MS = 2000;
+
+export function openBlobStore(config: Config): BlobStore {
+  return createDiskBlobStore(config.dataDir);
+}
 
 /**
  * role 'reader' is for hit threads: they share the store with the main thread, which alone
@@ -27,6 +36,16 @@ export async function openManifestStore(config: Config, logger: Logger, metrics:
     maxManifests: config.cache.memoryManifests,
     tagRecheckAfterMs: role === 'reader' ? config.cache.tagTtlSeconds * 1000 : undefined,
   });
+}
+
+/** The persistent store alone, for a command; rejects when Redis cannot be reached. */
+export async function openCommandManifestStore(config: Config, logger: Logger): Promise<ManifestStore> {
+  if (!config.redis.url) return new EmbeddedManifestStore(join(config.dataDir, 'manifests'));
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  redis.on('error', (err) => logger.debug({ err: err.message }, 'redis'));
+  await redis.connect();
+  return new RedisManifestStore(redis, config.redis.keyPrefix, { ownsClient: true });
 }
 
 async function openRedisStore(url: string, keyPrefix: string, logger: Logger): Promise<ManifestStore> {
