@@ -8,14 +8,11 @@ import type { ManifestStore } from './cache/manifest-store.ts';
 import { locateImage } from './proxy/locate-image.ts';
 import { collectGarbage, maintenanceFromConfig } from './cache/maintenance.ts';
 import { openBlobStore, openManifestStore } from './cache/open-stores.ts';
-import { UpstreamClient } from './proxy/upstream-client.ts';
 import { defaultUpstreamName, UpstreamRouter } from './proxy/upstream-router.ts';
-import { CircuitBreaker } from './proxy/circuit-breaker.ts';
-import { isOutage } from './proxy/upstream-answer.ts';
 import { Metrics } from './metrics/metrics.ts';
 import { TopRepositories } from './metrics/top-repositories.ts';
 import { readVersion } from './version.ts';
-import type { UpstreamHandle } from './proxy/upstream-handle.ts';
+import { Upstream } from './proxy/upstream.ts';
 import { BlobService } from './proxy/blob-service.ts';
 import { CacheWriteGuard } from './cache/cache-write-guard.ts';
 import { ManifestService } from './proxy/manifest-service.ts';
@@ -48,7 +45,8 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
 
   const manifestStore = await openManifestStore(config, logger, metrics);
 
-  const upstreams = config.upstreams.map((u) => createUpstreamHandle(u, config, metrics, logger));
+  const settings = { offline: config.offline, staleAfterMs: config.resilience.staleAfterMs, breaker: config.resilience.breaker };
+  const upstreams = config.upstreams.map((u) => new Upstream(u, settings, { metrics, logger }));
   if (config.offline) logger.warn('offline mode: serving only the cache, no upstream will be contacted');
   const router = new UpstreamRouter(upstreams, defaultUpstreamName(config.upstreams));
 
@@ -114,39 +112,11 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
       closed = true;
       evictor.stop();
       clearInterval(gcTimer);
-      for (const u of upstreams) u.breaker.stop();
-      await Promise.allSettled(upstreams.map((u) => u.client.close()));
+      await Promise.allSettled(upstreams.map((u) => u.close()));
       await manifestStore.close();
     },
   };
 }
 
-function createUpstreamHandle(u: Config['upstreams'][number], config: Config, metrics: Metrics, logger: Logger): UpstreamHandle {
-  const client = new UpstreamClient({ upstream: u, timeouts: u.timeouts });
-  const breaker = new CircuitBreaker({
-    ...config.resilience.breaker,
-    probe: async () => {
-      const res = await client.request({ method: 'GET', path: '/v2/' });
-      await res.body.dump();
-      return !isOutage(res.statusCode);
-    },
-    onStateChange: (state, reason) => {
-      metrics.setBreakerState(u.name, state);
-      const log = state === 'open' ? logger.warn.bind(logger) : logger.info.bind(logger);
-      log({ upstream: u.name, state, reason }, `upstream circuit breaker ${state}`);
-    },
-  });
-  metrics.addUpstream(u.name);
-  return {
-    name: u.name,
-    libraryPrefix: u.libraryPrefix,
-    client,
-    breaker,
-    offline: config.offline,
-    staleAfterMs: config.resilience.staleAfterMs,
-    timeouts: u.timeouts,
-    metrics,
-  };
-}
 
 

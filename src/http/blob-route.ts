@@ -7,7 +7,7 @@ import { parseDigest } from '../oci/digest.ts';
 import { contentRange, parseRange, type ByteRange } from '../oci/range.ts';
 import type { BlobService, BlobSource } from '../proxy/blob-service.ts';
 import type { Route } from '../proxy/upstream-router.ts';
-import type { UpstreamHandle } from '../proxy/upstream-handle.ts';
+import type { Upstream } from '../proxy/upstream.ts';
 import { contentHeaders } from './registry-headers.ts';
 import type { FileSender } from './file-sender.ts';
 import { streamVerified } from './blob-passthrough.ts';
@@ -16,7 +16,7 @@ const BLOB_CONTENT_TYPE = 'application/octet-stream';
 // Blobs are immutable: their name is their content.
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 
-export async function headBlob(blobs: BlobService, route: Route<UpstreamHandle>, digestRef: string): Promise<Response> {
+export async function headBlob(blobs: BlobService, route: Route<Upstream>, digestRef: string): Promise<Response> {
   const digest = parseDigest(digestRef).value;
   const { size, cached } = await blobs.head(route.upstream, route.repository, digest);
   return blobHeadResponse(digest, size, cached ? 'hit' : 'miss', route.namespace);
@@ -37,7 +37,7 @@ export interface BlobRequest {
 export async function getBlob(
   blobs: BlobService,
   files: FileSender,
-  route: Route<UpstreamHandle>,
+  route: Route<Upstream>,
   digestRef: string,
   rangeHeader: string | undefined,
   res: ServerResponse,

@@ -3,13 +3,13 @@ import type { ManifestCacheResult, ManifestService } from '../proxy/manifest-ser
 import type { StoredManifest } from '../cache/manifest-store.ts';
 import type { BlobService } from '../proxy/blob-service.ts';
 import type { Route } from '../proxy/upstream-router.ts';
-import type { UpstreamHandle } from '../proxy/upstream-handle.ts';
+import type { Upstream } from '../proxy/upstream.ts';
 import { contentHeaders } from './registry-headers.ts';
 
 export async function serveManifest(
   manifests: ManifestService,
   blobs: BlobService,
-  route: Route<UpstreamHandle>,
+  route: Route<Upstream>,
   reference: string,
   method: string,
 ): Promise<Response> {

@@ -3,10 +3,10 @@
 import { parseDigest } from '../oci/digest.ts';
 import { fetchReferrers } from '../proxy/referrers-service.ts';
 import type { Route } from '../proxy/upstream-router.ts';
-import type { UpstreamHandle } from '../proxy/upstream-handle.ts';
+import type { Upstream } from '../proxy/upstream.ts';
 import { API_VERSION_HEADERS } from './registry-headers.ts';
 
-export async function serveReferrers(route: Route<UpstreamHandle>, digestRef: string, artifactType: string | undefined, method: string): Promise<Response> {
+export async function serveReferrers(route: Route<Upstream>, digestRef: string, artifactType: string | undefined, method: string): Promise<Response> {
   const result = await fetchReferrers(route.upstream, route.repository, parseDigest(digestRef).value, artifactType);
   const headers: Record<string, string> = {
     ...API_VERSION_HEADERS,

@@ -7,7 +7,7 @@ import type { ManifestService } from '../proxy/manifest-service.ts';
 import type { TagListService } from '../proxy/tag-list-service.ts';
 import type { FileSender } from './file-sender.ts';
 import type { UpstreamRouter } from '../proxy/upstream-router.ts';
-import type { UpstreamHandle } from '../proxy/upstream-handle.ts';
+import type { Upstream } from '../proxy/upstream.ts';
 import { parseRegistryPath } from './parse-registry-path.ts';
 import { serveManifest } from './manifest-route.ts';
 import { getBlob, headBlob } from './blob-route.ts';
@@ -17,7 +17,7 @@ import { API_VERSION_HEADERS } from './registry-headers.ts';
 import type { WharfEnv } from './wharf-env.ts';
 
 export interface RegistryServices {
-  readonly router: UpstreamRouter<UpstreamHandle>;
+  readonly router: UpstreamRouter<Upstream>;
   readonly manifests: ManifestService;
   readonly blobs: BlobService;
   readonly tagLists: TagListService;

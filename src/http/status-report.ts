@@ -5,7 +5,7 @@ import type { BlobStore } from '../cache/blob-store.ts';
 import type { ManifestStore } from '../cache/manifest-store.ts';
 import { seriesOf, type Metrics } from '../metrics/metrics.ts';
 import type { TopRepositories } from '../metrics/top-repositories.ts';
-import type { UpstreamHandle } from '../proxy/upstream-handle.ts';
+import type { Upstream } from '../proxy/upstream.ts';
 
 export interface StatusSources {
   readonly version: string;
@@ -13,7 +13,7 @@ export interface StatusSources {
   readonly offline: boolean;
   readonly blobStore: BlobStore;
   readonly manifestStore: ManifestStore;
-  readonly upstreams: readonly UpstreamHandle[];
+  readonly upstreams: readonly Upstream[];
   readonly metrics: Metrics;
   readonly topRepositories: TopRepositories;
 }

@@ -1,14 +1,14 @@
 // GET /v2/<name>/tags/list[?n=&last=]: sorted, paged by wharf, Link to the next page.
 import { PaginationInvalidError } from '../errors.ts';
 import type { Route } from '../proxy/upstream-router.ts';
-import type { UpstreamHandle } from '../proxy/upstream-handle.ts';
+import type { Upstream } from '../proxy/upstream.ts';
 import { pageTags, type TagListService } from '../proxy/tag-list-service.ts';
 import { API_VERSION_HEADERS, CACHE_HEADER } from './registry-headers.ts';
 import { tagListBody } from './tag-list-body.ts';
 
 export async function serveTagList(
   tagLists: TagListService,
-  route: Route<UpstreamHandle>,
+  route: Route<Upstream>,
   clientName: string,
   query: { n: string | undefined; last: string | undefined; ns: string | undefined },
   method: string,

@@ -11,9 +11,9 @@ import { digestOf, parseDigest } from '../oci/digest.ts';
 import { BlobFill, runFill } from './blob-fill.ts';
 import { blobMinRate, rateFloor, SlowBodyError, type RateFloor } from './rate-floor.ts';
 import { CacheWriteGuard, diskErrorCode } from '../cache/cache-write-guard.ts';
-import { askUpstream, type UpstreamHandle } from './upstream-handle.ts';
-import { contentLength, upstreamAnswerError } from './upstream-answer.ts';
-import type { UpstreamBody, UpstreamResponse } from './upstream-client.ts';
+import type { Upstream, UpstreamOk } from './upstream.ts';
+import { contentLength } from './upstream-answer.ts';
+import type { UpstreamBody } from './upstream-client.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { BlobIndex } from '../cache/blob-index.ts';
 import type { Evictor } from '../cache/evictor.ts';
@@ -50,8 +50,8 @@ export interface BlobHead {
 
 /** The disk refused a new fill; carries the upstream response so its bytes are not wasted. */
 class CacheUnwritableError extends Error {
-  readonly response: UpstreamResponse;
-  constructor(response: UpstreamResponse, cause: unknown) {
+  readonly response: UpstreamOk;
+  constructor(response: UpstreamOk, cause: unknown) {
     super('blob cache cannot write', { cause });
     this.response = response;
   }
@@ -98,7 +98,7 @@ export class BlobService {
     for (const blob of this.#servedManifests.blobsToMarkUsed(manifest)) this.#index.used(blob);
   }
 
-  async open(upstream: UpstreamHandle, repository: string, digest: string, options: BlobOpenOptions = {}): Promise<BlobSource> {
+  async open(upstream: Upstream, repository: string, digest: string, options: BlobOpenOptions = {}): Promise<BlobSource> {
     const source = await this.#open(upstream, repository, digest);
     if (!this.#verifiedRangesOnly || source.kind === 'cached') return source;
     const size = source.kind === 'filling' ? source.fill.size : source.size;
@@ -107,7 +107,7 @@ export class BlobService {
     return this.#whenVerified(source.fill, source.joined, upstream, repository, digest);
   }
 
-  async #open(upstream: UpstreamHandle, repository: string, digest: string): Promise<BlobSource> {
+  async #open(upstream: Upstream, repository: string, digest: string): Promise<BlobSource> {
     const inFlight = this.#fills.get(digest);
     if (inFlight) return this.#join(inFlight, upstream, repository, digest);
     const info = await this.#store.stat(digest);
@@ -136,7 +136,7 @@ export class BlobService {
    * The blob once the fill has verified and stored it, or the error that says why not. Waits for
    * the fill's bookkeeping too, so that a disk failure has already sent requests around the cache.
    */
-  async #whenVerified(fill: BlobFill, joined: boolean, upstream: UpstreamHandle, repository: string, digest: string): Promise<BlobSource> {
+  async #whenVerified(fill: BlobFill, joined: boolean, upstream: Upstream, repository: string, digest: string): Promise<BlobSource> {
     await this.#running.get(fill);
     if (fill.state === 'complete' && fill.info) return { kind: 'cached', info: fill.info, filled: joined ? 'coalesced' : 'miss' };
     // The disk failed under the fill: like any request now, this one goes around the cache.
@@ -145,7 +145,7 @@ export class BlobService {
   }
 
   /** Size of a blob without downloading it: disk, a running fill, or an upstream HEAD. */
-  async head(upstream: UpstreamHandle, repository: string, digest: string): Promise<BlobHead> {
+  async head(upstream: Upstream, repository: string, digest: string): Promise<BlobHead> {
     const info = await this.#store.stat(digest);
     if (info) return { size: info.size, cached: true };
     const inFlight = this.#fills.get(digest);
@@ -154,9 +154,8 @@ export class BlobService {
       if (fill?.size !== undefined) return { size: fill.size, cached: false };
     }
     if (upstream.offline) throw new BlobUnknownError(digest);
-    const res = await askUpstream(upstream, { method: 'HEAD', path: `/v2/${repository}/blobs/${digest}`, repository });
+    const res = await upstream.head({ path: `/v2/${repository}/blobs/${digest}`, repository, notFound: () => new BlobUnknownError(digest) });
     await res.body.dump();
-    if (res.statusCode !== 200) throw upstreamAnswerError(upstream.name, res, () => new BlobUnknownError(digest));
     return { size: contentLength(res.headers), cached: false };
   }
 
@@ -172,7 +171,7 @@ export class BlobService {
     return pending;
   }
 
-  async #join(fill: Promise<BlobFill>, upstream: UpstreamHandle, repository: string, digest: string): Promise<BlobSource> {
+  async #join(fill: Promise<BlobFill>, upstream: Upstream, repository: string, digest: string): Promise<BlobSource> {
     try {
       return { kind: 'filling', fill: await fill, joined: true };
     } catch (err) {
@@ -182,13 +181,13 @@ export class BlobService {
     }
   }
 
-  async #passThrough(upstream: UpstreamHandle, repository: string, digest: string, reason: string, wholeOnly = false): Promise<BlobSource> {
+  async #passThrough(upstream: Upstream, repository: string, digest: string, reason: string, wholeOnly = false): Promise<BlobSource> {
     const res = await this.#getUpstream(upstream, repository, digest);
     this.#guard.countBypass(reason);
     return this.#passThroughSource(upstream, res, wholeOnly);
   }
 
-  #passThroughSource(upstream: UpstreamHandle, res: UpstreamResponse, wholeOnly = false): BlobSource {
+  #passThroughSource(upstream: Upstream, res: UpstreamOk, wholeOnly = false): BlobSource {
     const size = contentLength(res.headers);
     // Counted as announced: the body is the reader's to consume.
     if (size !== undefined) this.#metrics.upstreamBytes.inc({ upstream: upstream.name }, size);
@@ -203,17 +202,13 @@ export class BlobService {
     return { kind: 'passthrough', body, size, floor, wholeOnly };
   }
 
-  #countSlowBody(upstream: UpstreamHandle, err: SlowBodyError): void {
+  #countSlowBody(upstream: Upstream, err: SlowBodyError): void {
     this.#metrics.upstreamFailures.inc({ upstream: upstream.name, reason: 'slow-body' });
     this.#log.warn({ upstream: upstream.name, err: err.message }, 'upstream blob body below the minimum rate; cut off');
   }
 
-  async #getUpstream(upstream: UpstreamHandle, repository: string, digest: string): Promise<UpstreamResponse> {
-    const res = await askUpstream(upstream, { method: 'GET', path: `/v2/${repository}/blobs/${digest}`, repository });
-    if (res.statusCode !== 200) {
-      await res.body.dump();
-      throw upstreamAnswerError(upstream.name, res, () => new BlobUnknownError(digest));
-    }
+  async #getUpstream(upstream: Upstream, repository: string, digest: string): Promise<UpstreamOk> {
+    const res = await upstream.get({ path: `/v2/${repository}/blobs/${digest}`, repository, notFound: () => new BlobUnknownError(digest) });
     // An empty body has no last byte to hold back until verified: check it before answering.
     if (contentLength(res.headers) === 0 && digest !== digestOf(Buffer.alloc(0), parseDigest(digest).algorithm)) {
       await res.body.dump();
@@ -222,7 +217,7 @@ export class BlobService {
     return res;
   }
 
-  async #startFill(upstream: UpstreamHandle, repository: string, digest: string): Promise<BlobFill> {
+  async #startFill(upstream: Upstream, repository: string, digest: string): Promise<BlobFill> {
     const res = await this.#getUpstream(upstream, repository, digest);
     const size = contentLength(res.headers);
     if (!(await this.#guard.hasRoomFor(size, this.#bytesStillToWrite()))) {

@@ -10,9 +10,9 @@ import { digestOf, looksLikeDigest, parseDigest } from '../oci/digest.ts';
 import { UPSTREAM_MANIFEST_ACCEPT } from '../oci/media-types.ts';
 import { checkManifest } from '../oci/manifest-check.ts';
 import { isValidTag } from '../oci/grammar.ts';
-import { askUpstream, type UpstreamHandle } from './upstream-handle.ts';
+import { HeadNotSupportedError, type Upstream, type UpstreamOk } from './upstream.ts';
 import type { ConfiguredUpstream } from './upstream-router.ts';
-import { headerValue, upstreamAnswerError } from './upstream-answer.ts';
+import { headerValue } from './upstream-answer.ts';
 import { readUpstreamBody } from './read-body.ts';
 import { SingleFlight } from './single-flight.ts';
 import { upstreamOrFallback } from './stale-fallback.ts';
@@ -49,7 +49,7 @@ export class ManifestService {
     this.#log = deps.logger;
   }
 
-  async get(upstream: UpstreamHandle, repository: string, reference: string): Promise<ManifestResult> {
+  async get(upstream: Upstream, repository: string, reference: string): Promise<ManifestResult> {
     if (looksLikeDigest(reference)) return this.#getByDigest(upstream, repository, parseDigest(reference).value);
     // A reference that is neither a digest nor a tag names nothing: 404, as the spec's tests expect.
     if (!isValidTag(reference)) throw new ManifestUnknownError(reference);
@@ -82,7 +82,7 @@ export class ManifestService {
     return this.#now() - record.fetchedAt < this.#tagTtlMs;
   }
 
-  async #getByDigest(upstream: UpstreamHandle, repository: string, digest: string): Promise<ManifestResult> {
+  async #getByDigest(upstream: Upstream, repository: string, digest: string): Promise<ManifestResult> {
     const cached = await this.#store.getManifest(digest);
     if (cached) return { manifest: cached, cache: 'hit' };
     if (upstream.offline) throw new ManifestUnknownError(digest);
@@ -90,7 +90,7 @@ export class ManifestService {
     return { manifest: await result, cache: shared ? 'coalesced' : 'miss' };
   }
 
-  async #getByTag(upstream: UpstreamHandle, repository: string, tag: string): Promise<ManifestResult> {
+  async #getByTag(upstream: Upstream, repository: string, tag: string): Promise<ManifestResult> {
     const repo: RepoKey = { upstream: upstream.name, repository };
     const record = await this.#store.getTag(repo, tag);
     const cached = record ? await this.#store.getManifest(record.digest) : undefined;
@@ -110,26 +110,22 @@ export class ManifestService {
     return { manifest: cached, cache: 'stale' };
   }
 
-  async #revalidateTag(upstream: UpstreamHandle, repo: RepoKey, tag: string, cached: StoredManifest | undefined): Promise<ManifestResult> {
+  async #revalidateTag(upstream: Upstream, repo: RepoKey, tag: string, cached: StoredManifest | undefined): Promise<ManifestResult> {
     const result = await this.#resolveTagUpstream(upstream, repo.repository, tag, cached);
     await this.#store.putTag(repo, tag, { digest: result.manifest.digest, mediaType: result.manifest.mediaType, fetchedAt: this.#now() });
     return result;
   }
 
-  async #resolveTagUpstream(upstream: UpstreamHandle, repository: string, tag: string, cached: StoredManifest | undefined): Promise<ManifestResult> {
-    const head = await askUpstream(upstream, {
-      method: 'HEAD',
-      path: `/v2/${repository}/manifests/${tag}`,
-      repository,
-      headers: { accept: UPSTREAM_MANIFEST_ACCEPT },
-      totalMs: upstream.timeouts.manifestTotalMs,
-    });
-    await head.body.dump();
-    // Some registries do not answer HEAD for manifests; GET is the fallback clients use too.
-    if (head.statusCode !== 200 && head.statusCode !== 405) {
-      throw upstreamAnswerError(upstream.name, head, () => new ManifestUnknownError(tag));
+  async #resolveTagUpstream(upstream: Upstream, repository: string, tag: string, cached: StoredManifest | undefined): Promise<ManifestResult> {
+    let head: UpstreamOk | undefined;
+    try {
+      head = await upstream.head({ path: `/v2/${repository}/manifests/${tag}`, repository, accept: UPSTREAM_MANIFEST_ACCEPT, small: true, notFound: () => new ManifestUnknownError(tag) });
+      await head.body.dump();
+    } catch (err) {
+      // Some registries do not answer HEAD for manifests; GET is the fallback clients use too.
+      if (!(err instanceof HeadNotSupportedError)) throw err;
     }
-    const digest = head.statusCode === 200 ? headerValue(head.headers['docker-content-digest']) : undefined;
+    const digest = head ? headerValue(head.headers['docker-content-digest']) : undefined;
     if (!digest || !looksLikeDigest(digest)) {
       return { manifest: await this.#fetchManifest(upstream, repository, tag, undefined), cache: 'miss' };
     }
@@ -145,18 +141,14 @@ export class ManifestService {
    * its bytes, and stores it. Nothing else is cached: the digest a record is stored under is
    * always computed here, never taken from the upstream. expectedDigest: by-digest fetches.
    */
-  async #fetchManifest(upstream: UpstreamHandle, repository: string, reference: string, expectedDigest: string | undefined): Promise<StoredManifest> {
-    const res = await askUpstream(upstream, {
-      method: 'GET',
+  async #fetchManifest(upstream: Upstream, repository: string, reference: string, expectedDigest: string | undefined): Promise<StoredManifest> {
+    const res = await upstream.get({
       path: `/v2/${repository}/manifests/${reference}`,
       repository,
-      headers: { accept: UPSTREAM_MANIFEST_ACCEPT },
-      totalMs: upstream.timeouts.manifestTotalMs,
+      accept: UPSTREAM_MANIFEST_ACCEPT,
+      small: true,
+      notFound: () => new ManifestUnknownError(reference),
     });
-    if (res.statusCode !== 200) {
-      await res.body.dump();
-      throw upstreamAnswerError(upstream.name, res, () => new ManifestUnknownError(reference));
-    }
     const body = await readUpstreamBody(upstream, res.body, MAX_MANIFEST_BYTES);
     upstream.metrics.upstreamBytes.inc({ upstream: upstream.name }, body.length);
     const refuse = (why: string, detail: Record<string, string> = {}) => {

@@ -1,11 +1,11 @@
 // Reads a small upstream body (manifests, tag lists, referrers) into one Buffer, refusing to
 // grow past a limit so a hostile upstream cannot exhaust memory.
 import { UpstreamProtocolError } from '../errors.ts';
-import { interruptedBody, type UpstreamHandle } from './upstream-handle.ts';
+import type { Upstream } from './upstream.ts';
 
 type Body = AsyncIterable<Uint8Array> & { destroy(err?: Error): unknown };
 
-export async function readUpstreamBody(upstream: UpstreamHandle, body: Body, limit: number): Promise<Buffer> {
+export async function readUpstreamBody(upstream: Upstream, body: Body, limit: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   try {
@@ -20,7 +20,7 @@ export async function readUpstreamBody(upstream: UpstreamHandle, body: Body, lim
   } catch (err) {
     if (err instanceof UpstreamProtocolError) throw err;
     // The connection broke, went idle or ran past its deadline mid-body.
-    throw interruptedBody(upstream, err);
+    throw upstream.interruptedBody(err);
   }
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
 }

@@ -4,8 +4,8 @@
 // Content-Type said: an upstream cannot serve a page from wharf's origin this way either.
 import { ReferrersUnsupportedError, UpstreamProtocolError } from '../errors.ts';
 import { checkManifest } from '../oci/manifest-check.ts';
-import { askUpstream, type UpstreamHandle } from './upstream-handle.ts';
-import { headerValue, upstreamAnswerError } from './upstream-answer.ts';
+import type { Upstream } from './upstream.ts';
+import { headerValue } from './upstream-answer.ts';
 import { readUpstreamBody } from './read-body.ts';
 import { MediaType } from '../oci/media-types.ts';
 
@@ -17,21 +17,17 @@ export interface ReferrersResult {
   readonly filtersApplied: string | undefined;
 }
 
-export async function fetchReferrers(upstream: UpstreamHandle, repository: string, digest: string, artifactType: string | undefined): Promise<ReferrersResult> {
+export async function fetchReferrers(upstream: Upstream, repository: string, digest: string, artifactType: string | undefined): Promise<ReferrersResult> {
   // Offline there is no referrers API; clients fall back to the (maybe cached) sha256-<hex> tag.
   if (upstream.offline) throw new ReferrersUnsupportedError(upstream.name);
   const query = artifactType ? `?${new URLSearchParams({ artifactType })}` : '';
-  const res = await askUpstream(upstream, {
-    method: 'GET',
+  const res = await upstream.get({
     path: `/v2/${repository}/referrers/${digest}${query}`,
     repository,
-    headers: { accept: MediaType.ociIndex },
-    totalMs: upstream.timeouts.manifestTotalMs,
+    accept: MediaType.ociIndex,
+    small: true,
+    notFound: () => new ReferrersUnsupportedError(upstream.name),
   });
-  if (res.statusCode !== 200) {
-    await res.body.dump();
-    throw upstreamAnswerError(upstream.name, res, () => new ReferrersUnsupportedError(upstream.name));
-  }
   const body = await readUpstreamBody(upstream, res.body, MAX_REFERRERS_BYTES);
   const check = checkManifest(headerValue(res.headers['content-type']), body);
   if (!check.ok || check.mediaType !== MediaType.ociIndex) {

@@ -10,9 +10,9 @@
 import type { Logger } from 'pino';
 import { NameUnknownError, RegistryError, TagListTooLargeError, UpstreamProtocolError } from '../errors.ts';
 import type { ManifestStore, RepoKey } from '../cache/manifest-store.ts';
-import { askUpstream, interruptedBody, type UpstreamHandle } from './upstream-handle.ts';
+import type { Upstream } from './upstream.ts';
 import type { UpstreamBody } from './upstream-client.ts';
-import { contentLength, headerValue, upstreamAnswerError } from './upstream-answer.ts';
+import { contentLength, headerValue } from './upstream-answer.ts';
 import { SingleFlight } from './single-flight.ts';
 import { upstreamOrFallback } from './stale-fallback.ts';
 import { TagPageParser, TagPageSyntaxError } from './tag-page-parser.ts';
@@ -38,7 +38,7 @@ export interface TagListServiceDeps {
 
 /** One list being read: what it holds so far and what it may still take. */
 interface ListRead {
-  readonly upstream: UpstreamHandle;
+  readonly upstream: Upstream;
   readonly repository: string;
   readonly tags: Set<string>;
   bytesLeft: number;
@@ -62,7 +62,7 @@ export class TagListService {
     this.#log = deps.logger;
   }
 
-  async list(upstream: UpstreamHandle, repository: string): Promise<TagListResult> {
+  async list(upstream: Upstream, repository: string): Promise<TagListResult> {
     const repo: RepoKey = { upstream: upstream.name, repository };
     const cached = await this.#store.getTagList(repo);
     if (cached && (upstream.offline || this.#now() - cached.fetchedAt < this.#ttlMs)) return { tags: cached.tags, cache: 'hit' };
@@ -84,7 +84,7 @@ export class TagListService {
     return { tags: cached.tags, cache: 'stale' };
   }
 
-  async #fetchAll(upstream: UpstreamHandle, repository: string): Promise<Set<string>> {
+  async #fetchAll(upstream: Upstream, repository: string): Promise<Set<string>> {
     const read: ListRead = { upstream, repository, tags: new Set(), bytesLeft: this.#maxBytes };
     let path: string | undefined = `/v2/${repository}/tags/list`;
     for (let page = 0; path; page++) {
@@ -101,14 +101,9 @@ export class TagListService {
     let body: UpstreamBody | undefined;
     let complete = false;
     try {
-      // totalMs: the page, body included, must be whole within the deadline (a drip is cut there).
-      const res = await askUpstream(upstream, { method: 'GET', path, repository, headers: { accept: 'application/json' }, totalMs });
+      // small: the page, body included, must be whole within the deadline (a drip is cut there).
+      const res = await upstream.get({ path, repository, accept: 'application/json', small: true, notFound: () => new NameUnknownError(repository) });
       body = res.body;
-      if (res.statusCode !== 200) {
-        await res.body.dump();
-        complete = true;
-        throw upstreamAnswerError(upstream.name, res, () => new NameUnknownError(repository));
-      }
       const declared = contentLength(res.headers);
       if (declared !== undefined && declared > read.bytesLeft) throw this.#tooManyBytes(read);
       const parser = new TagPageParser((tag) => this.#add(read, tag));
@@ -124,7 +119,7 @@ export class TagListService {
       if (err instanceof RegistryError) throw err;
       if (err instanceof TagPageSyntaxError) throw new UpstreamProtocolError(upstream.name, err.message);
       // The connection broke, went idle or ran past its deadline mid-body.
-      throw interruptedBody(upstream, err);
+      throw upstream.interruptedBody(err);
     } finally {
       // A page left early (a bound, a bad page) is not read to its end: drop the connection.
       // The listener keeps undici's "aborted" error of a body nobody reads from being thrown.
