@@ -12,7 +12,7 @@ import { defaultUpstreamName, UpstreamRouter } from './proxy/upstream-router.ts'
 import { Metrics } from './metrics/metrics.ts';
 import { TopRepositories } from './metrics/top-repositories.ts';
 import { readVersion } from './version.ts';
-import { Upstream } from './proxy/upstream.ts';
+import { HttpUpstream } from './proxy/upstream.ts';
 import { BlobService } from './proxy/blob-service.ts';
 import { CacheWriteGuard } from './cache/cache-write-guard.ts';
 import { ManifestService } from './proxy/manifest-service.ts';
@@ -46,7 +46,7 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
   const manifestStore = await openManifestStore(config, logger, metrics);
 
   const settings = { offline: config.offline, staleAfterMs: config.resilience.staleAfterMs, breaker: config.resilience.breaker };
-  const upstreams = config.upstreams.map((u) => new Upstream(u, settings, { metrics, logger }));
+  const upstreams = config.upstreams.map((u) => new HttpUpstream(u, settings, { metrics, logger }));
   if (config.offline) logger.warn('offline mode: serving only the cache, no upstream will be contacted');
   const router = new UpstreamRouter(upstreams, defaultUpstreamName(config.upstreams));
 

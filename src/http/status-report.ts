@@ -5,7 +5,7 @@ import type { BlobStore } from '../cache/blob-store.ts';
 import type { ManifestStore } from '../cache/manifest-store.ts';
 import { seriesOf, type Metrics } from '../metrics/metrics.ts';
 import type { TopRepositories } from '../metrics/top-repositories.ts';
-import type { Upstream } from '../proxy/upstream.ts';
+import type { HttpUpstream } from '../proxy/upstream.ts';
 
 export interface StatusSources {
   readonly version: string;
@@ -13,7 +13,7 @@ export interface StatusSources {
   readonly offline: boolean;
   readonly blobStore: BlobStore;
   readonly manifestStore: ManifestStore;
-  readonly upstreams: readonly Upstream[];
+  readonly upstreams: readonly HttpUpstream[];
   readonly metrics: Metrics;
   readonly topRepositories: TopRepositories;
 }

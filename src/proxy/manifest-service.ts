@@ -105,7 +105,7 @@ export class ManifestService {
     }
     const outcome = await upstreamOrFallback(flight, upstream.staleAfterMs);
     if (outcome.ok) return outcome.value;
-    upstream.metrics.staleServed.inc({ kind: 'manifest', upstream: upstream.name });
+    upstream.servedStale('manifest');
     this.#log.debug({ upstream: upstream.name, repository, tag, why: outcome.why }, 'serving cached tag stale');
     return { manifest: cached, cache: 'stale' };
   }
@@ -150,7 +150,7 @@ export class ManifestService {
       notFound: () => new ManifestUnknownError(reference),
     });
     const body = await readUpstreamBody(upstream, res.body, MAX_MANIFEST_BYTES);
-    upstream.metrics.upstreamBytes.inc({ upstream: upstream.name }, body.length);
+    upstream.received(body.length);
     const refuse = (why: string, detail: Record<string, string> = {}) => {
       this.#log.error({ upstream: upstream.name, repository, reference, why, ...detail }, 'upstream manifest refused; not cached');
       return new UpstreamProtocolError(upstream.name, why);

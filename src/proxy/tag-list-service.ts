@@ -79,7 +79,7 @@ export class TagListService {
     if (!cached) return flight.result;
     const outcome = await upstreamOrFallback(flight, upstream.staleAfterMs);
     if (outcome.ok) return outcome.value;
-    upstream.metrics.staleServed.inc({ kind: 'tags', upstream: upstream.name });
+    upstream.servedStale('tags');
     this.#log.debug({ upstream: upstream.name, repository, why: outcome.why }, 'serving cached tag list stale');
     return { tags: cached.tags, cache: 'stale' };
   }

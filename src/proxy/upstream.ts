@@ -46,7 +46,25 @@ export interface UpstreamSettings {
   readonly breaker: Omit<CircuitBreakerOptions, 'probe' | 'onStateChange'>;
 }
 
-export class Upstream implements ConfiguredUpstream {
+/**
+ * What the services need of an upstream. HttpUpstream is the real one; tests use an in-memory
+ * one that counts calls.
+ */
+export interface Upstream extends ConfiguredUpstream {
+  /** An upstream silent for this long is unresponsive: cached copies are served instead. */
+  readonly staleAfterMs: number;
+  /** This upstream's deadlines (the global ones where it sets none). */
+  readonly timeouts: UpstreamTimeouts;
+  get(ask: UpstreamAsk): Promise<UpstreamOk>;
+  head(ask: UpstreamAsk): Promise<UpstreamOk>;
+  interruptedBody(err: unknown): UpstreamUnavailableError;
+  /** A cached copy stood in for this upstream's answer (for metrics). */
+  servedStale(kind: 'manifest' | 'tags'): void;
+  /** Bytes of a small answer read from this upstream (for metrics). */
+  received(bytes: number): void;
+}
+
+export class HttpUpstream implements Upstream {
   readonly name: string;
   readonly libraryPrefix: boolean;
   /** Serve only the cache; never send this upstream a request. */
@@ -106,6 +124,14 @@ export class Upstream implements ConfiguredUpstream {
       return new UpstreamUnavailableError(this.name, why);
     }
     return new UpstreamUnavailableError(this.name, `body interrupted: ${err instanceof Error ? err.message : String(err)}`);
+  }
+
+  servedStale(kind: 'manifest' | 'tags'): void {
+    this.metrics.staleServed.inc({ kind, upstream: this.name });
+  }
+
+  received(bytes: number): void {
+    this.metrics.upstreamBytes.inc({ upstream: this.name }, bytes);
   }
 
   async close(): Promise<void> {
