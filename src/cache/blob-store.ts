@@ -1,12 +1,25 @@
-// The blob store: content-addressed files on disk, dataDir/blobs/sha256/ab/<hex>.
-// A blob becomes visible only through commit(), which checks the digest first, so the
-// store never holds bytes that do not match their name. Contract: test/contract/blob-store.contract.ts.
+// The blob store: blobs by digest (disk-blob-store.ts: files under dataDir/blobs). A blob
+// becomes visible only through commit(), which checks the digest first, so the store never
+// holds bytes that do not match their name. Readers get a BlobReader, never a location: a
+// store on object storage has no file to hand out. Contract: test/contract/blob-store.contract.ts.
+
+/** An open blob to read from: a committed one, or one being written (it then grows). */
+export interface BlobReader {
+  /**
+   * A descriptor of the local file holding the bytes, so the kernel can send from it
+   * (sendfile); undefined for a store that is not a local file. Valid until close().
+   */
+  readonly fd: number | undefined;
+  /** Reads into buffer[offset, offset + length) from position; resolves with the bytes read (0 past the current end). */
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<number>;
+  close(): Promise<void>;
+}
 
 export interface BlobInfo {
   readonly digest: string;
   readonly size: number;
-  /** Absolute path of the committed file; open it for reading, never write it. */
-  readonly path: string;
+  /** Opens the blob; undefined when it is gone (evicted since). An open reader outlives remove(). */
+  open(): Promise<BlobReader | undefined>;
 }
 
 export interface StoredBlob {
@@ -16,13 +29,13 @@ export interface StoredBlob {
   readonly lastUsed: number;
 }
 
-/** A blob being written: bytes go to a temp file and are hashed on the way. */
+/** A blob being written: bytes are kept aside and hashed on the way. */
 export interface BlobWriter {
   readonly digest: string;
-  /** Temp file path; readers may follow it while it grows. */
-  readonly tempPath: string;
-  /** Bytes appended and flushed to the temp file so far. */
+  /** Bytes appended so far; a reader may read them as soon as this says they are there. */
   readonly written: number;
+  /** A reader of the bytes written so far (and of the blob once committed): readers follow a fill with it. */
+  openReader(): Promise<BlobReader>;
   /** Appends a chunk; resolves once it is in the file (backpressure: await each call). */
   write(chunk: Uint8Array): Promise<void>;
   /**
@@ -50,6 +63,17 @@ export interface BlobStore {
   touch(digest: string, atMs: number): Promise<void>;
   /** Deletes a committed blob; readers that already opened it keep reading. Returns whether it existed. */
   remove(digest: string): Promise<boolean>;
+}
+
+/** The blob's bytes from a reader, a chunk at a time; stops early if the blob is shorter than size. */
+export async function* readChunks(reader: BlobReader, size: number, chunkBytes = 1 << 20): AsyncGenerator<Buffer> {
+  for (let position = 0; position < size; ) {
+    const buf = Buffer.allocUnsafe(Math.min(chunkBytes, size - position));
+    const bytesRead = await reader.read(buf, 0, buf.length, position);
+    if (bytesRead === 0) return;
+    position += bytesRead;
+    yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
+  }
 }
 
 export class DigestMismatchError extends Error {

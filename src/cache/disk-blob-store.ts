@@ -5,7 +5,7 @@ import { constants } from 'node:fs';
 import { access, mkdir, open, readdir, rename, rm, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { parseDigest } from '../oci/digest.ts';
-import { DigestMismatchError, type BlobInfo, type BlobStore, type BlobWriter } from './blob-store.ts';
+import { DigestMismatchError, type BlobInfo, type BlobReader, type BlobStore, type BlobWriter } from './blob-store.ts';
 
 export interface DiskBlobStoreOptions {
   /**
@@ -30,7 +30,7 @@ export function createDiskBlobStore(dataDir: string, opts: DiskBlobStoreOptions 
       const path = finalPath(algorithm, hex);
       try {
         const st = await stat(path);
-        return st.isFile() ? { digest, size: st.size, path } : undefined;
+        return st.isFile() ? committedBlob(digest, st.size, path) : undefined;
       } catch (err) {
         if (isMissing(err)) return undefined;
         throw err;
@@ -107,6 +107,20 @@ export function createDiskBlobStore(dataDir: string, opts: DiskBlobStoreOptions 
   };
 }
 
+function committedBlob(digest: string, size: number, path: string): BlobInfo {
+  return { digest, size, open: () => openFileReader(path).catch((err: unknown) => (isMissing(err) ? undefined : Promise.reject(err))) };
+}
+
+/** A reader over a local file; exported for tests that send arbitrary files. */
+export async function openFileReader(path: string): Promise<BlobReader> {
+  const handle = await open(path, 'r');
+  return {
+    fd: handle.fd,
+    read: async (buffer, offset, length, position) => (await handle.read(buffer, offset, length, position)).bytesRead,
+    close: () => handle.close(),
+  };
+}
+
 async function readdirOrEmpty(dir: string): Promise<string[]> {
   try {
     return await readdir(dir);
@@ -118,8 +132,9 @@ async function readdirOrEmpty(dir: string): Promise<string[]> {
 
 type WriterState = 'open' | 'committed' | 'closed';
 
-class DiskBlobWriter implements BlobWriter {
+export class DiskBlobWriter implements BlobWriter {
   readonly digest: string;
+  /** Where the bytes are until commit (for the disk store's own tests). */
   readonly tempPath: string;
   readonly #hex: string;
   readonly #finalPath: string;
@@ -142,6 +157,17 @@ class DiskBlobWriter implements BlobWriter {
 
   get written(): number {
     return this.#written;
+  }
+
+  // An open reader keeps working across the rename into place; one opened after it opens the
+  // committed file instead.
+  async openReader(): Promise<BlobReader> {
+    try {
+      return await openFileReader(this.tempPath);
+    } catch (err) {
+      if (this.#state === 'committed') return openFileReader(this.#finalPath);
+      throw err;
+    }
   }
 
   async write(chunk: Uint8Array): Promise<void> {
@@ -178,7 +204,7 @@ class DiskBlobWriter implements BlobWriter {
       }
       await this.#place();
       this.#state = 'committed';
-      return { digest: this.digest, size: this.#written, path: this.#finalPath };
+      return committedBlob(this.digest, this.#written, this.#finalPath);
     } catch (err) {
       await this.#handle.close().catch(() => undefined);
       await unlink(this.tempPath).catch(() => undefined);

@@ -3,12 +3,12 @@
 // bundle never carries a blob that does not match its name. index.json and manifests come
 // before the blobs they refer to, so `wharf import` can place each entry as it streams by.
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import type { Writable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pack as tarPack, type Pack } from 'tar-stream';
 import type { Cache } from './open-cache.ts';
 import type { StoredManifest } from '../cache/manifest-store.ts';
+import { readChunks } from '../cache/blob-store.ts';
 import { manifestRefs } from '../oci/manifest-refs.ts';
 import { parseDigest } from '../oci/digest.ts';
 import { MediaType } from '../oci/media-types.ts';
@@ -140,9 +140,15 @@ async function addBlob(tar: Pack, cache: Cache, digest: string): Promise<number>
   const { algorithm } = parseDigest(digest);
   const hash = createHash(algorithm);
   const entry = tar.entry({ name: blobPath(digest), size: info.size, mode: 0o644 });
-  const file = createReadStream(info.path);
-  file.on('data', (chunk) => hash.update(chunk));
-  await pipeline(file, entry);
+  const reader = await info.open();
+  if (!reader) throw new ExportError(`blob ${digest} vanished from the cache during the export`);
+  try {
+    const file = Readable.from(readChunks(reader, info.size));
+    file.on('data', (chunk: Buffer) => hash.update(chunk));
+    await pipeline(file, entry);
+  } finally {
+    await reader.close();
+  }
   const actual = `${algorithm}:${hash.digest('hex')}`;
   if (actual !== digest) throw new ExportError(`cached blob ${digest} is corrupt (its bytes hash to ${actual}); remove it with wharf gc`);
   return info.size;

@@ -72,7 +72,7 @@ export function sendBlob(res: ServerResponse, source: BlobSource, request: BlobR
   // fill that fails before its first byte still reaches the client as a cut 200 body.
   if (source.kind !== 'cached') res.flushHeaders();
   const start = range?.start ?? 0;
-  if (source.kind === 'cached') void request.files.send(res, source.info.path, { start, end: range?.end ?? size! - 1 });
+  if (source.kind === 'cached') void request.files.send(res, source.info, { start, end: range?.end ?? size! - 1 });
   else if (source.kind === 'filling') void request.files.sendFill(res, source.fill, { start, end: range?.end });
   else void streamVerified(res, source.body, digest, { start, end: range?.end }, source.floor);
   return RESPONSE_ALREADY_SENT;

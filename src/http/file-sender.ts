@@ -1,26 +1,25 @@
-// How blob bytes on disk reach the client's socket, from a cached file or from the temp file of
-// a fill as it grows. The kernel's sendfile(2) copies page-cache pages to the socket without
-// passing them through JavaScript: about half the CPU per byte of the stream path, nginx's
-// throughput, and no buffers per client (docs/benchmarks.md). Streams remain the fallback.
-import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+// How blob bytes reach the client's socket, from a cached blob or from a fill as it grows, read
+// through the store's BlobReader. Where the store is a local file the kernel's sendfile(2)
+// copies page-cache pages to the socket without passing them through JavaScript: about half the
+// CPU per byte of the stream path, nginx's throughput, and no buffers per client
+// (docs/benchmarks.md). Streams remain the fallback, and the way for a store without files.
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { pipeline } from 'node:stream/promises';
 import type { Logger } from 'pino';
+import type { BlobInfo, BlobReader } from '../cache/blob-store.ts';
 import type { ByteRange } from '../oci/range.ts';
 import type { BlobFill } from '../proxy/blob-fill.ts';
-import { drained, FillAbortedError, FillCursor, openFillFile, streamFill, type FillRange } from './follow-fill.ts';
+import { drained, FillAbortedError, FillCursor, streamFill, type FillRange } from './follow-fill.ts';
 import { loadSendfileAddon, type SendfileAddon } from './sendfile-addon.ts';
 
 export interface FileSender {
   readonly method: 'sendfile' | 'stream';
   /**
-   * Writes [range] of a file to a response whose status and headers are set, then ends it.
-   * Resolves when done or the client went away; a failure mid-body cuts the connection, the only
-   * honest signal left once Content-Length went out.
+   * Writes [range] of a blob to a response whose status and headers are set, then ends it.
+   * Resolves when done or the client went away; a failure mid-body (a blob gone or shorter than
+   * promised) cuts the connection, the only honest signal left once Content-Length went out.
    */
-  send(res: ServerResponse, path: string, range: ByteRange): Promise<void>;
+  send(res: ServerResponse, blob: BlobInfo, range: ByteRange): Promise<void>;
   /** The same for a blob still being filled: follows the temp file as verified bytes land. */
   sendFill(res: ServerResponse, fill: BlobFill, range: FillRange): Promise<void>;
   /** Body bytes of this response that the kernel sent past Node (socket.bytesWritten misses them). */
@@ -46,25 +45,47 @@ export function streamFileSender(): FileSender {
   return {
     method: 'stream',
     bytesSentPastNode: () => 0,
-    sendFill: streamFill,
-    async send(res, path, range) {
+    sendFill: (res, fill, range) => streamFill(res, fill, range),
+    async send(res, blob, range) {
       if (range.end < range.start) {
         res.end();
         return;
       }
-      const file = createReadStream(path, { start: range.start, end: range.end, highWaterMark: CHUNK });
+      const reader = await blob.open().catch(() => undefined);
+      if (!reader) {
+        res.destroy(); // evicted between stat and open
+        return;
+      }
       try {
-        await pipeline(file, res, { end: false });
-        // A file cut short (truncated on disk) must not leave the client waiting for the rest.
-        if (file.bytesRead === range.end - range.start + 1) res.end();
-        else res.destroy();
-      } catch {
-        // The client disconnected or the file vanished (evicted mid-read). With end: false the
-        // pipeline leaves the response open, so it is cut here.
-        res.destroy();
+        await streamRange(res, reader, range);
+      } finally {
+        await reader.close().catch(() => undefined);
       }
     },
   };
+}
+
+/**
+ * Writes [range] from a reader, a 1 MiB read at a time with backpressure, and ends the response;
+ * a blob shorter than promised (truncated on disk) or a failed read cuts it instead, so the
+ * client is not left waiting for the rest.
+ */
+async function streamRange(res: ServerResponse, reader: BlobReader, range: ByteRange): Promise<void> {
+  let position = range.start;
+  try {
+    while (position <= range.end) {
+      if (res.destroyed) return;
+      const buf = Buffer.allocUnsafe(Math.min(CHUNK, range.end - position + 1));
+      const bytesRead = await reader.read(buf, 0, buf.length, position);
+      if (bytesRead === 0) break;
+      position += bytesRead;
+      if (!res.write(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead))) await drained(res);
+    }
+    if (position === range.end + 1) res.end();
+    else res.destroy();
+  } catch {
+    res.destroy();
+  }
 }
 
 export function sendfileFileSender(addon: SendfileAddon): FileSender {
@@ -75,11 +96,13 @@ export function sendfileFileSender(addon: SendfileAddon): FileSender {
     bytesSentPastNode: (res) => sentPastNode.get(res) ?? 0,
     async sendFill(res, fill, range) {
       if (plainSocketFd(res.socket) === undefined) return streamFill(res, fill, range);
-      const file = await openFillFile(fill).catch(() => undefined);
+      const file = await fill.openReader().catch(() => undefined);
       if (!file) {
         res.destroy();
         return;
       }
+      const fd = file.fd;
+      if (fd === undefined) return streamFill(res, fill, range, file);
       let sent = 0;
       try {
         if (res.socket && res.socket.writableLength > 0) await drained(res.socket);
@@ -90,7 +113,7 @@ export function sendfileFileSender(addon: SendfileAddon): FileSender {
           // handles, and a herd of followers would otherwise pay it per 64 KiB network read.
           const len = await cursor.ready(Infinity, cursor.position === range.start ? 1 : FOLLOW_BATCH);
           if (len === 0) continue;
-          const step = await transfer(addon, res, file.fd, { start: cursor.position, end: cursor.position + len - 1 });
+          const step = await transfer(addon, res, fd, { start: cursor.position, end: cursor.position + len - 1 });
           sent += step.sent;
           cursor.advance(step.sent);
           if (!step.whole) throw new FillAbortedError('the client left or the socket failed');
@@ -103,14 +126,15 @@ export function sendfileFileSender(addon: SendfileAddon): FileSender {
         await file.close().catch(() => undefined);
       }
     },
-    async send(res, path, range) {
-      if (plainSocketFd(res.socket) === undefined || range.end < range.start) return streams.send(res, path, range);
-      const file = await open(path, 'r').catch(() => undefined);
+    async send(res, blob, range) {
+      if (plainSocketFd(res.socket) === undefined || range.end < range.start) return streams.send(res, blob, range);
+      const file = await blob.open().catch(() => undefined);
       if (!file) {
         res.destroy(); // evicted between stat and open
         return;
       }
       try {
+        if (file.fd === undefined) return await streamRange(res, file, range);
         // The status line and headers go out through Node first; the kernel then appends the body.
         res.flushHeaders();
         if (res.socket && res.socket.writableLength > 0) await drained(res.socket);

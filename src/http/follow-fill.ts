@@ -1,11 +1,11 @@
-// Reading a blob while it is being filled: a cursor that says what may be sent next as verified
-// bytes land, and the stream way of sending them (Node streams: web streams cost 30-40 % more
+// Reading a blob while it is being filled, through the store's reader of the fill: a cursor that
+// says what may be sent next as verified bytes land, and the stream way of sending them (Node streams: web streams cost 30-40 % more
 // CPU per byte), the fallback when sendfile cannot be used (file-sender.ts).
 // Callers send headers first.
-import { open, type FileHandle } from 'node:fs/promises';
 import type { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import type { BlobFill } from '../proxy/blob-fill.ts';
+import type { BlobReader } from '../cache/blob-store.ts';
 
 // Readers following a fill reuse two buffers of this size each: a herd of clients on one fill
 // then costs a fixed amount of memory instead of a fresh buffer per read per client.
@@ -67,12 +67,12 @@ export class FillCursor {
 }
 
 /**
- * Streams [range] of a blob that is still being filled, following the temp file as it grows.
- * A failed fill destroys the response: after Content-Length went out, a cut connection is the
- * only way to tell the client the body is not whole.
+ * Streams [range] of a blob that is still being filled, reading what the fill has written as it
+ * grows. A failed fill destroys the response: after Content-Length went out, a cut connection
+ * is the only way to tell the client the body is not whole.
  */
-export async function streamFill(res: ServerResponse, fill: BlobFill, range: FillRange): Promise<void> {
-  let fh: FileHandle | undefined;
+export async function streamFill(res: ServerResponse, fill: BlobFill, range: FillRange, opened?: BlobReader): Promise<void> {
+  let reader = opened;
   const buffers = [Buffer.allocUnsafe(FOLLOW_CHUNK), Buffer.allocUnsafe(FOLLOW_CHUNK)];
   // A buffer may be read into again once the socket has taken what was last written from it.
   const flushed: Array<Promise<void> | undefined> = [undefined, undefined];
@@ -80,7 +80,7 @@ export async function streamFill(res: ServerResponse, fill: BlobFill, range: Fil
   const closed = new Promise<void>((resolve) => res.once('close', resolve));
   let next = 0;
   try {
-    fh = await openFillFile(fill);
+    reader ??= await fill.openReader();
     const cursor = new FillCursor(fill, range);
     while (!cursor.finished) {
       if (res.destroyed) return;
@@ -89,7 +89,7 @@ export async function streamFill(res: ServerResponse, fill: BlobFill, range: Fil
       if (flushed[next]) await Promise.race([flushed[next], closed]);
       if (res.destroyed) return;
       const buf = buffers[next]!;
-      const { bytesRead } = await fh.read(buf, 0, len, cursor.position);
+      const bytesRead = await reader.read(buf, 0, len, cursor.position);
       if (res.destroyed) return;
       if (bytesRead === 0) {
         await fill.changed();
@@ -107,18 +107,7 @@ export async function streamFill(res: ServerResponse, fill: BlobFill, range: Fil
   } catch {
     res.destroy();
   } finally {
-    await fh?.close().catch(() => undefined);
-  }
-}
-
-// The temp file is renamed into place when the fill completes; an open handle keeps working
-// across the rename, and a reader that arrives after it opens the committed file instead.
-export async function openFillFile(fill: BlobFill): Promise<FileHandle> {
-  try {
-    return await open(fill.tempPath, 'r');
-  } catch (err) {
-    if (fill.info) return open(fill.info.path, 'r');
-    throw err;
+    await reader?.close().catch(() => undefined);
   }
 }
 

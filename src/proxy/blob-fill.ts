@@ -3,7 +3,7 @@
 // at upstream speed and the cache costs no second download. The last byte is held back from
 // readers until the digest is verified: a corrupt fill can only ever reach clients as a cut
 // stream, never as a complete wrong body.
-import type { BlobInfo, BlobWriter } from '../cache/blob-store.ts';
+import type { BlobInfo, BlobReader, BlobWriter } from '../cache/blob-store.ts';
 import { rateFloor, type MinRate, type SlowBodyError } from './rate-floor.ts';
 
 export type FillState = 'filling' | 'complete' | 'failed';
@@ -12,17 +12,18 @@ export class BlobFill {
   readonly digest: string;
   /** From the upstream's Content-Length; undefined when it sent none. */
   readonly size: number | undefined;
-  readonly tempPath: string;
+  /** Opens the bytes written so far (through the store's writer): readers follow the fill with it. */
+  readonly openReader: () => Promise<BlobReader>;
   #written = 0;
   #state: FillState = 'filling';
   #error: Error | undefined;
   #info: BlobInfo | undefined;
   #wake: Array<() => void> = [];
 
-  constructor(digest: string, size: number | undefined, tempPath: string) {
+  constructor(digest: string, size: number | undefined, openReader: () => Promise<BlobReader>) {
     this.digest = digest;
     this.size = size;
-    this.tempPath = tempPath;
+    this.openReader = openReader;
   }
 
   get state(): FillState {

@@ -231,7 +231,7 @@ export class BlobService {
       res.body.destroy();
       throw err;
     }
-    const fill = new BlobFill(digest, size, writer.tempPath);
+    const fill = new BlobFill(digest, size, () => writer.openReader());
     this.#metrics.fillsInFlight.inc();
     const running = runFill(fill, writer, res.body, { minRate: blobMinRate(upstream.timeouts) }).then(() => {
       this.#fills.delete(digest);

@@ -1,17 +1,38 @@
-// The BlobStore contract: every implementation runs this suite.
+// The BlobStore contract: every implementation runs this suite. Bytes are read back through the
+// store's own readers (BlobInfo.open, BlobWriter.openReader), never from a location; a store of
+// local files also lets the suite check its files (where a blob lives, that no temp file stays).
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { open, readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { dirname, isAbsolute } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DigestMismatchError, type BlobStore, type BlobWriter } from '../../src/cache/blob-store.ts';
+import { DigestMismatchError, readChunks, type BlobInfo, type BlobStore, type BlobWriter } from '../../src/cache/blob-store.ts';
 
 export interface BlobStoreFixture {
   readonly store: BlobStore;
-  /** Where a committed blob must live, when the implementation promises a layout. */
-  readonly expectedPath?: (digest: string) => string;
+  /** For a store of local files: where a committed blob must live and where a writer writes. */
+  readonly files?: {
+    pathOf(digest: string): string;
+    tempPathOf(writer: BlobWriter): string;
+  };
   cleanup(): Promise<void>;
 }
+
+/** Every byte of a committed blob, read through its reader. */
+async function readBlob(info: BlobInfo): Promise<Buffer> {
+  const reader = await info.open();
+  expect(reader).toBeDefined();
+  try {
+    const chunks: Buffer[] = [];
+    for await (const chunk of readChunks(reader!, info.size, 100_003)) chunks.push(Buffer.from(chunk));
+    return Buffer.concat(chunks);
+  } finally {
+    await reader!.close();
+  }
+}
+
+/** What stat() says of a blob, without its reader. */
+const described = (info: BlobInfo | undefined) => info && { digest: info.digest, size: info.size };
 
 function sha256(bytes: Uint8Array): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
@@ -53,16 +74,19 @@ export function blobStoreContract(name: string, makeStore: () => Promise<BlobSto
       expect(await store.stat(digest)).toBeUndefined();
       const writer = await store.createWriter(digest);
       expect(writer.digest).toBe(digest);
-      expect(existsSync(writer.tempPath)).toBe(true);
+      const files = fixture.files;
+      if (files) expect(existsSync(files.tempPathOf(writer))).toBe(true);
       await writeAll(writer, bytes);
       const info = await writer.commit();
       expect(info.digest).toBe(digest);
       expect(info.size).toBe(bytes.length);
-      expect(isAbsolute(info.path)).toBe(true);
-      if (fixture.expectedPath) expect(info.path).toBe(fixture.expectedPath(digest));
-      expect((await readFile(info.path)).equals(bytes)).toBe(true);
-      expect(await store.stat(digest)).toEqual(info);
-      expect(existsSync(writer.tempPath)).toBe(false);
+      expect((await readBlob(info)).equals(bytes)).toBe(true);
+      if (files) {
+        expect(isAbsolute(files.pathOf(digest))).toBe(true);
+        expect((await readFile(files.pathOf(digest))).equals(bytes)).toBe(true);
+        expect(existsSync(files.tempPathOf(writer))).toBe(false);
+      }
+      expect(described(await store.stat(digest))).toEqual(described(info));
     });
 
     it('stores sha512 blobs and empty blobs', async () => {
@@ -71,14 +95,15 @@ export function blobStoreContract(name: string, makeStore: () => Promise<BlobSto
       const writer = await store.createWriter(digest);
       await writeAll(writer, bytes);
       const info = await writer.commit();
-      if (fixture.expectedPath) expect(info.path).toBe(fixture.expectedPath(digest));
-      expect((await readFile(info.path)).equals(bytes)).toBe(true);
-      expect(await store.stat(digest)).toEqual({ digest, size: 5000, path: info.path });
+      if (fixture.files) expect((await readFile(fixture.files.pathOf(digest))).equals(bytes)).toBe(true);
+      expect((await readBlob(info)).equals(bytes)).toBe(true);
+      expect(described(await store.stat(digest))).toEqual({ digest, size: 5000 });
 
       const empty = sha256(Buffer.alloc(0));
       const emptyInfo = await (await store.createWriter(empty)).commit();
       expect(emptyInfo.size).toBe(0);
-      expect(await store.stat(empty)).toEqual(emptyInfo);
+      expect(described(await store.stat(empty))).toEqual(described(emptyInfo));
+      expect((await readBlob(emptyInfo)).length).toBe(0);
     });
 
     it('answers undefined for an unknown digest', async () => {
@@ -106,17 +131,17 @@ export function blobStoreContract(name: string, makeStore: () => Promise<BlobSto
       await writer.commit();
     });
 
-    it('lets a reader follow the temp file up to written while it grows', async () => {
+    it('lets a reader follow the bytes up to written while they grow, and past the commit', async () => {
       const bytes = randomBytes(2 * 1024 * 1024);
       const writer = await store.createWriter(sha256(bytes));
-      const reader = await open(writer.tempPath, 'r');
+      const reader = await writer.openReader();
       try {
         let readTo = 0;
         const buf = Buffer.alloc(bytes.length);
         const readUpToWritten = async () => {
           const end = writer.written;
           while (readTo < end) {
-            const { bytesRead } = await reader.read(buf, readTo, end - readTo, readTo);
+            const bytesRead = await reader.read(buf, readTo, end - readTo, readTo);
             expect(bytesRead).toBeGreaterThan(0);
             readTo += bytesRead;
           }
@@ -128,10 +153,17 @@ export function blobStoreContract(name: string, makeStore: () => Promise<BlobSto
           expect(readTo).toBe(writer.written);
         }
         expect(buf.equals(bytes)).toBe(true);
+        await writer.commit();
+        // Still readable after the commit, and a reader opened after it reads the committed blob.
+        expect(await reader.read(Buffer.alloc(10), 0, 10, 0)).toBe(10);
+        const late = await writer.openReader();
+        const tail = Buffer.alloc(100);
+        expect(await late.read(tail, 0, 100, bytes.length - 100)).toBe(100);
+        expect(tail.equals(bytes.subarray(bytes.length - 100))).toBe(true);
+        await late.close();
       } finally {
         await reader.close();
       }
-      await writer.commit();
     });
 
     it('throws DigestMismatchError for wrong bytes and keeps nothing', async () => {
@@ -147,9 +179,11 @@ export function blobStoreContract(name: string, makeStore: () => Promise<BlobSto
       expect((err as DigestMismatchError).expected).toBe(expected);
       expect((err as DigestMismatchError).actual).toBe(sha256(bytes));
       expect(await store.stat(expected)).toBeUndefined();
-      if (fixture.expectedPath) expect(existsSync(fixture.expectedPath(expected))).toBe(false);
-      expect(existsSync(writer.tempPath)).toBe(false);
-      expect(await readdir(dirname(writer.tempPath))).toEqual([]);
+      if (fixture.files) {
+        expect(existsSync(fixture.files.pathOf(expected))).toBe(false);
+        expect(existsSync(fixture.files.tempPathOf(writer))).toBe(false);
+        expect(await readdir(dirname(fixture.files.tempPathOf(writer)))).toEqual([]);
+      }
       await writer.abort();
     });
 
@@ -160,7 +194,7 @@ export function blobStoreContract(name: string, makeStore: () => Promise<BlobSto
       await aborted.write(bytes.subarray(0, 5000));
       await aborted.abort();
       await aborted.abort();
-      expect(existsSync(aborted.tempPath)).toBe(false);
+      if (fixture.files) expect(existsSync(fixture.files.tempPathOf(aborted))).toBe(false);
       expect(await store.stat(digest)).toBeUndefined();
       await expect(aborted.write(bytes)).rejects.toThrow();
 
@@ -168,9 +202,9 @@ export function blobStoreContract(name: string, makeStore: () => Promise<BlobSto
       await committed.write(bytes);
       const info = await committed.commit();
       await committed.abort();
-      expect(await store.stat(digest)).toEqual(info);
-      expect((await readFile(info.path)).equals(bytes)).toBe(true);
-      expect(await readdir(dirname(committed.tempPath))).toEqual([]);
+      expect(described(await store.stat(digest))).toEqual(described(info));
+      expect((await readBlob(info)).equals(bytes)).toBe(true);
+      if (fixture.files) expect(await readdir(dirname(fixture.files.tempPathOf(committed)))).toEqual([]);
     });
 
     it('commits a digest that is already present, concurrently too', async () => {
@@ -181,12 +215,13 @@ export function blobStoreContract(name: string, makeStore: () => Promise<BlobSto
       const info = await first.commit();
 
       const writers = await Promise.all([1, 2, 3].map(() => store.createWriter(digest)));
-      expect(new Set(writers.map((w) => w.tempPath)).size).toBe(3);
+      const files = fixture.files;
+      if (files) expect(new Set(writers.map((w) => files.tempPathOf(w))).size).toBe(3);
       await Promise.all(writers.map((w) => writeAll(w, bytes)));
       const infos = await Promise.all(writers.map((w) => w.commit()));
-      for (const again of infos) expect(again).toEqual(info);
-      expect((await readFile(info.path)).equals(bytes)).toBe(true);
-      expect(await readdir(dirname(first.tempPath))).toEqual([]);
+      for (const again of infos) expect(described(again)).toEqual(described(info));
+      expect((await readBlob(info)).equals(bytes)).toBe(true);
+      if (files) expect(await readdir(dirname(files.tempPathOf(first)))).toEqual([]);
     });
 
     it('removeTempFiles removes what a crash left behind and nothing else', async () => {
@@ -202,9 +237,10 @@ export function blobStoreContract(name: string, makeStore: () => Promise<BlobSto
         return w;
       }));
       expect(await store.removeTempFiles()).toBe(2);
-      for (const w of left) expect(existsSync(w.tempPath)).toBe(false);
+      const files = fixture.files;
+      if (files) for (const w of left) expect(existsSync(files.tempPathOf(w))).toBe(false);
       expect(await store.removeTempFiles()).toBe(0);
-      expect(await store.stat(sha256(kept))).toEqual(info);
+      expect(described(await store.stat(sha256(kept)))).toEqual(described(info));
       // A writer whose file was swept can still be aborted.
       for (const w of left) await w.abort();
     });
@@ -246,13 +282,15 @@ export function blobStoreContract(name: string, makeStore: () => Promise<BlobSto
       await store.touch(sha256(bytes), longAgo);
       for await (const b of store.list()) expect(Math.abs(b.lastUsed - longAgo)).toBeLessThan(1000);
       // An open reader keeps reading a removed blob (no pull in progress breaks).
-      const reader = await open(info.path, 'r');
+      const reader = (await info.open())!;
       expect(await store.remove(sha256(bytes))).toBe(true);
       expect(await store.remove(sha256(bytes))).toBe(false);
       expect(await store.stat(sha256(bytes))).toBeUndefined();
-      const { bytesRead } = await reader.read(Buffer.alloc(2000), 0, 2000, 0);
+      const bytesRead = await reader.read(Buffer.alloc(2000), 0, 2000, 0);
       expect(bytesRead).toBe(2000);
       await reader.close();
+      // A handle to a blob removed since opens nothing.
+      expect(await info.open()).toBeUndefined();
       await store.touch(sha256(bytes), Date.now()); // gone: a no-op, not an error
     });
   });

@@ -1,6 +1,6 @@
 // Runs the BlobStore contract against the disk store, in a temp dir, with and without fsync.
 import { join } from 'node:path';
-import { createDiskBlobStore } from '../../src/cache/disk-blob-store.ts';
+import { createDiskBlobStore, DiskBlobWriter } from '../../src/cache/disk-blob-store.ts';
 import { makeTempDir } from '../support/temp-dir.ts';
 import { blobStoreContract } from './blob-store.contract.ts';
 
@@ -9,9 +9,12 @@ for (const fsync of [true, false]) {
     const dir = await makeTempDir('wharf-blobs-');
     return {
       store: createDiskBlobStore(dir.path, { fsync }),
-      expectedPath: (digest) => {
-        const [algorithm, hex] = digest.split(':') as [string, string];
-        return join(dir.path, 'blobs', algorithm, hex.slice(0, 2), hex);
+      files: {
+        pathOf: (digest) => {
+          const [algorithm, hex] = digest.split(':') as [string, string];
+          return join(dir.path, 'blobs', algorithm, hex.slice(0, 2), hex);
+        },
+        tempPathOf: (writer) => (writer as DiskBlobWriter).tempPath,
       },
       cleanup: dir.cleanup,
     };

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FileSender } from '../../src/http/file-sender.ts';
-import { createDiskBlobStore } from '../../src/cache/disk-blob-store.ts';
+import { createDiskBlobStore, openFileReader } from '../../src/cache/disk-blob-store.ts';
+import type { BlobInfo } from '../../src/cache/blob-store.ts';
 import { BlobFill, runFill } from '../../src/proxy/blob-fill.ts';
 import type { ByteRange } from '../../src/oci/range.ts';
 import { makeTempDir, type TempDir } from '../support/temp-dir.ts';
@@ -57,7 +58,7 @@ export function fileSenderContract(name: string, makeSender: () => FileSender): 
         const range: ByteRange = { start: Number(url.searchParams.get('start') ?? 0), end: Number(url.searchParams.get('end') ?? size - 1) };
         res.writeHead(200, { 'Content-Length': String(Math.max(0, range.end - range.start + 1)) });
         const socket = req.socket; // res.socket is null while a pipelined request waits its turn
-        served.push({ res, socket, bytesBefore: socket?.bytesWritten ?? 0, done: sender.send(res, join(dir.path, file), range) });
+        served.push({ res, socket, bytesBefore: socket?.bytesWritten ?? 0, done: sender.send(res, fileBlob(join(dir.path, file), size), range) });
       });
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -74,7 +75,7 @@ export function fileSenderContract(name: string, makeSender: () => FileSender): 
       const store = createDiskBlobStore(join(dir.path, `store-${name}`), { fsync: false });
       const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
       const writer = await store.createWriter(digest);
-      const fill = new BlobFill(digest, bytes.length, writer.tempPath);
+      const fill = new BlobFill(digest, bytes.length, () => writer.openReader());
       fills.set(name, fill);
       async function* body(): AsyncIterable<Uint8Array> {
         for (let i = 0; i < bytes.length; i += 64 << 10) {
@@ -218,7 +219,7 @@ export function fileSenderContract(name: string, makeSender: () => FileSender): 
       const gate = new Promise<void>((resolve) => (release = resolve));
       const store = createDiskBlobStore(join(dir.path, 'store-gated'), { fsync: false });
       const writer = await store.createWriter(`sha256:${createHash('sha256').update(bytes).digest('hex')}`);
-      const fill = new BlobFill(writer.digest, bytes.length, writer.tempPath);
+      const fill = new BlobFill(writer.digest, bytes.length, () => writer.openReader());
       fills.set('gated', fill);
       async function* body(): AsyncIterable<Uint8Array> {
         yield bytes.subarray(0, 64 << 10);
@@ -244,6 +245,11 @@ export function fileSenderContract(name: string, makeSender: () => FileSender): 
       }
     });
   });
+}
+
+/** Any file as a blob the sender is handed (its reader opens the file; a missing file opens nothing). */
+function fileBlob(path: string, size: number): BlobInfo {
+  return { digest: 'sha256:test', size, open: () => openFileReader(path).catch(() => undefined) };
 }
 
 /** Byte equality without a deep comparison, which takes seconds on tens of MiB. */

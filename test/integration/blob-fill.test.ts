@@ -30,7 +30,7 @@ describe('runFill', () => {
     const store = createDiskBlobStore(dir.path, { fsync: false });
     const bytes = randomBytes(3 << 20);
     const writer = await store.createWriter(sha256(bytes));
-    const fill = new BlobFill(sha256(bytes), bytes.length, writer.tempPath);
+    const fill = new BlobFill(sha256(bytes), bytes.length, () => writer.openReader());
     const seen: number[] = [];
     const watch = (async () => {
       while (fill.state === 'filling') {
@@ -54,7 +54,7 @@ describe('runFill', () => {
     const store = createDiskBlobStore(disk.path, { fsync: false });
     const bytes = randomBytes(3 << 20);
     const writer = await store.createWriter(sha256(bytes));
-    const fill = new BlobFill(sha256(bytes), bytes.length, writer.tempPath);
+    const fill = new BlobFill(sha256(bytes), bytes.length, () => writer.openReader());
     await runFill(fill, writer, chunked(bytes, 64 << 10));
     expect(fill.state).toBe('failed');
     expect((fill.error as NodeJS.ErrnoException).code).toBe('ENOSPC');

@@ -35,7 +35,7 @@ async function fillFrom(body: Readable, blob: Buffer, minRate: { bytesPerSecond:
   cleanups.push(dir.cleanup);
   const store = createDiskBlobStore(dir.path, { fsync: false });
   const writer = await store.createWriter(sha256(blob));
-  const fill = new BlobFill(sha256(blob), blob.length, writer.tempPath);
+  const fill = new BlobFill(sha256(blob), blob.length, () => writer.openReader());
   const started = performance.now();
   await runFill(fill, writer, body, { minRate });
   return { fill, ms: performance.now() - started, store, tmp: await readdir(join(dir.path, 'blobs', 'tmp')) };
