@@ -15,6 +15,7 @@ import { readVersion } from './version.ts';
 import { HttpUpstream } from './proxy/upstream.ts';
 import { BlobService } from './proxy/blob-service.ts';
 import { CacheWriteGuard } from './cache/cache-write-guard.ts';
+import { CacheAccounting } from './cache/cache-accounting.ts';
 import { ManifestService } from './proxy/manifest-service.ts';
 import { TagListService } from './proxy/tag-list-service.ts';
 import type { AppDeps } from './app.ts';
@@ -71,7 +72,8 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
     })
     .catch((err: unknown) => logger.error({ err: String(err) }, 'cannot read the blob cache index'));
   const guard = new CacheWriteGuard({ dataDir: config.dataDir, logger, metrics });
-  const blobs = new BlobService({ store: blobStore, logger, metrics, guard, index, evictor, verifiedRangesOnly: config.cache.verifiedRangesOnly });
+  const accounting = new CacheAccounting({ index, evictor, logger });
+  const blobs = new BlobService({ store: blobStore, logger, metrics, guard, accounting, verifiedRangesOnly: config.cache.verifiedRangesOnly });
   const manifests = new ManifestService({ store: manifestStore, memory: manifestStore, tagTtlSeconds: config.cache.tagTtlSeconds, logger });
   const tagLists = new TagListService({
     store: manifestStore,
@@ -101,11 +103,12 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
     },
     router,
     blobs,
+    accounting,
     manifests,
     tagLists,
     files: chooseFileSender(config.sendfile, logger),
     observer,
-    manifestFastPath: new ManifestFastPath({ router, manifests, observer, manifestServed: (m) => blobs.manifestServed(m) }),
+    manifestFastPath: new ManifestFastPath({ router, manifests, observer, manifestServed: (m) => accounting.manifestServed(m) }),
     blobStore,
     manifestStore,
     async close() {

@@ -32,7 +32,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     internal = createServer(listener);
     const internalAddress = await listen(internal, { host: '127.0.0.1', port: 0 });
     hitThreads = await HitThreads.start(config.threads - 1, { config, host, port: address.port, internal: { host: '127.0.0.1', port: internalAddress.port } }, {
-      blobsUsed: (digests) => digests.forEach((d) => deps.maintenance.index.used(d)),
+      blobsUsed: (digests) => digests.forEach((d) => deps.accounting.used(d)),
       pulled: (repositories) => repositories.forEach((r) => deps.topRepositories.record(r)),
       failed: (err) => logger.error({ err: String(err) }, 'a hit thread failed; the other threads carry on'),
     });

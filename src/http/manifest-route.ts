@@ -1,20 +1,20 @@
 // GET/HEAD /v2/<name>/manifests/<reference>: the stored bytes, verbatim, with their media type.
 import type { ManifestCacheResult, ManifestService } from '../proxy/manifest-service.ts';
 import type { StoredManifest } from '../cache/manifest-store.ts';
-import type { BlobService } from '../proxy/blob-service.ts';
+import type { CacheAccounting } from '../cache/cache-accounting.ts';
 import type { Route } from '../proxy/upstream-router.ts';
 import type { Upstream } from '../proxy/upstream.ts';
 import { contentHeaders } from './registry-headers.ts';
 
 export async function serveManifest(
   manifests: ManifestService,
-  blobs: BlobService,
+  accounting: CacheAccounting,
   route: Route<Upstream>,
   reference: string,
   method: string,
 ): Promise<Response> {
   const { manifest, cache } = await manifests.get(route.upstream, route.repository, reference);
-  if (method === 'GET') blobs.manifestServed(manifest);
+  if (method === 'GET') accounting.manifestServed(manifest);
   return manifestResponse(manifest, cache, route.namespace, method);
 }
 

@@ -3,6 +3,7 @@
 import type { Context } from 'hono';
 import { RegistryError, RouteNotFoundError, UnsupportedError } from '../errors.ts';
 import type { BlobService } from '../proxy/blob-service.ts';
+import type { CacheAccounting } from '../cache/cache-accounting.ts';
 import type { ManifestService } from '../proxy/manifest-service.ts';
 import type { TagListService } from '../proxy/tag-list-service.ts';
 import type { FileSender } from './file-sender.ts';
@@ -20,6 +21,7 @@ export interface RegistryServices {
   readonly router: UpstreamRouter<Upstream>;
   readonly manifests: ManifestService;
   readonly blobs: BlobService;
+  readonly accounting: CacheAccounting;
   readonly tagLists: TagListService;
   readonly files: FileSender;
 }
@@ -58,7 +60,7 @@ export async function handleRegistryRequest(c: Context<WharfEnv>, services: Regi
   c.set('repository', route.repository);
   switch (target.kind) {
     case 'manifest':
-      return serveManifest(services.manifests, services.blobs, route, target.reference, method);
+      return serveManifest(services.manifests, services.accounting, route, target.reference, method);
     case 'blob':
       return method === 'HEAD'
         ? headBlob(services.blobs, route, target.digest)

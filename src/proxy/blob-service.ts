@@ -15,10 +15,8 @@ import type { Upstream, UpstreamOk } from './upstream.ts';
 import { contentLength } from './upstream-answer.ts';
 import type { UpstreamBody } from './upstream-client.ts';
 import type { Metrics } from '../metrics/metrics.ts';
-import type { BlobIndex } from '../cache/blob-index.ts';
-import type { Evictor } from '../cache/evictor.ts';
-import type { StoredManifest } from '../cache/manifest-store.ts';
-import { ServedManifests } from '../cache/served-manifests.ts';
+import { FillRegistry } from './fill-registry.ts';
+import type { CacheAccounting } from '../cache/cache-accounting.ts';
 
 export type BlobSource =
   /** filled: this request waited for a fill that stored the blob just now (a miss, not a hit). */
@@ -60,15 +58,11 @@ class CacheUnwritableError extends Error {
 export class BlobService {
   readonly #store: BlobStore;
   readonly #log: Logger;
+  /** Free space: whether a fill fits, and when to go around the cache. */
   readonly #guard: CacheWriteGuard;
-  readonly #fills = new Map<string, Promise<BlobFill>>();
-  /** Fills still writing, and the task that runs each. */
-  readonly #running = new Map<BlobFill, Promise<void>>();
-
+  readonly #fills = new FillRegistry();
   readonly #metrics: Metrics;
-  readonly #index: BlobIndex;
-  readonly #evictor: Evictor;
-  readonly #servedManifests = new ServedManifests();
+  readonly #accounting: CacheAccounting;
   readonly #verifiedRangesOnly: boolean;
 
   constructor(deps: {
@@ -76,8 +70,7 @@ export class BlobService {
     logger: Logger;
     guard: CacheWriteGuard;
     metrics: Metrics;
-    index: BlobIndex;
-    evictor: Evictor;
+    accounting: CacheAccounting;
     /** cache.verifiedRangesOnly: answer a Range of an uncached blob only from the verified whole. */
     verifiedRangesOnly?: boolean;
   }) {
@@ -86,16 +79,7 @@ export class BlobService {
     this.#log = deps.logger;
     this.#guard = deps.guard;
     this.#metrics = deps.metrics;
-    this.#index = deps.index;
-    this.#evictor = deps.evictor;
-  }
-
-  /**
-   * A client got this manifest: its blobs are about to be pulled, so they count as used now
-   * and eviction leaves them alone while the pull runs.
-   */
-  manifestServed(manifest: StoredManifest): void {
-    for (const blob of this.#servedManifests.blobsToMarkUsed(manifest)) this.#index.used(blob);
+    this.#accounting = deps.accounting;
   }
 
   async open(upstream: Upstream, repository: string, digest: string, options: BlobOpenOptions = {}): Promise<BlobSource> {
@@ -112,7 +96,7 @@ export class BlobService {
     if (inFlight) return this.#join(inFlight, upstream, repository, digest);
     const info = await this.#store.stat(digest);
     if (info) {
-      this.#index.used(digest);
+      this.#accounting.used(digest);
       return { kind: 'cached', info };
     }
     if (upstream.offline) throw new BlobUnknownError(digest);
@@ -120,11 +104,8 @@ export class BlobService {
     const raced = this.#fills.get(digest);
     if (raced) return this.#join(raced, upstream, repository, digest);
     if (this.#guard.bypassing) return this.#passThrough(upstream, repository, digest, 'disk-unwritable');
-    const starting = this.#startFill(upstream, repository, digest);
-    this.#fills.set(digest, starting);
-    starting.catch(() => this.#fills.delete(digest));
     try {
-      return { kind: 'filling', fill: await starting, joined: false };
+      return { kind: 'filling', fill: await this.#fills.start(digest, () => this.#startFill(upstream, repository, digest)), joined: false };
     } catch (err) {
       if (!(err instanceof CacheUnwritableError)) throw err;
       this.#guard.countBypass(diskErrorCode(err.cause) ?? 'write-error');
@@ -137,7 +118,7 @@ export class BlobService {
    * the fill's bookkeeping too, so that a disk failure has already sent requests around the cache.
    */
   async #whenVerified(fill: BlobFill, joined: boolean, upstream: Upstream, repository: string, digest: string): Promise<BlobSource> {
-    await this.#running.get(fill);
+    await this.#fills.finished(fill);
     if (fill.state === 'complete' && fill.info) return { kind: 'cached', info: fill.info, filled: joined ? 'coalesced' : 'miss' };
     // The disk failed under the fill: like any request now, this one goes around the cache.
     if (diskErrorCode(fill.error) && this.#guard.bypassing) return this.#passThrough(upstream, repository, digest, 'disk-unwritable', true);
@@ -160,15 +141,8 @@ export class BlobService {
   }
 
   /** Waits for running fills to settle (used at shutdown and by tests). */
-  async settled(): Promise<void> {
-    await Promise.all([...this.#running.values()]);
-  }
-
-  /** What running fills have announced and not yet written: disk space already spoken for. */
-  #bytesStillToWrite(): number {
-    let pending = 0;
-    for (const fill of this.#running.keys()) pending += Math.max(0, (fill.size ?? 0) - fill.written);
-    return pending;
+  settled(): Promise<void> {
+    return this.#fills.settled();
   }
 
   async #join(fill: Promise<BlobFill>, upstream: Upstream, repository: string, digest: string): Promise<BlobSource> {
@@ -217,10 +191,11 @@ export class BlobService {
     return res;
   }
 
-  async #startFill(upstream: Upstream, repository: string, digest: string): Promise<BlobFill> {
+  /** The upstream's answer, a writer, and the task that writes the fill and keeps the books. */
+  async #startFill(upstream: Upstream, repository: string, digest: string): Promise<{ fill: BlobFill; task: Promise<void> }> {
     const res = await this.#getUpstream(upstream, repository, digest);
     const size = contentLength(res.headers);
-    if (!(await this.#guard.hasRoomFor(size, this.#bytesStillToWrite()))) {
+    if (!(await this.#guard.hasRoomFor(size, this.#fills.bytesStillToWrite()))) {
       throw new CacheUnwritableError(res, Object.assign(new Error('not enough disk space'), { code: 'ENOSPC' }));
     }
     let writer: BlobWriter;
@@ -233,14 +208,11 @@ export class BlobService {
     }
     const fill = new BlobFill(digest, size, () => writer.openReader());
     this.#metrics.fillsInFlight.inc();
-    const running = runFill(fill, writer, res.body, { minRate: blobMinRate(upstream.timeouts) }).then(() => {
-      this.#fills.delete(digest);
-      this.#running.delete(fill);
+    const task = runFill(fill, writer, res.body, { minRate: blobMinRate(upstream.timeouts) }).then(() => {
       this.#metrics.fillsInFlight.dec();
       this.#metrics.upstreamBytes.inc({ upstream: upstream.name }, fill.written);
       if (fill.state === 'complete') {
-        this.#index.added(digest, fill.written);
-        this.#evictor.enforce().catch((err: unknown) => this.#log.error({ err: String(err) }, 'eviction failed'));
+        this.#accounting.committed(digest, fill.written);
         this.#log.debug({ upstream: upstream.name, digest, size: fill.written }, 'blob cached');
         return;
       }
@@ -253,8 +225,7 @@ export class BlobService {
         this.#log.warn({ upstream: upstream.name, digest, err: fill.error?.message }, 'blob fill failed; nothing cached');
       }
     });
-    this.#running.set(fill, running);
-    return fill;
+    return { fill, task };
   }
 }
 
