@@ -4,6 +4,7 @@
 // to another registry under another path); credentials go only where CredentialPolicy allows,
 // and redirects and realms only to addresses DialPolicy allows. It knows nothing about caching.
 import { Agent, type Dispatcher } from 'undici';
+import type { Config } from '../config/load-config.ts';
 import type { IncomingHttpHeaders } from 'node:http';
 import { UpstreamDeniedError, UpstreamProtocolError } from '../errors.ts';
 import { parseAuthChallenge, type AuthChallenge } from './auth-challenge.ts';
@@ -12,17 +13,14 @@ import { toUpstreamFailure, UpstreamFailure } from './upstream-failure.ts';
 import { CredentialPolicy } from './credential-policy.ts';
 import { DialPolicy, RefusedAddressError } from './dial-policy.ts';
 import { LRUCache } from 'lru-cache';
+import { BodyTooLargeError, readBounded } from './read-body.ts';
 
-export interface UpstreamTarget {
-  readonly name: string;
-  readonly url: string;
-  readonly username?: string | undefined;
-  readonly password?: string | undefined;
-  /** Hosts redirects may lead to although they are on a loopback, link-local or private network. */
-  readonly redirectHosts?: readonly string[] | undefined;
-  /** Token realm hosts that may get the credentials besides the upstream's registrable domain. */
-  readonly authRealmHosts?: readonly string[] | undefined;
-}
+/**
+ * What the client takes from an upstream's configuration (load-config.ts): where it is, its
+ * credentials, and the hosts its redirects (redirectHosts) and token realms (authRealmHosts)
+ * may lead to beyond the defaults.
+ */
+export type UpstreamTarget = Pick<Config['upstreams'][number], 'name' | 'url' | 'username' | 'password' | 'redirectHosts' | 'authRealmHosts'>;
 
 export interface UpstreamTimeouts {
   /** TCP (and TLS) connection setup. */
@@ -91,8 +89,8 @@ export class UpstreamClient {
       upstream.username !== undefined
         ? `Basic ${Buffer.from(`${upstream.username}:${upstream.password ?? ''}`).toString('base64')}`
         : undefined;
-    this.#credentials = new CredentialPolicy(upstream.url, upstream.authRealmHosts ?? []);
-    this.#dial = new DialPolicy(base.hostname, upstream.redirectHosts ?? []);
+    this.#credentials = new CredentialPolicy(upstream.url, upstream.authRealmHosts);
+    this.#dial = new DialPolicy(base.hostname, upstream.redirectHosts);
     this.#manifestTotalMs = timeouts.manifestTotalMs;
     this.#agent = new Agent({
       connect: { timeout: timeouts.connectMs, lookup: this.#dial.lookup },
@@ -214,9 +212,13 @@ export class UpstreamClient {
       await res.body.dump();
       throw new UpstreamFailure(this.name, 'auth-server', `token endpoint answered HTTP ${res.statusCode}`);
     }
-    const text = await readSmallText(res.body, MAX_TOKEN_RESPONSE_BYTES).catch((err: unknown) => {
-      throw toUpstreamFailure(this.name, err) ?? err;
-    });
+    const text = await readBounded(res.body, MAX_TOKEN_RESPONSE_BYTES).then(
+      (body) => body.toString('utf8'),
+      (err: unknown) => {
+        if (err instanceof BodyTooLargeError) throw new UpstreamProtocolError(this.name, `token response: ${err.message}`);
+        throw toUpstreamFailure(this.name, err) ?? err;
+      },
+    );
     return parseTokenResponse(this.name, text);
   }
 
@@ -267,18 +269,6 @@ function parseRealm(realm: string | undefined): URL | undefined {
 function isStaleConnectionError(err: unknown): boolean {
   const code = typeof err === 'object' && err !== null && 'code' in err ? err.code : undefined;
   return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET';
-}
-
-async function readSmallText(body: UpstreamBody, limit: number): Promise<string> {
-  let text = '';
-  for await (const chunk of body) {
-    text += Buffer.from(chunk).toString('utf8');
-    if (text.length > limit) {
-      body.destroy();
-      throw new Error(`token response larger than ${limit} bytes`);
-    }
-  }
-  return text;
 }
 
 function parseTokenResponse(upstream: string, text: string): IssuedToken {

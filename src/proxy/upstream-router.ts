@@ -4,13 +4,19 @@
 import { NameUnknownError } from '../errors.ts';
 import { assertRepositoryName } from '../oci/grammar.ts';
 
-export interface RoutableUpstream {
+/** A configured upstream as routing and the cache see it: its name and naming rules. */
+export interface ConfiguredUpstream {
   readonly name: string;
   /** Single-segment repositories get library/ (Docker Hub official images). */
   readonly libraryPrefix: boolean;
+  /** Serve only the cache; never send this upstream a request. */
+  readonly offline: boolean;
 }
 
-export interface Route<U extends RoutableUpstream> {
+/** What routing needs of an upstream: its name and naming rules. */
+type Routable = Pick<ConfiguredUpstream, 'name' | 'libraryPrefix'>;
+
+export interface Route<U extends Routable> {
   readonly upstream: U;
   /** Repository as the upstream knows it, e.g. library/alpine. */
   readonly repository: string;
@@ -18,7 +24,7 @@ export interface Route<U extends RoutableUpstream> {
   readonly namespace: string | undefined;
 }
 
-export class UpstreamRouter<U extends RoutableUpstream> {
+export class UpstreamRouter<U extends Routable> {
   readonly #byName: ReadonlyMap<string, U>;
   readonly #default: U | undefined;
 
@@ -62,11 +68,6 @@ export function defaultUpstreamName(upstreams: ReadonlyArray<{ readonly name: st
   const marked = upstreams.find((u) => u.default);
   if (marked) return marked.name;
   return upstreams.length === 1 ? upstreams[0]!.name : undefined;
-}
-
-/** What the cache alone knows of a configured upstream: its naming rules and whether wharf is offline. */
-export interface ConfiguredUpstream extends RoutableUpstream {
-  readonly offline: boolean;
 }
 
 /** The router over the configured upstreams, for roles that never dial them (hit threads, commands). */

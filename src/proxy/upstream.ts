@@ -7,10 +7,11 @@ import type { Logger } from 'pino';
 import { RegistryError, UpstreamProtocolError, UpstreamUnavailableError } from '../errors.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.ts';
-import { UpstreamClient, type UpstreamBody, type UpstreamResponse, type UpstreamTarget, type UpstreamTimeouts } from './upstream-client.ts';
+import { UpstreamClient, type UpstreamBody, type UpstreamResponse, type UpstreamTimeouts } from './upstream-client.ts';
 import { UpstreamFailure } from './upstream-failure.ts';
 import { headerValue, isOutage, upstreamAnswerError } from './upstream-answer.ts';
 import type { ConfiguredUpstream } from './upstream-router.ts';
+import type { Config } from '../config/load-config.ts';
 import type { IncomingHttpHeaders } from 'node:http';
 
 export interface UpstreamAsk {
@@ -76,7 +77,7 @@ export class HttpUpstream implements Upstream {
   readonly metrics: Metrics;
   readonly #client: UpstreamClient;
 
-  constructor(target: UpstreamTarget & { readonly libraryPrefix: boolean; readonly timeouts: UpstreamTimeouts }, settings: UpstreamSettings, deps: { metrics: Metrics; logger: Logger }) {
+  constructor(target: Config['upstreams'][number], settings: UpstreamSettings, deps: { metrics: Metrics; logger: Logger }) {
     this.name = target.name;
     this.libraryPrefix = target.libraryPrefix;
     this.offline = settings.offline;

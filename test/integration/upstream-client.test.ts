@@ -36,7 +36,7 @@ async function serve(handler: Handler): Promise<{ url: string; seen: Seen[] }> {
 
 function client(url: string, extra: { username?: string; password?: string; headersMs?: number } = {}): UpstreamClient {
   const c = new UpstreamClient({
-    upstream: { name: 'test.io', url, username: extra.username, password: extra.password },
+    upstream: { name: 'test.io', url, username: extra.username, password: extra.password, redirectHosts: [], authRealmHosts: [] },
     timeouts: { connectMs: 1000, headersMs: extra.headersMs ?? 2000, bodyIdleMs: 2000, manifestTotalMs: 5000, blobMinBytesPerSecond: 0, blobRateWindowMs: 10000 },
   });
   clients.push(c);
