@@ -3,7 +3,7 @@
 // the most pulled repositories. Everything comes from state wharf already keeps.
 import type { BlobStore } from '../cache/blob-store.ts';
 import type { ManifestStore } from '../cache/manifest-store.ts';
-import { seriesOf, type Metrics } from '../metrics/metrics.ts';
+import type { Metrics } from '../metrics/metrics.ts';
 import type { TopRepositories } from '../metrics/top-repositories.ts';
 import type { HttpUpstream } from '../proxy/upstream.ts';
 
@@ -56,31 +56,25 @@ export function upstreamStatus(sources: StatusSources) {
 }
 
 export async function statusReport(sources: StatusSources) {
-  const { metrics } = sources;
-  const everyThread = await metrics.combined();
-  const requests = await seriesOf(everyThread, 'wharf_requests_total');
-  const byResult: Record<string, number> = {};
-  for (const { labels, value } of requests) {
-    if (labels.kind !== 'manifest' && labels.kind !== 'blob') continue;
-    const result = String(labels.result);
-    byResult[result] = (byResult[result] ?? 0) + value;
-  }
-  const counted = Object.entries(byResult).filter(([r]) => COUNTED.has(r)).reduce((sum, [, v]) => sum + v, 0);
-  const fromCache = Object.entries(byResult).filter(([r]) => FROM_CACHE.has(r)).reduce((sum, [, v]) => sum + v, 0);
-  const served = await seriesOf(everyThread, 'wharf_served_bytes_total');
-  const sumServed = (pick: (result: string) => boolean) => served.filter((v) => pick(String(v.labels.result))).reduce((s, v) => s + v.value, 0);
+  const figures = await sources.metrics.figures();
+  const sum = (byResult: Readonly<Record<string, number>>, pick: (result: string) => boolean) =>
+    Object.entries(byResult)
+      .filter(([result]) => pick(result))
+      .reduce((total, [, value]) => total + value, 0);
+  const counted = sum(figures.requestsByResult, (r) => COUNTED.has(r));
+  const fromCache = sum(figures.requestsByResult, (r) => FROM_CACHE.has(r));
   return {
     version: sources.version,
     uptimeSeconds: Math.round((Date.now() - sources.startedAt) / 1000),
     offline: sources.offline,
     stores: await checkStores(sources),
     upstreams: upstreamStatus(sources),
-    cache: { blobs: await gaugeValue(metrics.cacheBlobs), bytes: await gaugeValue(metrics.cacheBytes) },
-    requests: { byResult, hitRatio: counted === 0 ? null : fromCache / counted },
+    cache: { blobs: figures.cacheBlobs, bytes: figures.cacheBytes },
+    requests: { byResult: figures.requestsByResult, hitRatio: counted === 0 ? null : fromCache / counted },
     traffic: {
-      servedBytes: sumServed(() => true),
-      servedFromCacheBytes: sumServed((r) => FROM_CACHE.has(r)),
-      upstreamBytes: (await metrics.upstreamBytes.get()).values.reduce((s, v) => s + v.value, 0),
+      servedBytes: sum(figures.servedBytesByResult, () => true),
+      servedFromCacheBytes: sum(figures.servedBytesByResult, (r) => FROM_CACHE.has(r)),
+      upstreamBytes: figures.upstreamBytes,
     },
     topRepositories: sources.topRepositories.top(10),
   };
@@ -101,6 +95,3 @@ async function check(ping: () => Promise<void>): Promise<Check> {
   }
 }
 
-async function gaugeValue(gauge: { get(): Promise<{ values: Array<{ value: number }> }> }): Promise<number> {
-  return (await gauge.get()).values[0]?.value ?? 0;
-}

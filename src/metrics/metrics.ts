@@ -11,6 +11,22 @@ const BREAKER_STATE_VALUE: Record<BreakerState, number> = { closed: 0, 'half-ope
 
 export type RequestKind = 'manifest' | 'blob' | 'tags' | 'referrers' | 'base' | 'other';
 
+/** What the status page reports of the traffic, summed over every thread. */
+export interface TrafficFigures {
+  /** Manifest and blob requests by cache result (hit, miss, coalesced, ...). */
+  readonly requestsByResult: Readonly<Record<string, number>>;
+  /** Bytes sent to clients by cache result. */
+  readonly servedBytesByResult: Readonly<Record<string, number>>;
+  /** Bytes read from upstreams. */
+  readonly upstreamBytes: number;
+  readonly cacheBlobs: number;
+  readonly cacheBytes: number;
+}
+
+// Names read back from the combined registry of every thread (figures()).
+const REQUESTS = 'wharf_requests_total';
+const SERVED_BYTES = 'wharf_served_bytes_total';
+
 export class Metrics {
   readonly registry = new Registry();
   readonly requests: Counter<'kind' | 'result' | 'upstream'>;
@@ -46,7 +62,7 @@ export class Metrics {
       new Counter<L>({ name, help, labelNames, registers });
     const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) => new Gauge<L>({ name, help, labelNames, registers });
 
-    this.requests = counter('wharf_requests_total', 'Registry API requests by kind, cache result (hit, miss, coalesced, revalidated, stale, bypass, error) and upstream', ['kind', 'result', 'upstream']);
+    this.requests = counter(REQUESTS, 'Registry API requests by kind, cache result (hit, miss, coalesced, revalidated, stale, bypass, error) and upstream', ['kind', 'result', 'upstream']);
     this.requestDuration = new Histogram({
       name: 'wharf_request_duration_seconds',
       help: 'Time from request to the end of the response',
@@ -54,7 +70,7 @@ export class Metrics {
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120],
       registers,
     });
-    this.servedBytes = counter('wharf_served_bytes_total', 'Bytes sent to clients, by kind and cache result (hit bytes are bytes saved upstream)', ['kind', 'result']);
+    this.servedBytes = counter(SERVED_BYTES, 'Bytes sent to clients, by kind and cache result (hit bytes are bytes saved upstream)', ['kind', 'result']);
     this.upstreamRequests = counter('wharf_upstream_requests_total', 'Requests to upstreams by method and status class (2xx..5xx, or error: no answer)', ['upstream', 'method', 'status_class']);
     this.upstreamLatency = new Histogram({
       name: 'wharf_upstream_request_duration_seconds',
@@ -94,6 +110,28 @@ export class Metrics {
     return AggregatorRegistry.aggregate([await this.registry.getMetricsAsJSON(), ...remote]);
   }
 
+  /** The traffic figures of every thread, from one read of the combined registry. */
+  async figures(): Promise<TrafficFigures> {
+    const everyThread = await this.combined();
+    const byResult = async (name: string, keep: (labels: Partial<Record<string, string | number>>) => boolean) => {
+      const sums: Record<string, number> = {};
+      for (const { labels, value } of await seriesOf(everyThread, name)) {
+        if (!keep(labels)) continue;
+        const result = String(labels.result);
+        sums[result] = (sums[result] ?? 0) + value;
+      }
+      return sums;
+    };
+    const firstValue = async (gauge: { get(): Promise<{ values: Array<{ value: number }> }> }) => (await gauge.get()).values[0]?.value ?? 0;
+    return {
+      requestsByResult: await byResult(REQUESTS, (l) => l.kind === 'manifest' || l.kind === 'blob'),
+      servedBytesByResult: await byResult(SERVED_BYTES, () => true),
+      upstreamBytes: (await this.upstreamBytes.get()).values.reduce((sum, v) => sum + v.value, 0),
+      cacheBlobs: await firstValue(this.cacheBlobs),
+      cacheBytes: await firstValue(this.cacheBytes),
+    };
+  }
+
   /** Makes an upstream's series exist from the start (dashboards show 0, not "no data"). */
   addUpstream(upstream: string): void {
     this.breakerState.set({ upstream }, 0);
@@ -106,7 +144,7 @@ export class Metrics {
 }
 
 /** One metric's series in a registry (none if it has no such metric). */
-export async function seriesOf(registry: Registry, name: string): Promise<Array<MetricValue<string>>> {
+async function seriesOf(registry: Registry, name: string): Promise<Array<MetricValue<string>>> {
   const metric = registry.getSingleMetric(name);
   return metric ? (await metric.get()).values : [];
 }
