@@ -16,6 +16,7 @@ import { HttpUpstream } from './proxy/upstream.ts';
 import { BlobService } from './proxy/blob-service.ts';
 import { CacheWriteGuard } from './cache/cache-write-guard.ts';
 import { CacheAccounting } from './cache/cache-accounting.ts';
+import { FillRegistry } from './proxy/fill-registry.ts';
 import { ManifestService } from './proxy/manifest-service.ts';
 import { TagListService } from './proxy/tag-list-service.ts';
 import type { AppDeps } from './app.ts';
@@ -73,7 +74,8 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
     .catch((err: unknown) => logger.error({ err: String(err) }, 'cannot read the blob cache index'));
   const guard = new CacheWriteGuard({ dataDir: config.dataDir, logger, metrics });
   const accounting = new CacheAccounting({ index, evictor, logger });
-  const blobs = new BlobService({ store: blobStore, logger, metrics, guard, accounting, verifiedRangesOnly: config.cache.verifiedRangesOnly });
+  const fills = new FillRegistry({ onCount: (running) => metrics.fillsInFlight.set(running) });
+  const blobs = new BlobService({ store: blobStore, logger, guard, fills, accounting, verifiedRangesOnly: config.cache.verifiedRangesOnly });
   const manifests = new ManifestService({ store: manifestStore, memory: manifestStore, tagTtlSeconds: config.cache.tagTtlSeconds, logger });
   const tagLists = new TagListService({
     store: manifestStore,

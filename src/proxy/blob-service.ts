@@ -14,8 +14,7 @@ import { CacheWriteGuard, diskErrorCode } from '../cache/cache-write-guard.ts';
 import type { Upstream, UpstreamOk } from './upstream.ts';
 import { contentLength } from './upstream-answer.ts';
 import type { UpstreamBody } from './upstream-client.ts';
-import type { Metrics } from '../metrics/metrics.ts';
-import { FillRegistry } from './fill-registry.ts';
+import type { FillRegistry } from './fill-registry.ts';
 import type { CacheAccounting } from '../cache/cache-accounting.ts';
 
 export type BlobSource =
@@ -60,8 +59,7 @@ export class BlobService {
   readonly #log: Logger;
   /** Free space: whether a fill fits, and when to go around the cache. */
   readonly #guard: CacheWriteGuard;
-  readonly #fills = new FillRegistry();
-  readonly #metrics: Metrics;
+  readonly #fills: FillRegistry;
   readonly #accounting: CacheAccounting;
   readonly #verifiedRangesOnly: boolean;
 
@@ -69,7 +67,7 @@ export class BlobService {
     store: BlobStore;
     logger: Logger;
     guard: CacheWriteGuard;
-    metrics: Metrics;
+    fills: FillRegistry;
     accounting: CacheAccounting;
     /** cache.verifiedRangesOnly: answer a Range of an uncached blob only from the verified whole. */
     verifiedRangesOnly?: boolean;
@@ -78,7 +76,7 @@ export class BlobService {
     this.#store = deps.store;
     this.#log = deps.logger;
     this.#guard = deps.guard;
-    this.#metrics = deps.metrics;
+    this.#fills = deps.fills;
     this.#accounting = deps.accounting;
   }
 
@@ -164,11 +162,11 @@ export class BlobService {
   #passThroughSource(upstream: Upstream, res: UpstreamOk, wholeOnly = false): BlobSource {
     const size = contentLength(res.headers);
     // Counted as announced: the body is the reader's to consume.
-    if (size !== undefined) this.#metrics.upstreamBytes.inc({ upstream: upstream.name }, size);
+    if (size !== undefined) upstream.received(size);
     const { body } = res;
     const floor = rateFloor(blobMinRate(upstream.timeouts), (err) => {
       if (body.destroyed) return;
-      this.#countSlowBody(upstream, err);
+      upstream.tooSlow(err.message);
       body.destroy(err);
     });
     // However the body ends (read to the end, cut, or destroyed unread), its floor ends with it.
@@ -176,10 +174,6 @@ export class BlobService {
     return { kind: 'passthrough', body, size, floor, wholeOnly };
   }
 
-  #countSlowBody(upstream: Upstream, err: SlowBodyError): void {
-    this.#metrics.upstreamFailures.inc({ upstream: upstream.name, reason: 'slow-body' });
-    this.#log.warn({ upstream: upstream.name, err: err.message }, 'upstream blob body below the minimum rate; cut off');
-  }
 
   async #getUpstream(upstream: Upstream, repository: string, digest: string): Promise<UpstreamOk> {
     const res = await upstream.get({ path: `/v2/${repository}/blobs/${digest}`, repository, notFound: () => new BlobUnknownError(digest) });
@@ -207,17 +201,15 @@ export class BlobService {
       throw err;
     }
     const fill = new BlobFill(digest, size, () => writer.openReader());
-    this.#metrics.fillsInFlight.inc();
     const task = runFill(fill, writer, res.body, { minRate: blobMinRate(upstream.timeouts) }).then(() => {
-      this.#metrics.fillsInFlight.dec();
-      this.#metrics.upstreamBytes.inc({ upstream: upstream.name }, fill.written);
+      upstream.received(fill.written);
       if (fill.state === 'complete') {
         this.#accounting.committed(digest, fill.written);
         this.#log.debug({ upstream: upstream.name, digest, size: fill.written }, 'blob cached');
         return;
       }
       if (fill.error instanceof SlowBodyError) {
-        this.#countSlowBody(upstream, fill.error);
+        upstream.tooSlow(fill.error.message);
         return;
       }
       // A disk error mid-fill sends the next requests around the cache; the waiters were cut.

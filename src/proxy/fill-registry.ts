@@ -5,10 +5,16 @@
 import type { BlobFill } from './blob-fill.ts';
 
 export class FillRegistry {
+  readonly #onCount: (running: number) => void;
   /** Per digest: the fill being started, then running. */
   readonly #byDigest = new Map<string, Promise<BlobFill>>();
   /** Fills still writing, and the task that writes each. */
   readonly #running = new Map<BlobFill, Promise<void>>();
+
+  /** onCount: told how many fills are writing whenever that changes (a gauge). */
+  constructor(options: { onCount?: (running: number) => void } = {}) {
+    this.#onCount = options.onCount ?? (() => undefined);
+  }
 
   /** The fill running (or starting) for this digest, if any. */
   get(digest: string): Promise<BlobFill> | undefined {
@@ -24,8 +30,10 @@ export class FillRegistry {
       const running = task.finally(() => {
         this.#byDigest.delete(digest);
         this.#running.delete(fill);
+        this.#onCount(this.#running.size);
       });
       this.#running.set(fill, running);
+      this.#onCount(this.#running.size);
       return fill;
     });
     this.#byDigest.set(digest, starting);

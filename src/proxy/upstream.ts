@@ -61,8 +61,10 @@ export interface Upstream extends ConfiguredUpstream {
   interruptedBody(err: unknown): UpstreamUnavailableError;
   /** A cached copy stood in for this upstream's answer (for metrics). */
   servedStale(kind: 'manifest' | 'tags'): void;
-  /** Bytes of a small answer read from this upstream (for metrics). */
+  /** Bytes read from this upstream (for metrics). */
   received(bytes: number): void;
+  /** A blob body from this upstream was cut for being slower than its minimum rate (metrics, log). */
+  tooSlow(why: string): void;
 }
 
 export class HttpUpstream implements Upstream {
@@ -76,6 +78,7 @@ export class HttpUpstream implements Upstream {
   readonly breaker: CircuitBreaker;
   readonly metrics: Metrics;
   readonly #client: UpstreamClient;
+  readonly #log: Logger;
 
   constructor(target: Config['upstreams'][number], settings: UpstreamSettings, deps: { metrics: Metrics; logger: Logger }) {
     this.name = target.name;
@@ -84,6 +87,7 @@ export class HttpUpstream implements Upstream {
     this.staleAfterMs = settings.staleAfterMs;
     this.timeouts = target.timeouts;
     this.metrics = deps.metrics;
+    this.#log = deps.logger;
     this.#client = new UpstreamClient({ upstream: target, timeouts: target.timeouts });
     const { logger, metrics } = deps;
     this.breaker = new CircuitBreaker({
@@ -133,6 +137,11 @@ export class HttpUpstream implements Upstream {
 
   received(bytes: number): void {
     this.metrics.upstreamBytes.inc({ upstream: this.name }, bytes);
+  }
+
+  tooSlow(why: string): void {
+    this.metrics.upstreamFailures.inc({ upstream: this.name, reason: 'slow-body' });
+    this.#log.warn({ upstream: this.name, err: why }, 'upstream blob body below the minimum rate; cut off');
   }
 
   async close(): Promise<void> {

@@ -79,6 +79,8 @@ export class MemoryUpstream implements Upstream {
 
   received(): void {}
 
+  tooSlow(): void {}
+
   async #answer(method: 'GET' | 'HEAD', ask: UpstreamAsk): Promise<UpstreamOk> {
     this.calls.push({ method, path: ask.path });
     if (this.failure === 'down') throw new UpstreamUnavailableError(this.name, 'refused');
