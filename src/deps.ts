@@ -1,5 +1,7 @@
-// The composition root: config in, every long-lived object out. Nothing else constructs
-// stores, clients or services, and nothing here is global.
+// The composition root of the server's main thread: config in, every long-lived object out.
+// A hit thread's parts come from threads/hit-deps.ts (apart, so that a hit thread does not load
+// the upstream client), and the stores, for every role and CLI commands too, from
+// cache/open-stores.ts. Nothing else constructs stores, clients or services; nothing is global.
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Config } from './config/load-config.ts';
@@ -76,7 +78,7 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
   const accounting = new CacheAccounting({ index, evictor, logger });
   const fills = new FillRegistry({ onCount: (running) => metrics.fillsInFlight.set(running) });
   const blobs = new BlobService({ store: blobStore, logger, guard, fills, accounting, verifiedRangesOnly: config.cache.verifiedRangesOnly });
-  const manifests = new ManifestService({ store: manifestStore, memory: manifestStore, tagTtlSeconds: config.cache.tagTtlSeconds, logger });
+  const manifests = ManifestService.fromConfig(config, manifestStore, logger);
   const tagLists = new TagListService({
     store: manifestStore,
     tagTtlSeconds: config.cache.tagTtlSeconds,
@@ -122,6 +124,3 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
     },
   };
 }
-
-
-

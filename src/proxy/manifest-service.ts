@@ -10,9 +10,9 @@ import { digestOf, looksLikeDigest, parseDigest } from '../oci/digest.ts';
 import { UPSTREAM_MANIFEST_ACCEPT } from '../oci/media-types.ts';
 import { checkManifest } from '../oci/manifest-check.ts';
 import { isValidTag } from '../oci/grammar.ts';
-import { HeadNotSupportedError, type Upstream, type UpstreamOk } from './upstream.ts';
+import type { Upstream, UpstreamOk } from './upstream.ts';
 import type { ConfiguredUpstream } from './upstream-router.ts';
-import { headerValue } from './upstream-answer.ts';
+import { HeadNotSupportedError, headerValue } from './upstream-answer.ts';
 import { readUpstreamBody } from './read-body.ts';
 import { SingleFlight } from './single-flight.ts';
 import { upstreamOrFallback } from './stale-fallback.ts';
@@ -47,6 +47,11 @@ export class ManifestService {
     this.#tagTtlMs = deps.tagTtlSeconds * 1000;
     this.#now = deps.now ?? Date.now;
     this.#log = deps.logger;
+  }
+
+  /** The service as the config sets it, over a store with its memory layer: the same for every thread. */
+  static fromConfig(config: { readonly cache: { readonly tagTtlSeconds: number } }, store: ManifestStore & ManifestMemory, logger: Logger): ManifestService {
+    return new ManifestService({ store, memory: store, tagTtlSeconds: config.cache.tagTtlSeconds, logger });
   }
 
   async get(upstream: Upstream, repository: string, reference: string): Promise<ManifestResult> {

@@ -20,6 +20,13 @@ export function isOutage(statusCode: number): boolean {
   return statusCode >= 500 || statusCode === 429;
 }
 
+/** The upstream does not answer HEAD for this (some registries, for manifests): ask with GET. */
+export class HeadNotSupportedError extends UpstreamProtocolError {
+  constructor(upstream: string) {
+    super(upstream, 'HEAD not supported (405)');
+  }
+}
+
 export function upstreamAnswerError(upstream: string, answer: UpstreamAnswer, notFound: () => RegistryError): RegistryError {
   const { statusCode } = answer;
   if (statusCode === 404) return notFound();

@@ -4,12 +4,12 @@
 // went), the hang trip, the whole-response deadline for small answers, upstream metrics, and
 // the client (auth per hop, redirects, deadlines).
 import type { Logger } from 'pino';
-import { RegistryError, UpstreamProtocolError, UpstreamUnavailableError } from '../errors.ts';
+import { RegistryError, UpstreamUnavailableError } from '../errors.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.ts';
 import { UpstreamClient, type UpstreamBody, type UpstreamResponse, type UpstreamTimeouts } from './upstream-client.ts';
 import { UpstreamFailure } from './upstream-failure.ts';
-import { headerValue, isOutage, upstreamAnswerError } from './upstream-answer.ts';
+import { HeadNotSupportedError, headerValue, isOutage, upstreamAnswerError } from './upstream-answer.ts';
 import type { ConfiguredUpstream } from './upstream-router.ts';
 import type { Config } from '../config/load-config.ts';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -31,13 +31,6 @@ export interface UpstreamOk {
   readonly status: number;
   readonly headers: IncomingHttpHeaders;
   readonly body: UpstreamBody;
-}
-
-/** The upstream does not answer HEAD for this (some registries, for manifests): ask with GET. */
-export class HeadNotSupportedError extends UpstreamProtocolError {
-  constructor(upstream: string) {
-    super(upstream, 'HEAD not supported (405)');
-  }
 }
 
 export interface UpstreamSettings {

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { UpstreamRateLimitedError, UpstreamUnavailableError, type RegistryError } from '../../src/errors.ts';
 import type { Upstream, UpstreamAsk, UpstreamOk } from '../../src/proxy/upstream.ts';
-import { HeadNotSupportedError } from '../../src/proxy/upstream.ts';
+import { HeadNotSupportedError } from '../../src/proxy/upstream-answer.ts';
 import type { UpstreamBody, UpstreamTimeouts } from '../../src/proxy/upstream-client.ts';
 
 export type Failure = 'none' | 'down' | 'rate-limited' | 'slow';
