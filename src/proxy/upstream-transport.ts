@@ -1,0 +1,69 @@
+// The innermost link of an upstream's chain: one HTTP exchange with one host over the upstream's
+// keep-alive pools (an undici Agent with its deadlines and the dial policy's lookup), tried once
+// more on a fresh connection when a kept-alive one was closed under it, and its errors turned
+// into the upstream's terms. Auth (hop-auth.ts) and redirects (upstream-client.ts) wrap it.
+import { Agent } from 'undici';
+import { UpstreamProtocolError } from '../errors.ts';
+import { RefusedAddressError, type DialPolicy } from './dial-policy.ts';
+import { toUpstreamFailure } from './upstream-failure.ts';
+import type { UpstreamResponse } from './upstream-client.ts';
+
+/** One request to one host: no redirects followed, no auth added. */
+export interface Hop {
+  readonly method: 'GET' | 'HEAD';
+  readonly url: URL;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly signal?: AbortSignal | undefined;
+}
+
+export type HopAnswer = Omit<UpstreamResponse, 'authRejected'>;
+export type HopDispatch = (hop: Hop) => Promise<HopAnswer>;
+
+export interface Transport {
+  readonly dispatch: HopDispatch;
+  close(): Promise<void>;
+}
+
+export function createTransport(upstream: string, timeouts: { connectMs: number; headersMs: number; bodyIdleMs: number }, dial: DialPolicy): Transport {
+  const agent = new Agent({
+    connect: { timeout: timeouts.connectMs, lookup: dial.lookup },
+    headersTimeout: timeouts.headersMs,
+    bodyTimeout: timeouts.bodyIdleMs,
+  });
+  const send = (hop: Hop) =>
+    agent.request({
+      origin: hop.url.origin,
+      path: hop.url.pathname + hop.url.search,
+      method: hop.method,
+      headers: hop.headers,
+      signal: hop.signal,
+      // undici closes the connection after every HEAD by default (for servers that send a
+      // body anyway); registries do not, and a tag revalidation per new TLS connection costs.
+      reset: false,
+    });
+  return {
+    async dispatch(hop) {
+      try {
+        try {
+          return await send(hop);
+        } catch (err) {
+          // A kept-alive connection the server closed just as we reused it: GET and HEAD are
+          // idempotent, so try once more on a fresh connection (as Go's http.Transport does).
+          if (!isStaleConnectionError(err)) throw err;
+          return await send(hop);
+        }
+      } catch (err) {
+        const refused = err instanceof RefusedAddressError ? err : (err as { cause?: unknown } | null)?.cause;
+        // Not an outage: the upstream pointed somewhere it may not lead.
+        if (refused instanceof RefusedAddressError) throw new UpstreamProtocolError(upstream, refused.message);
+        throw toUpstreamFailure(upstream, err) ?? err;
+      }
+    },
+    close: () => agent.close(),
+  };
+}
+
+function isStaleConnectionError(err: unknown): boolean {
+  const code = typeof err === 'object' && err !== null && 'code' in err ? err.code : undefined;
+  return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET';
+}
