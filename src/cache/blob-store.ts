@@ -65,15 +65,23 @@ export interface BlobStore {
   remove(digest: string): Promise<boolean>;
 }
 
-/** The blob's bytes from a reader, a chunk at a time; stops early if the blob is shorter than size. */
-export async function* readChunks(reader: BlobReader, size: number, chunkBytes = 1 << 20): AsyncGenerator<Buffer> {
-  for (let position = 0; position < size; ) {
-    const buf = Buffer.allocUnsafe(Math.min(chunkBytes, size - position));
+/**
+ * Bytes [start, end] from a reader, a chunk (a fresh buffer) at a time; stops early where the
+ * blob ends before end, so a caller that counts what it got can tell a blob cut short.
+ */
+export async function* readRange(reader: BlobReader, start: number, end: number, chunkBytes = 1 << 20): AsyncGenerator<Buffer> {
+  for (let position = start; position <= end; ) {
+    const buf = Buffer.allocUnsafe(Math.min(chunkBytes, end - position + 1));
     const bytesRead = await reader.read(buf, 0, buf.length, position);
     if (bytesRead === 0) return;
     position += bytesRead;
     yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
   }
+}
+
+/** The blob's bytes from a reader, a chunk at a time; stops early if the blob is shorter than size. */
+export function readChunks(reader: BlobReader, size: number, chunkBytes = 1 << 20): AsyncGenerator<Buffer> {
+  return readRange(reader, 0, size - 1, chunkBytes);
 }
 
 export class DigestMismatchError extends Error {

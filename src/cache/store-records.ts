@@ -3,6 +3,7 @@
 import type { RepoKey, StoredManifest, TagListRecord, TagRecord } from './manifest-store.ts';
 import { digestOf, parseDigest } from '../oci/digest.ts';
 import { isKnownManifestType } from '../oci/media-types.ts';
+import { jsonArrayPieces } from '../json-pieces.ts';
 
 const NEWLINE = 0x0a;
 
@@ -81,20 +82,9 @@ export function encodeTagListRecord(record: TagListRecord): string {
  * The same text as encodeTagListRecord, in pieces of about 64 K characters: a store that can
  * write pieces never builds one string of a list that may hold 100 000 tags.
  */
-export function* encodeTagListRecordChunks(record: TagListRecord): Generator<string> {
-  let piece = '{"tags":[';
-  const { tags } = record;
-  for (let i = 0; i < tags.length; i++) {
-    piece += (i === 0 ? '' : ',') + JSON.stringify(tags[i]);
-    if (piece.length >= CHUNK_CHARS) {
-      yield piece;
-      piece = '';
-    }
-  }
-  yield `${piece}],"fetchedAt":${JSON.stringify(record.fetchedAt)}}`;
+export function encodeTagListRecordChunks(record: TagListRecord): Generator<string> {
+  return jsonArrayPieces('{"tags":[', record.tags, `],"fetchedAt":${JSON.stringify(record.fetchedAt)}}`);
 }
-
-const CHUNK_CHARS = 64 * 1024;
 
 export function decodeTagListRecord(value: string): TagListRecord | undefined {
   const v = parseJson(value);

@@ -6,7 +6,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { BlobInfo, BlobReader } from '../cache/blob-store.ts';
+import { readRange, type BlobInfo, type BlobReader } from '../cache/blob-store.ts';
 import type { ByteRange } from '../oci/range.ts';
 import type { BlobFill } from '../proxy/blob-fill.ts';
 import { drained, FillAbortedError, FillCursor, streamFill, type FillRange } from './follow-fill.ts';
@@ -71,17 +71,14 @@ export function streamFileSender(): FileSender {
  * client is not left waiting for the rest.
  */
 async function streamRange(res: ServerResponse, reader: BlobReader, range: ByteRange): Promise<void> {
-  let position = range.start;
+  let sent = 0;
   try {
-    while (position <= range.end) {
+    for await (const chunk of readRange(reader, range.start, range.end, CHUNK)) {
       if (res.destroyed) return;
-      const buf = Buffer.allocUnsafe(Math.min(CHUNK, range.end - position + 1));
-      const bytesRead = await reader.read(buf, 0, buf.length, position);
-      if (bytesRead === 0) break;
-      position += bytesRead;
-      if (!res.write(bytesRead === buf.length ? buf : buf.subarray(0, bytesRead))) await drained(res);
+      sent += chunk.length;
+      if (!res.write(chunk)) await drained(res);
     }
-    if (position === range.end + 1) res.end();
+    if (sent === range.end - range.start + 1) res.end();
     else res.destroy();
   } catch {
     res.destroy();

@@ -1,6 +1,7 @@
 // Reading a blob while it is being filled, through the store's reader of the fill: a cursor that
-// says what may be sent next as verified bytes land, and the stream way of sending them (Node streams: web streams cost 30-40 % more
-// CPU per byte), the fallback when sendfile cannot be used (file-sender.ts).
+// says what may be sent next as verified bytes land, and the stream way of sending them (Node
+// streams: web streams cost 30-40 % more CPU per byte), the fallback when sendfile cannot be
+// used (file-sender.ts).
 // Callers send headers first.
 import type { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';

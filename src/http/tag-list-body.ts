@@ -1,8 +1,7 @@
 // The JSON body of a tag list answer, {"name":...,"tags":[...]}, for lists of any length: a list
 // of 100 000 tags is about 13 MB of JSON, so a long one goes out in pieces of about 64 KiB and
 // is never one string or one buffer (it would be one per request, until the next major GC).
-
-const PIECE_CHARS = 64 * 1024;
+import { jsonArrayPieces, PIECE_CHARS } from '../json-pieces.ts';
 
 export interface TagListBody {
   /** The whole body as one string when it is short, else undefined (use stream()). */
@@ -25,22 +24,12 @@ export function tagListBody(name: string, tags: readonly string[]): TagListBody 
 }
 
 function pieceStream(head: string, tags: readonly string[]): ReadableStream<Uint8Array> {
-  let next = 0;
-  let started = false;
+  const pieces = jsonArrayPieces(head, tags, ']}');
   return new ReadableStream<Uint8Array>({
     pull(controller) {
-      let piece = started ? '' : head;
-      started = true;
-      while (next < tags.length && piece.length < PIECE_CHARS) {
-        piece += (next === 0 ? '' : ',') + JSON.stringify(tags[next]);
-        next++;
-      }
-      if (next < tags.length) {
-        controller.enqueue(Buffer.from(piece));
-        return;
-      }
-      controller.enqueue(Buffer.from(`${piece}]}`));
-      controller.close();
+      const next = pieces.next();
+      if (next.done) controller.close();
+      else controller.enqueue(Buffer.from(next.value));
     },
   });
 }

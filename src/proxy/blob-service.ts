@@ -174,7 +174,6 @@ export class BlobService {
     return { kind: 'passthrough', body, size, floor, wholeOnly };
   }
 
-
   async #getUpstream(upstream: Upstream, repository: string, digest: string): Promise<UpstreamOk> {
     const res = await upstream.get({ path: `/v2/${repository}/blobs/${digest}`, repository, notFound: () => new BlobUnknownError(digest) });
     // An empty body has no last byte to hold back until verified: check it before answering.

@@ -97,7 +97,6 @@ export class TagListService {
   /** Reads one page into read.tags; returns the path of the next page, if any. */
   async #fetchPage(read: ListRead, path: string): Promise<string | undefined> {
     const { upstream, repository } = read;
-    const totalMs = upstream.timeouts.manifestTotalMs;
     let body: UpstreamBody | undefined;
     let complete = false;
     try {

@@ -9,7 +9,6 @@ export type UpstreamFailureKind =
   | 'reset'
   | 'dns'
   | 'auth-server'
-  | 'refused-redirect'
   | 'other';
 
 export class UpstreamFailure extends Error {
