@@ -58,7 +58,8 @@ const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 /**
  * The upstream's chain, outermost first: redirects (here: each target checked, at most
  * MAX_REDIRECTS), auth per hop (hop-auth.ts), the transport (upstream-transport.ts: pools,
- * deadlines, one retry on a stale connection, the dial policy).
+ * deadlines, undici's retry interceptor, the dial policy). undici's redirect interceptor is not
+ * used: it can neither check each target nor let each hop answer its own challenge.
  */
 export class UpstreamClient {
   readonly name: string;

@@ -1,8 +1,8 @@
 // The innermost link of an upstream's chain: one HTTP exchange with one host over the upstream's
-// keep-alive pools (an undici Agent with its deadlines and the dial policy's lookup), tried once
-// more on a fresh connection when a kept-alive one was closed under it, and its errors turned
-// into the upstream's terms. Auth (hop-auth.ts) and redirects (upstream-client.ts) wrap it.
-import { Agent } from 'undici';
+// keep-alive pools (an undici Agent with its deadlines and the dial policy's lookup), composed
+// with undici's retry interceptor for connections closed under us, and its errors turned into
+// the upstream's terms. Auth (hop-auth.ts) and redirects (upstream-client.ts) wrap it.
+import { Agent, interceptors } from 'undici';
 import { UpstreamProtocolError } from '../errors.ts';
 import { RefusedAddressError, type DialPolicy } from './dial-policy.ts';
 import { toUpstreamFailure } from './upstream-failure.ts';
@@ -30,8 +30,14 @@ export function createTransport(upstream: string, timeouts: { connectMs: number;
     headersTimeout: timeouts.headersMs,
     bodyTimeout: timeouts.bodyIdleMs,
   });
+  // A kept-alive connection the server closed just as we reused it: GET and HEAD are idempotent,
+  // so try once more on a fresh connection (as Go's http.Transport does), at once. Only resets
+  // are retried; statuses, timeouts and refusals are the upstream's answer and go up as they are.
+  const dispatcher = agent.compose(
+    interceptors.retry({ maxRetries: 1, minTimeout: 0, methods: ['GET', 'HEAD'], statusCodes: [], errorCodes: ['UND_ERR_SOCKET', 'ECONNRESET'] }),
+  );
   const send = (hop: Hop) =>
-    agent.request({
+    dispatcher.request({
       origin: hop.url.origin,
       path: hop.url.pathname + hop.url.search,
       method: hop.method,
@@ -44,14 +50,7 @@ export function createTransport(upstream: string, timeouts: { connectMs: number;
   return {
     async dispatch(hop) {
       try {
-        try {
-          return await send(hop);
-        } catch (err) {
-          // A kept-alive connection the server closed just as we reused it: GET and HEAD are
-          // idempotent, so try once more on a fresh connection (as Go's http.Transport does).
-          if (!isStaleConnectionError(err)) throw err;
-          return await send(hop);
-        }
+        return await send(hop);
       } catch (err) {
         const refused = err instanceof RefusedAddressError ? err : (err as { cause?: unknown } | null)?.cause;
         // Not an outage: the upstream pointed somewhere it may not lead.
@@ -61,9 +60,4 @@ export function createTransport(upstream: string, timeouts: { connectMs: number;
     },
     close: () => agent.close(),
   };
-}
-
-function isStaleConnectionError(err: unknown): boolean {
-  const code = typeof err === 'object' && err !== null && 'code' in err ? err.code : undefined;
-  return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET';
 }

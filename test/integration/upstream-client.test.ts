@@ -7,6 +7,7 @@ import { UpstreamClient } from '../../src/proxy/upstream-client.ts';
 import { UpstreamFailure } from '../../src/proxy/upstream-failure.ts';
 import { UpstreamDeniedError } from '../../src/errors.ts';
 import { freePort } from '../support/free-port.ts';
+import { startRawHttpServer, type RawHandler, type RawHttpServer } from '../support/raw-http-server.ts';
 
 interface Seen {
   path: string;
@@ -216,5 +217,46 @@ describe('UpstreamClient: failures to answer', () => {
     const rude = await serve((req) => req.socket.destroy());
     const err = await client(rude.url).request({ method: 'GET', path: '/v2/' }).catch((e: unknown) => e);
     expect((err as UpstreamFailure).kind).toBe('reset');
+  });
+});
+
+describe('UpstreamClient: retries on connections closed under it', () => {
+  const raws: RawHttpServer[] = [];
+  afterEach(async () => {
+    await Promise.all(raws.splice(0).map((r) => r.stop()));
+  });
+  async function raw(handler: RawHandler): Promise<RawHttpServer> {
+    const server = await startRawHttpServer(handler);
+    raws.push(server);
+    return server;
+  }
+  const ok = (body: string, extra = '') => Buffer.from(`HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\n${extra}\r\n${body}`);
+
+  it('asks once more when a connection is reset before any answer, and not again', async () => {
+    let n = 0;
+    const flaky = await raw(() => (n++ === 0 ? { parts: [], end: 'reset' } : { parts: [ok('fine')] }));
+    expect(await get(client(flaky.url), '/v2/')).toMatchObject({ status: 200, body: 'fine' });
+    expect(flaky.requests).toHaveLength(2);
+
+    const dead = await raw(() => ({ parts: [], end: 'reset' }));
+    const err = await client(dead.url).request({ method: 'GET', path: '/v2/' }).catch((e: unknown) => e);
+    expect((err as UpstreamFailure).kind).toBe('reset');
+    expect(dead.requests).toHaveLength(2);
+  });
+
+  it('resumes a body cut mid-way with a Range for the rest, and refuses a whole body as the rest', async () => {
+    const body = 'abcdefghij'.repeat(100);
+    const resumed = await raw((req) =>
+      req.headers.range === undefined
+        ? { parts: [Buffer.from(`HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\n\r\n${body.slice(0, 400)}`)], end: 'reset' }
+        : { parts: [Buffer.from(`HTTP/1.1 206 Partial Content\r\ncontent-length: 600\r\ncontent-range: bytes 400-999/1000\r\n\r\n${body.slice(400)}`)] },
+    );
+    expect(await get(client(resumed.url), '/v2/x/blobs/sha256:a')).toMatchObject({ status: 200, body });
+    expect(resumed.requests.map((r) => r.headers.range)).toEqual([undefined, 'bytes=400-999']);
+
+    // A server that ignores the Range must not have its whole body appended to the first 400 bytes.
+    const ignoring = await raw((req) => ({ parts: [ok(body).subarray(0, req.headers.range ? undefined : 460)], end: req.headers.range ? 'close' : 'reset' }));
+    const res = await client(ignoring.url).request({ method: 'GET', path: '/v2/x/blobs/sha256:a' });
+    await expect(res.body.text()).rejects.toThrow();
   });
 });
