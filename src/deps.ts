@@ -10,11 +10,13 @@ import type { ManifestStore } from './cache/manifest-store.ts';
 import { locateImage } from './proxy/locate-image.ts';
 import { collectGarbage, maintenanceFromConfig } from './cache/maintenance.ts';
 import { openBlobStore, openManifestStore } from './cache/open-stores.ts';
+import { linkTaggedImages } from './cache/manifest-links.ts';
 import { defaultUpstreamName, UpstreamRouter } from './proxy/upstream-router.ts';
 import { Metrics } from './metrics/metrics.ts';
 import { TopRepositories } from './metrics/top-repositories.ts';
 import { readVersion } from './version.ts';
 import { HttpUpstream } from './proxy/upstream.ts';
+import { RepositoryLinks } from './proxy/repository-links.ts';
 import { BlobService } from './proxy/blob-service.ts';
 import { CacheWriteGuard } from './cache/cache-write-guard.ts';
 import { CacheAccounting } from './cache/cache-accounting.ts';
@@ -56,6 +58,11 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
 
   const maintenance = maintenanceFromConfig(config, { blobStore, manifestStore, metrics, logger, locate: (text) => locateImage(router, text) });
   const { index, evictor } = maintenance;
+  // Tags cached before repository links existed get theirs, in the background: until then their
+  // content is confirmed with the upstream (a HEAD) before it is served under their repository.
+  linkTaggedImages(manifestStore)
+    .then((linked) => linked > 0 && logger.info({ linked }, 'linked tagged images cached before repository links to their repositories'))
+    .catch((err: unknown) => logger.error({ err: String(err) }, 'cannot link tagged images to their repositories'));
   // The index is read in the background: wharf serves at once, eviction starts once it knows the cache.
   let gcTimer: NodeJS.Timeout | undefined;
   let closed = false;
@@ -68,7 +75,7 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
       // Expired tags and manifests nothing needs keep the manifest store bounded.
       gcTimer = setInterval(() => {
         collectGarbage(maintenance, { dryRun: false })
-          .then((r) => logger.info({ tempFiles: r.tempFiles, expiredTags: r.expiredTags, orphanedTags: r.orphanedTags.length, orphanedManifests: r.orphanedManifests }, 'hourly cache maintenance'))
+          .then((r) => logger.info({ tempFiles: r.tempFiles, expiredTags: r.expiredTags, orphanedTags: r.orphanedTags.length, orphanedManifests: r.orphanedManifests, orphanedLinks: r.orphanedLinks }, 'hourly cache maintenance'))
           .catch((err: unknown) => logger.error({ err: String(err) }, 'cache maintenance failed'));
       }, GC_EVERY_MS);
       gcTimer.unref();
@@ -77,8 +84,10 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
   const guard = new CacheWriteGuard({ dataDir: config.dataDir, logger, metrics });
   const accounting = new CacheAccounting({ index, evictor, logger });
   const fills = new FillRegistry({ onCount: (running) => metrics.fillsInFlight.set(running) });
-  const blobs = new BlobService({ store: blobStore, logger, guard, fills, accounting, verifiedRangesOnly: config.cache.verifiedRangesOnly });
-  const manifests = ManifestService.fromConfig(config, manifestStore, logger);
+  // One owner of repository links for both services: a manifest links its blobs for the blob service.
+  const links = new RepositoryLinks(manifestStore, logger);
+  const blobs = new BlobService({ store: blobStore, logger, guard, fills, accounting, links, verifiedRangesOnly: config.cache.verifiedRangesOnly });
+  const manifests = ManifestService.fromConfig(config, manifestStore, logger, links);
   const tagLists = new TagListService({
     store: manifestStore,
     tagTtlSeconds: config.cache.tagTtlSeconds,

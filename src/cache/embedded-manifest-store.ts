@@ -4,6 +4,7 @@
 //   manifests/<alg>/<first 2 hex>/<hex>       "<mediaType>\n" then the exact body
 //   repos/<upstream>/<repository>/_tags/<tag>.json   {digest, mediaType, fetchedAt}
 //   repos/<upstream>/<repository>/_taglist.json      {tags, fetchedAt}
+//   repos/<upstream>/<repository>/_links/<alg>/<hex> empty: the repository references the digest
 //   tmp/                                      temp files, renamed into place (atomic writes)
 //
 // The "_" entries cannot collide with repository components (those start with [a-z0-9]), so a
@@ -78,6 +79,38 @@ export class EmbeddedManifestStore implements ManifestStore {
     await rm(this.#manifestPath(digest), { force: true });
   }
 
+  async putLinks(repo: RepoKey, digests: readonly string[]): Promise<void> {
+    const paths = digests.map((d) => this.#linkPath(repo, d));
+    // Empty files, created in place: a link is whole or absent, and losing one costs a HEAD.
+    const create = (path: string) => writeFile(path, '', { flag: 'a' });
+    await Promise.all(
+      paths.map((path) =>
+        create(path).catch(async (err: unknown) => {
+          if (!isMissing(err)) throw err;
+          await mkdir(dirname(path), { recursive: true });
+          await create(path);
+        }),
+      ),
+    );
+  }
+
+  async hasLink(repo: RepoKey, digest: string): Promise<boolean> {
+    return exists(this.#linkPath(repo, digest));
+  }
+
+  async deleteLinks(repo: RepoKey, digests: readonly string[]): Promise<void> {
+    await Promise.all(digests.map((d) => rm(this.#linkPath(repo, d), { force: true })));
+  }
+
+  async *scanLinks(): AsyncIterable<{ repo: RepoKey; digest: string }> {
+    for await (const { repo, dir } of this.#repoDirs()) {
+      const links = join(dir, '_links');
+      for (const algorithm of await listDir(links)) {
+        for (const hex of await listDir(join(links, algorithm))) yield { repo, digest: `${algorithm}:${hex}` };
+      }
+    }
+  }
+
   async *scanManifests(): AsyncIterable<string> {
     const root = join(this.#dir, 'manifests');
     for (const algorithm of await listDir(root)) {
@@ -88,21 +121,24 @@ export class EmbeddedManifestStore implements ManifestStore {
   }
 
   async *scanTags(): AsyncIterable<{ repo: RepoKey; tag: string; record: TagRecord }> {
-    const reposRoot = join(this.#dir, 'repos');
-    for (const upstream of await listDir(reposRoot)) yield* this.#scanRepoTree(upstream, join(reposRoot, upstream), []);
+    for await (const { repo, dir } of this.#repoDirs()) {
+      for (const file of await listDir(join(dir, '_tags'))) {
+        const record = decodeTagRecord((await readIfPresent(join(dir, '_tags', file)))?.toString('utf8') ?? '');
+        if (record && file.endsWith('.json')) yield { repo, tag: file.slice(0, -'.json'.length), record };
+      }
+    }
   }
 
-  async *#scanRepoTree(upstream: string, dir: string, path: string[]): AsyncIterable<{ repo: RepoKey; tag: string; record: TagRecord }> {
+  /** Every directory under repos/ that may hold a repository's records, with its key. */
+  async *#repoDirs(): AsyncIterable<{ repo: RepoKey; dir: string }> {
+    const reposRoot = join(this.#dir, 'repos');
+    for (const upstream of await listDir(reposRoot)) yield* this.#repoTree(upstream, join(reposRoot, upstream), []);
+  }
+
+  async *#repoTree(upstream: string, dir: string, path: string[]): AsyncIterable<{ repo: RepoKey; dir: string }> {
+    if (path.length > 0) yield { repo: { upstream, repository: path.join('/') }, dir };
     for (const name of await listDir(dir)) {
-      if (name === '_tags') {
-        const repo = { upstream, repository: path.join('/') };
-        for (const file of await listDir(join(dir, name))) {
-          const record = decodeTagRecord((await readIfPresent(join(dir, name, file)))?.toString('utf8') ?? '');
-          if (record && file.endsWith('.json')) yield { repo, tag: file.slice(0, -'.json'.length), record };
-        }
-      } else if (!name.startsWith('_')) {
-        yield* this.#scanRepoTree(upstream, join(dir, name), [...path, name]);
-      }
+      if (!name.startsWith('_')) yield* this.#repoTree(upstream, join(dir, name), [...path, name]);
     }
   }
 
@@ -138,6 +174,11 @@ export class EmbeddedManifestStore implements ManifestStore {
   #tagPath(repo: RepoKey, tag: string): string {
     assertTag(tag);
     return join(this.#repoDir(repo), '_tags', `${tag}.json`);
+  }
+
+  #linkPath(repo: RepoKey, digest: string): string {
+    const { algorithm, hex } = parseDigest(digest);
+    return join(this.#repoDir(repo), '_links', algorithm, hex);
   }
 
   #tagListPath(repo: RepoKey): string {

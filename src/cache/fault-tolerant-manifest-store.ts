@@ -55,7 +55,24 @@ export class FaultTolerantManifestStore implements ManifestStore {
     return this.#write('deleteManifest', () => this.#inner.deleteManifest(digest));
   }
 
+  putLinks(repo: RepoKey, digests: readonly string[]): Promise<void> {
+    return this.#write('putLinks', () => this.#inner.putLinks(repo, digests));
+  }
+
+  /** A failed read is "not known": the caller then asks the upstream, never serves blind. */
+  async hasLink(repo: RepoKey, digest: string): Promise<boolean> {
+    return (await this.#read('hasLink', () => this.#inner.hasLink(repo, digest))) ?? false;
+  }
+
+  deleteLinks(repo: RepoKey, digests: readonly string[]): Promise<void> {
+    return this.#write('deleteLinks', () => this.#inner.deleteLinks(repo, digests));
+  }
+
   /** Scans are maintenance: their failures are the caller's to report. */
+  scanLinks(): AsyncIterable<{ repo: RepoKey; digest: string }> {
+    return this.#inner.scanLinks();
+  }
+
   scanManifests(): AsyncIterable<string> {
     return this.#inner.scanManifests();
   }

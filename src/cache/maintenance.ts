@@ -47,6 +47,8 @@ export interface GcReport {
   readonly expiredTags: number;
   /** Manifests no tag refers to and none of whose blobs are cached. */
   readonly orphanedManifests: number;
+  /** Repository links to digests neither stored as a manifest nor cached as a blob. */
+  readonly orphanedLinks: number;
   readonly evicted: { readonly blobs: number; readonly bytes: number; readonly reason: EvictionPlan['reason']; readonly shortBytes: number };
 }
 
@@ -81,13 +83,23 @@ export async function collectGarbage(deps: MaintenanceDeps, options: { dryRun: b
   const reachable = new Set<string>(pinned);
   for (const top of keptTops) await markReachable(top, read, reachable);
   let orphanedManifests = 0;
+  const deleted = new Set<string>();
   for await (const digest of store.scanManifests()) {
     if (reachable.has(digest)) continue;
     const refs = (await read(digest)) ?? { manifests: [], blobs: [] };
     if (refs.manifests.length === 0 && refs.blobs.some((b) => deps.index.has(b))) continue;
     if (refs.manifests.some((m) => reachable.has(m.digest))) continue;
     orphanedManifests++;
+    deleted.add(digest);
     if (!dryRun) await store.deleteManifest(digest);
+  }
+  // A link outlives neither its content: links to what is gone go with it.
+  let orphanedLinks = 0;
+  for await (const { repo, digest } of store.scanLinks()) {
+    const gone = deleted.has(digest) || (!deps.index.has(digest) && !(await read(digest)));
+    if (!gone) continue;
+    orphanedLinks++;
+    if (!dryRun) await store.deleteLinks(repo, [digest]);
   }
   const plan = dryRun ? await deps.evictor.plan() : await deps.evictor.enforce();
   return {
@@ -96,6 +108,7 @@ export async function collectGarbage(deps: MaintenanceDeps, options: { dryRun: b
     orphanedTags,
     expiredTags,
     orphanedManifests,
+    orphanedLinks,
     evicted: { blobs: plan.victims.length, bytes: plan.victims.reduce((s, v) => s + v.size, 0), reason: plan.reason, shortBytes: plan.shortBytes },
   };
 }

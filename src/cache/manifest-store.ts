@@ -1,4 +1,6 @@
-// The manifest store: exact manifest bytes by digest, tag -> digest records and tag lists.
+// The manifest store: exact manifest bytes by digest, tag -> digest records, tag lists, and the
+// links that say which repository references which digest (content is served under a
+// repository only through them: a private layer cached for one repository is not another's).
 // Implementations: embedded-manifest-store.ts (default, files under dataDir) and
 // redis-manifest-store.ts. Both run test/contract/manifest-store.contract.ts.
 
@@ -40,6 +42,14 @@ export interface ManifestStore {
   putTagList(repo: RepoKey, record: TagListRecord): Promise<void>;
   deleteTag(repo: RepoKey, tag: string): Promise<void>;
   deleteManifest(digest: string): Promise<void>;
+  /** Records that the repository references these digests (manifests and blobs). Idempotent. */
+  putLinks(repo: RepoKey, digests: readonly string[]): Promise<void>;
+  /** Whether the repository is known to reference the digest. */
+  hasLink(repo: RepoKey, digest: string): Promise<boolean>;
+  /** Forgets links (gc: with the content they point to). */
+  deleteLinks(repo: RepoKey, digests: readonly string[]): Promise<void>;
+  /** Every link held (maintenance: gc, export; slow on big stores). */
+  scanLinks(): AsyncIterable<{ repo: RepoKey; digest: string }>;
   /** Every manifest digest held (maintenance: gc, stats; slow on big stores). */
   scanManifests(): AsyncIterable<string>;
   /** Every tag record held (maintenance: gc, stats; slow on big stores). */

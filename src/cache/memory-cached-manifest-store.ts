@@ -4,7 +4,8 @@
 // write-through; their freshness is the services' business (fetchedAt), not this cache's.
 import { LRUCache } from 'lru-cache';
 import type { ManifestStore, RepoKey, StoredManifest, TagListRecord, TagRecord } from './manifest-store.ts';
-import { assertManifestRecord } from './store-records.ts';
+import { parseDigest } from '../oci/digest.ts';
+import { assertManifestRecord, assertRepoKey } from './store-records.ts';
 
 export interface MemoryCacheOptions {
   readonly maxManifests: number;
@@ -25,6 +26,8 @@ export interface MemoryCacheOptions {
    * have put a newer one. Unset: memory is trusted (this process writes every change itself).
    */
   readonly tagRecheckAfterMs?: number;
+  /** Links known to exist (default 100 000); links not known are always asked of the store. */
+  readonly maxLinks?: number;
 }
 
 /** What the memory layer holds, read without waiting on the store behind it. */
@@ -32,6 +35,8 @@ export interface ManifestMemory {
   peekManifest(digest: string): StoredManifest | undefined;
   /** A held tag, unless it is due to be read again from the inner store (tagRecheckAfterMs). */
   peekTag(repo: RepoKey, tag: string): TagRecord | undefined;
+  /** True when the link is held in memory; false means "ask the store", not "absent". */
+  peekLink(repo: RepoKey, digest: string): boolean;
 }
 
 /** Rough per-entry overhead so that tiny manifests still count against maxBytes. */
@@ -45,6 +50,8 @@ export class MemoryCachedManifestStore implements ManifestStore, ManifestMemory 
   readonly #manifests: LRUCache<string, StoredManifest>;
   readonly #tags: LRUCache<string, TagRecord>;
   readonly #tagLists: LRUCache<string, TagListRecord>;
+  /** Links known to exist. Absence is never remembered: a link may be added by another process. */
+  readonly #links: LRUCache<string, true>;
   readonly #tagRecheckAfterMs: number;
 
   constructor(inner: ManifestStore, opts: MemoryCacheOptions) {
@@ -61,7 +68,39 @@ export class MemoryCachedManifestStore implements ManifestStore, ManifestMemory 
       maxSize: opts.maxTagListBytes ?? 32 * 1024 * 1024,
       sizeCalculation: tagListSize,
     });
+    this.#links = new LRUCache({ max: opts.maxLinks ?? 100_000 });
     this.#tagRecheckAfterMs = opts.tagRecheckAfterMs ?? Infinity;
+  }
+
+  peekLink(repo: RepoKey, digest: string): boolean {
+    return this.#links.has(linkKey(repo, digest));
+  }
+
+  async putLinks(repo: RepoKey, digests: readonly string[]): Promise<void> {
+    // Checked here too: memory answers before the inner store ever sees the key.
+    assertRepoKey(repo);
+    for (const d of digests) parseDigest(d);
+    const fresh = digests.filter((d) => !this.#links.has(linkKey(repo, d)));
+    if (fresh.length === 0) return;
+    for (const d of fresh) this.#links.set(linkKey(repo, d), true);
+    await this.#inner.putLinks(repo, fresh);
+  }
+
+  async hasLink(repo: RepoKey, digest: string): Promise<boolean> {
+    const key = linkKey(repo, digest);
+    if (this.#links.has(key)) return true;
+    const found = await this.#inner.hasLink(repo, digest);
+    if (found) this.#links.set(key, true);
+    return found;
+  }
+
+  async deleteLinks(repo: RepoKey, digests: readonly string[]): Promise<void> {
+    for (const d of digests) this.#links.delete(linkKey(repo, d));
+    await this.#inner.deleteLinks(repo, digests);
+  }
+
+  scanLinks(): AsyncIterable<{ repo: RepoKey; digest: string }> {
+    return this.#inner.scanLinks();
   }
 
   peekManifest(digest: string): StoredManifest | undefined {
@@ -138,6 +177,7 @@ export class MemoryCachedManifestStore implements ManifestStore, ManifestMemory 
     this.#manifests.clear();
     this.#tags.clear();
     this.#tagLists.clear();
+    this.#links.clear();
     await this.#inner.close();
   }
 }
@@ -160,6 +200,10 @@ function tagListSize(record: TagListRecord): number {
 // NUL cannot occur in valid keys, so these joins are unambiguous.
 function repoKey(repo: RepoKey): string {
   return `${repo.upstream}\0${repo.repository}`;
+}
+
+function linkKey(repo: RepoKey, digest: string): string {
+  return `${repo.upstream}\0${repo.repository}\0${digest}`;
 }
 
 function tagKey(repo: RepoKey, tag: string): string {

@@ -75,6 +75,35 @@ export class RedisManifestStore implements ManifestStore {
     await this.#redis.del(this.#manifestKey(digest));
   }
 
+  async putLinks(repo: RepoKey, digests: readonly string[]): Promise<void> {
+    if (digests.length === 0) return;
+    await this.#redis.sadd(this.#linksKey(repo), ...digests.map((d) => parseDigest(d).value));
+  }
+
+  async hasLink(repo: RepoKey, digest: string): Promise<boolean> {
+    return (await this.#redis.sismember(this.#linksKey(repo), parseDigest(digest).value)) === 1;
+  }
+
+  async deleteLinks(repo: RepoKey, digests: readonly string[]): Promise<void> {
+    if (digests.length === 0) return;
+    await this.#redis.srem(this.#linksKey(repo), ...digests.map((d) => parseDigest(d).value));
+  }
+
+  async *scanLinks(): AsyncIterable<{ repo: RepoKey; digest: string }> {
+    const start = `${this.#prefix}links:`;
+    for await (const keys of this.#redis.scanStream({ match: `${escapeGlob(start)}*`, count: 500 })) {
+      for (const key of keys as string[]) {
+        const path = key.slice(start.length);
+        const slash = path.indexOf('/');
+        if (slash === -1) continue;
+        const repo = { upstream: path.slice(0, slash), repository: path.slice(slash + 1) };
+        for await (const members of this.#redis.sscanStream(key, { count: 500 })) {
+          for (const digest of members as string[]) yield { repo, digest };
+        }
+      }
+    }
+  }
+
   async *scanManifests(): AsyncIterable<string> {
     const start = `${this.#prefix}manifest:`;
     for await (const keys of this.#redis.scanStream({ match: `${escapeGlob(start)}*`, count: 500 })) {
@@ -114,6 +143,10 @@ export class RedisManifestStore implements ManifestStore {
   #tagKey(repo: RepoKey, tag: string): string {
     assertTag(tag);
     return `${this.#prefix}tag:${repoPath(repo)}:${tag}`;
+  }
+
+  #linksKey(repo: RepoKey): string {
+    return `${this.#prefix}links:${repoPath(repo)}`;
   }
 
   #tagListKey(repo: RepoKey): string {

@@ -1,6 +1,7 @@
 // `wharf import`: loads a bundle (OCI image layout in a tar, as `wharf export` writes it) into
 // this wharf's cache. Every manifest and blob is hashed against its name before it is stored;
-// a tag is created only for an image whose manifests and blobs are all there. A corrupt or
+// a tag is created (and the image linked to its repository) only for an image whose manifests
+// and blobs are all there. A corrupt or
 // truncated bundle therefore loads nothing wrong, and the summary says what was bad.
 import type { Readable } from 'node:stream';
 import { extract as tarExtract } from 'tar-stream';
@@ -9,6 +10,7 @@ import { DigestMismatchError } from '../cache/blob-store.ts';
 import { manifestRefs } from '../oci/manifest-refs.ts';
 import { digestOf, parseDigest } from '../oci/digest.ts';
 import { checkManifest } from '../oci/manifest-check.ts';
+import { linkManifest } from '../cache/manifest-links.ts';
 import { BUNDLE_ANNOTATIONS, MAX_MANIFEST_ENTRY_BYTES } from './bundle-format.ts';
 
 export interface ImportSummary {
@@ -181,18 +183,24 @@ class ImportState {
       this.errors.push(`${name}: incomplete (${missing.length} missing or bad, e.g. ${missing[0]}); not tagged`);
       return;
     }
-    if (!upstream || !repository || !tag) {
-      this.warnings.push(`${name}: imported by digest only (the bundle names no upstream, repository and tag)`);
+    if (!upstream || !repository) {
+      this.warnings.push(`${name}: imported by digest only, under no repository (the bundle names no upstream and repository)`);
       return;
     }
     let repo;
     try {
-      repo = this.#cache.locate(`${upstream}/${repository}:${tag}`).repo;
+      repo = this.#cache.locate(`${upstream}/${repository}${tag ? `:${tag}` : `@${entry.digest}`}`).repo;
     } catch (err) {
       this.errors.push(`${name}: ${(err as Error).message}; not tagged`);
       return;
     }
     const top = (await this.#cache.manifestStore.getManifest(entry.digest))!;
+    // The bundle says which repository the image is from: its content is served under that one.
+    await linkManifest(this.#cache.manifestStore, repo, top);
+    if (!tag) {
+      this.warnings.push(`${name}: imported by digest only (the bundle names no tag)`);
+      return;
+    }
     await this.#cache.manifestStore.putTag(repo, tag, { digest: top.digest, mediaType: top.mediaType, fetchedAt: Date.now() });
     this.#tags.push(name);
     log(`${name}: tagged`);

@@ -39,6 +39,7 @@ export async function gcCommand(argv: string[]): Promise<number> {
       `${verb} ${report.orphanedTags.length} tags whose manifest is gone${report.orphanedTags.length ? `: ${report.orphanedTags.join(', ')}` : ''}`,
       `${verb} ${report.expiredTags} tags not confirmed upstream within cache.tagRetentionDays`,
       `${verb} ${report.orphanedManifests} manifests no tag needs and with no cached blob`,
+      `${verb} ${report.orphanedLinks} repository links to content no longer cached`,
       `${report.dryRun ? 'would evict' : 'evicted'} ${report.evicted.blobs} blobs (${megabytes(report.evicted.bytes)})${report.evicted.reason === 'none' ? ': within budget' : ` for the ${report.evicted.reason === 'budget' ? 'size budget' : 'free disk space'}`}`,
     ];
     if (report.evicted.shortBytes > 0) lines.push(`still ${megabytes(report.evicted.shortBytes)} over: the rest is pinned or in use`);

@@ -32,6 +32,12 @@ export function parseDigest(s: string): Digest {
   return { algorithm: algorithm as Digest['algorithm'], hex, value: s };
 }
 
+/** True when the string is a digest wharf can verify (parseDigest would accept it). */
+export function isSupportedDigest(s: string): boolean {
+  const encoded = DIGEST_GRAMMAR.test(s) ? ENCODED_BY_ALGORITHM[s.slice(0, s.indexOf(':'))] : undefined;
+  return encoded !== undefined && encoded.test(s.slice(s.indexOf(':') + 1));
+}
+
 export function digestOf(bytes: Uint8Array, algorithm: Digest['algorithm'] = 'sha256'): string {
   return `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;
 }

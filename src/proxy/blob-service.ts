@@ -3,6 +3,8 @@
 // the disk cannot take the blob, the upstream's bytes pass through to the client uncached.
 // Upstream bodies slower than the upstream's blob minimum rate are cut. With verifiedRangesOnly,
 // a Range that would be answered with part of an unverified blob waits for the verified whole.
+// A cached blob, or another repository's running fill, is served under a repository only if
+// the repository is linked to the digest or its upstream confirms it (repository-links.ts).
 import type { Logger } from 'pino';
 import { BlobUnknownError, UpstreamProtocolError, UpstreamUnavailableError, type RegistryError } from '../errors.ts';
 import { DigestMismatchError, type BlobInfo, type BlobStore, type BlobWriter } from '../cache/blob-store.ts';
@@ -16,6 +18,7 @@ import { contentLength } from './upstream-answer.ts';
 import type { UpstreamBody } from './upstream-client.ts';
 import type { FillRegistry } from './fill-registry.ts';
 import type { CacheAccounting } from '../cache/cache-accounting.ts';
+import type { RepositoryLinks } from './repository-links.ts';
 
 export type BlobSource =
   /** filled: this request waited for a fill that stored the blob just now (a miss, not a hit). */
@@ -61,6 +64,7 @@ export class BlobService {
   readonly #guard: CacheWriteGuard;
   readonly #fills: FillRegistry;
   readonly #accounting: CacheAccounting;
+  readonly #links: RepositoryLinks;
   readonly #verifiedRangesOnly: boolean;
 
   constructor(deps: {
@@ -69,6 +73,7 @@ export class BlobService {
     guard: CacheWriteGuard;
     fills: FillRegistry;
     accounting: CacheAccounting;
+    links: RepositoryLinks;
     /** cache.verifiedRangesOnly: answer a Range of an uncached blob only from the verified whole. */
     verifiedRangesOnly?: boolean;
   }) {
@@ -78,6 +83,7 @@ export class BlobService {
     this.#guard = deps.guard;
     this.#fills = deps.fills;
     this.#accounting = deps.accounting;
+    this.#links = deps.links;
   }
 
   async open(upstream: Upstream, repository: string, digest: string, options: BlobOpenOptions = {}): Promise<BlobSource> {
@@ -94,6 +100,7 @@ export class BlobService {
     if (inFlight) return this.#join(inFlight, upstream, repository, digest);
     const info = await this.#store.stat(digest);
     if (info) {
+      await this.#links.confirm(upstream, repository, digest, 'blob');
       this.#accounting.used(digest);
       return { kind: 'cached', info };
     }
@@ -126,11 +133,14 @@ export class BlobService {
   /** Size of a blob without downloading it: disk, a running fill, or an upstream HEAD. */
   async head(upstream: Upstream, repository: string, digest: string): Promise<BlobHead> {
     const info = await this.#store.stat(digest);
-    if (info) return { size: info.size, cached: true };
+    if (info) {
+      await this.#links.confirm(upstream, repository, digest, 'blob');
+      return { size: info.size, cached: true };
+    }
     const inFlight = this.#fills.get(digest);
     if (inFlight) {
       const fill = await inFlight.catch(() => undefined);
-      if (fill?.size !== undefined) return { size: fill.size, cached: false };
+      if (fill?.size !== undefined && (await this.#links.has({ upstream: upstream.name, repository }, digest))) return { size: fill.size, cached: false };
     }
     if (upstream.offline) throw new BlobUnknownError(digest);
     const res = await upstream.head({ path: `/v2/${repository}/blobs/${digest}`, repository, notFound: () => new BlobUnknownError(digest) });
@@ -145,7 +155,10 @@ export class BlobService {
 
   async #join(fill: Promise<BlobFill>, upstream: Upstream, repository: string, digest: string): Promise<BlobSource> {
     try {
-      return { kind: 'filling', fill: await fill, joined: true };
+      const running = await fill;
+      // The fill's own repository was linked when its upstream answered; any other must be confirmed.
+      await this.#links.confirm(upstream, repository, digest, 'blob');
+      return { kind: 'filling', fill: running, joined: true };
     } catch (err) {
       // The fill we joined could not write to disk: fetch our own copy to pass through.
       if (err instanceof CacheUnwritableError) return this.#passThrough(upstream, repository, digest, 'disk-unwritable');
@@ -187,6 +200,8 @@ export class BlobService {
   /** The upstream's answer, a writer, and the task that writes the fill and keeps the books. */
   async #startFill(upstream: Upstream, repository: string, digest: string): Promise<{ fill: BlobFill; task: Promise<void> }> {
     const res = await this.#getUpstream(upstream, repository, digest);
+    // The upstream serves the blob for this repository: the repository references it.
+    this.#links.noteBlob({ upstream: upstream.name, repository }, digest);
     const size = contentLength(res.headers);
     if (!(await this.#guard.hasRoomFor(size, this.#fills.bytesStillToWrite()))) {
       throw new CacheUnwritableError(res, Object.assign(new Error('not enough disk space'), { code: 'ENOSPC' }));

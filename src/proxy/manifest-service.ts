@@ -2,6 +2,8 @@
 // the store within the freshness window; after it, revalidated with a HEAD (free on Docker Hub)
 // and fetched by digest only when the digest changed and is not cached. When the upstream has
 // no answer (network, 5xx, 429) and a copy is cached, the copy is served and marked stale.
+// A cached manifest is served by digest under a repository only if the repository is linked to
+// it (repository-links.ts); every manifest fetched or resolved for a repository is linked to it.
 import type { Logger } from 'pino';
 import { ManifestUnknownError, UpstreamProtocolError } from '../errors.ts';
 import type { ManifestStore, RepoKey, StoredManifest } from '../cache/manifest-store.ts';
@@ -16,6 +18,7 @@ import { HeadNotSupportedError, headerValue } from './upstream-answer.ts';
 import { readUpstreamBody } from './read-body.ts';
 import { SingleFlight } from './single-flight.ts';
 import { upstreamOrFallback } from './stale-fallback.ts';
+import { RepositoryLinks } from './repository-links.ts';
 
 /**
  * hit: from the store; miss: fetched for this request; coalesced: joined a fetch another request
@@ -34,6 +37,7 @@ export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 export class ManifestService {
   readonly #store: ManifestStore;
   readonly #memory: ManifestMemory | undefined;
+  readonly #links: RepositoryLinks;
   readonly #tagTtlMs: number;
   readonly #now: () => number;
   readonly #log: Logger;
@@ -41,17 +45,18 @@ export class ManifestService {
   readonly #byTag = new SingleFlight<ManifestResult>();
 
   /** memory: the store's in-memory layer, when it has one (for cachedInMemory). */
-  constructor(deps: { store: ManifestStore; memory?: ManifestMemory; tagTtlSeconds: number; logger: Logger; now?: () => number }) {
+  constructor(deps: { store: ManifestStore; memory?: ManifestMemory; links?: RepositoryLinks; tagTtlSeconds: number; logger: Logger; now?: () => number }) {
     this.#store = deps.store;
     this.#memory = deps.memory;
+    this.#links = deps.links ?? new RepositoryLinks(deps.store, deps.logger);
     this.#tagTtlMs = deps.tagTtlSeconds * 1000;
     this.#now = deps.now ?? Date.now;
     this.#log = deps.logger;
   }
 
   /** The service as the config sets it, over a store with its memory layer: the same for every thread. */
-  static fromConfig(config: { readonly cache: { readonly tagTtlSeconds: number } }, store: ManifestStore & ManifestMemory, logger: Logger): ManifestService {
-    return new ManifestService({ store, memory: store, tagTtlSeconds: config.cache.tagTtlSeconds, logger });
+  static fromConfig(config: { readonly cache: { readonly tagTtlSeconds: number } }, store: ManifestStore & ManifestMemory, logger: Logger, links = new RepositoryLinks(store, logger)): ManifestService {
+    return new ManifestService({ store, memory: store, links, tagTtlSeconds: config.cache.tagTtlSeconds, logger });
   }
 
   async get(upstream: Upstream, repository: string, reference: string): Promise<ManifestResult> {
@@ -66,9 +71,13 @@ export class ManifestService {
    * offline), else undefined. Never asks the upstream; hit threads answer with this.
    */
   async cached(upstream: ConfiguredUpstream, repository: string, reference: string): Promise<StoredManifest | undefined> {
-    if (looksLikeDigest(reference)) return this.#store.getManifest(parseDigest(reference).value);
+    const repo = { upstream: upstream.name, repository };
+    if (looksLikeDigest(reference)) {
+      const digest = parseDigest(reference).value;
+      return (await this.#links.has(repo, digest)) ? this.#store.getManifest(digest) : undefined;
+    }
     if (!isValidTag(reference)) return undefined;
-    const record = await this.#store.getTag({ upstream: upstream.name, repository }, reference);
+    const record = await this.#store.getTag(repo, reference);
     if (!record || !(this.#isFresh(record) || upstream.offline)) return undefined;
     return this.#store.getManifest(record.digest);
   }
@@ -76,9 +85,13 @@ export class ManifestService {
   /** cached(), from memory alone: it never waits on the store, so a miss costs nothing. */
   cachedInMemory(upstream: ConfiguredUpstream, repository: string, reference: string): StoredManifest | undefined {
     if (!this.#memory) return undefined;
-    if (looksLikeDigest(reference)) return this.#memory.peekManifest(parseDigest(reference).value);
+    const repo = { upstream: upstream.name, repository };
+    if (looksLikeDigest(reference)) {
+      const digest = parseDigest(reference).value;
+      return this.#memory.peekLink(repo, digest) ? this.#memory.peekManifest(digest) : undefined;
+    }
     if (!isValidTag(reference)) return undefined;
-    const record = this.#memory.peekTag({ upstream: upstream.name, repository }, reference);
+    const record = this.#memory.peekTag(repo, reference);
     if (!record || !(this.#isFresh(record) || upstream.offline)) return undefined;
     return this.#memory.peekManifest(record.digest);
   }
@@ -89,9 +102,13 @@ export class ManifestService {
 
   async #getByDigest(upstream: Upstream, repository: string, digest: string): Promise<ManifestResult> {
     const cached = await this.#store.getManifest(digest);
-    if (cached) return { manifest: cached, cache: 'hit' };
+    if (cached) {
+      await this.#links.confirm(upstream, repository, digest, 'manifest');
+      return { manifest: cached, cache: 'hit' };
+    }
     if (upstream.offline) throw new ManifestUnknownError(digest);
-    const { result, shared } = this.#byDigest.run(digest, () => this.#fetchManifest(upstream, repository, digest, digest));
+    // Per repository: a fetch for one repository proves nothing for another.
+    const { result, shared } = this.#byDigest.run(`${upstream.name}/${repository}@${digest}`, () => this.#fetchManifest(upstream, repository, digest, digest));
     return { manifest: await result, cache: shared ? 'coalesced' : 'miss' };
   }
 
@@ -135,9 +152,11 @@ export class ManifestService {
       return { manifest: await this.#fetchManifest(upstream, repository, tag, undefined), cache: 'miss' };
     }
     const known = cached?.digest === digest ? cached : await this.#store.getManifest(digest);
+    // The upstream says the repository's tag names it: the repository references it now.
+    if (known && known !== cached) this.#links.noteManifest({ upstream: upstream.name, repository }, known);
     // A tag we never had counts as a miss even when its manifest is cached under another tag.
     if (known) return { manifest: known, cache: cached ? 'revalidated' : 'miss' };
-    const { result } = this.#byDigest.run(digest, () => this.#fetchManifest(upstream, repository, digest, digest));
+    const { result } = this.#byDigest.run(`${upstream.name}/${repository}@${digest}`, () => this.#fetchManifest(upstream, repository, digest, digest));
     return { manifest: await result, cache: 'miss' };
   }
 
@@ -170,6 +189,7 @@ export class ManifestService {
     if (claimed && digest !== claimed) throw refuse(`manifest digest mismatch: expected ${claimed}, got ${digest}`, { claimed: claimed, actual: digest });
     const manifest: StoredManifest = { digest, mediaType: check.mediaType, body };
     await this.#store.putManifest(manifest);
+    this.#links.noteManifest({ upstream: upstream.name, repository }, manifest);
     return manifest;
   }
 }

@@ -18,6 +18,7 @@ import type { FileSender } from '../http/file-sender.ts';
 import type { WharfEnv } from '../http/wharf-env.ts';
 import { looksLikeDigest, parseDigest } from '../oci/digest.ts';
 import type { ManifestService } from '../proxy/manifest-service.ts';
+import type { RepositoryLinks } from '../proxy/repository-links.ts';
 import type { ConfiguredUpstream, UpstreamRouter } from '../proxy/upstream-router.ts';
 import type { Forwarder } from './forward.ts';
 import type { HitReporter } from './hit-reporter.ts';
@@ -26,6 +27,8 @@ export interface HitAppDeps {
   readonly logger: Logger;
   readonly manifests: ManifestService;
   readonly blobStore: BlobStore;
+  /** Which repository may see which digest; what is not linked goes to the main thread to confirm. */
+  readonly links: Pick<RepositoryLinks, 'has'>;
   readonly files: FileSender;
   readonly router: UpstreamRouter<ConfiguredUpstream>;
   readonly forwarder: Forwarder;
@@ -76,6 +79,8 @@ async function answerFromCache(c: Context<WharfEnv>, deps: HitAppDeps): Promise<
   }
   if (!looksLikeDigest(target.digest)) return undefined;
   const digest = parseDigest(target.digest).value;
+  const linked = await deps.links.has({ upstream: route.upstream.name, repository: route.repository }, digest).catch(() => false);
+  if (!linked) return undefined;
   const info = await deps.blobStore.stat(digest).catch(() => undefined);
   if (!info) return undefined;
   mark();

@@ -6,6 +6,7 @@ import type { Config } from '../config/load-config.ts';
 import { openBlobStore, openManifestStore } from '../cache/open-stores.ts';
 import { Metrics } from '../metrics/metrics.ts';
 import { ManifestService } from '../proxy/manifest-service.ts';
+import { RepositoryLinks } from '../proxy/repository-links.ts';
 import { routerFromConfig } from '../proxy/upstream-router.ts';
 import { chooseFileSender } from '../http/file-sender.ts';
 import { ManifestFastPath } from '../http/manifest-fast-path.ts';
@@ -27,11 +28,13 @@ export async function createHitDeps(config: Config, logger: Logger, mainThread: 
   const { forwarder, reporter } = mainThread;
   // Pulls are counted by the main thread's book, through the reporter.
   const observer = new RequestObserver({ logger, metrics, topRepositories: reporter });
-  const manifests = ManifestService.fromConfig(config, store, logger);
+  const links = new RepositoryLinks(store, logger);
+  const manifests = ManifestService.fromConfig(config, store, logger, links);
   return {
     logger,
     metrics,
     manifests,
+    links,
     blobStore: openBlobStore(config),
     files: chooseFileSender(config.sendfile, logger),
     router,

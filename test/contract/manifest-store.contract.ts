@@ -230,17 +230,58 @@ export function manifestStoreContract(name: string, makeStore: () => Promise<Man
       got.forEach((g, i) => expectSameManifest(g, ms[i]!));
     });
 
+    it('links repositories to digests, each repository apart, and scans and deletes links', async () => {
+      const [a, b, c] = ['a', 'b', 'c'].map((x) => `sha256:${createHash('sha256').update(x).digest('hex')}`) as [string, string, string];
+      const nested: RepoKey = { upstream: 'localhost:5000', repository: 'team/app/web' };
+      expect(await store.hasLink(hub, a)).toBe(false);
+      await store.putLinks(hub, [a, b]);
+      await store.putLinks(hub, [a]); // idempotent
+      await store.putLinks(nested, [c]);
+      await store.putLinks(other, []);
+      expect(await store.hasLink(hub, a)).toBe(true);
+      expect(await store.hasLink(hub, b)).toBe(true);
+      // Nothing crosses to another repository, another upstream, or a parent or child path.
+      expect(await store.hasLink(other, a)).toBe(false);
+      expect(await store.hasLink(local, a)).toBe(false);
+      expect(await store.hasLink({ upstream: 'docker.io', repository: 'library' }, a)).toBe(false);
+      expect(await store.hasLink({ upstream: 'docker.io', repository: 'library/alpine/x' }, a)).toBe(false);
+      expect(await store.hasLink({ upstream: 'localhost:5000', repository: 'team/app' }, c)).toBe(false);
+      expect(await store.hasLink(nested, c)).toBe(true);
+      // Links sit beside the repository's tags without hiding them from scans, and the other way round.
+      await store.putTag(nested, 'v1', { digest: c, mediaType: OCI_MANIFEST, fetchedAt: 5 });
+      const links: string[] = [];
+      for await (const l of store.scanLinks()) links.push(`${l.repo.upstream}/${l.repo.repository}@${l.digest}`);
+      expect(links.sort()).toEqual([`docker.io/library/alpine@${a}`, `docker.io/library/alpine@${b}`, `localhost:5000/team/app/web@${c}`].sort());
+      const tags: string[] = [];
+      for await (const t of store.scanTags()) tags.push(`${t.repo.upstream}/${t.repo.repository}:${t.tag}`);
+      expect(tags).toEqual(['localhost:5000/team/app/web:v1']);
+
+      await store.deleteLinks(hub, [a]);
+      expect(await store.hasLink(hub, a)).toBe(false);
+      expect(await store.hasLink(hub, b)).toBe(true);
+    });
+
+    it('refuses links under keys that could escape their place', async () => {
+      const good = `sha256:${'a'.repeat(64)}`;
+      await expect(store.putLinks({ upstream: 'docker.io', repository: '../../etc' }, [good])).rejects.toThrow();
+      await expect(store.putLinks(hub, ['sha256:../../etc/passwd'])).rejects.toThrow();
+      await expect(store.hasLink(hub, '../x')).rejects.toThrow();
+      expect(await store.hasLink(hub, good)).toBe(false);
+    });
+
     it('persists across a reopen', async (ctx) => {
       if (!fixture.reopen) ctx.skip();
       const m = manifest(Buffer.from([0xff, 0x0a, 0x00, 0x41]), DOCKER_MANIFEST);
       await store.putManifest(m);
       await store.putTag(local, 'v1', { digest: m.digest, mediaType: m.mediaType, fetchedAt: 42 });
       await store.putTagList(local, { tags: ['v1'], fetchedAt: 43 });
+      await store.putLinks(local, [m.digest]);
       await store.close();
       reopened = await fixture.reopen!();
       expectSameManifest(await reopened.getManifest(m.digest), m);
       expect(await reopened.getTag(local, 'v1')).toEqual({ digest: m.digest, mediaType: m.mediaType, fetchedAt: 42 });
       expect(await reopened.getTagList(local)).toEqual({ tags: ['v1'], fetchedAt: 43 });
+      expect(await reopened.hasLink(local, m.digest)).toBe(true);
     });
 
     // Reads use keys that were never put: a memory decorator may remember a put its inner

@@ -125,6 +125,26 @@ describe('MemoryCachedManifestStore', () => {
     expect(await store.getTag(repo, 'latest')).toEqual(newer);
   });
 
+  it('remembers links it knows exist, never their absence', async () => {
+    const dir = await makeTempDir('wharf-memory-');
+    cleanups.push(dir.cleanup);
+    const embedded = new EmbeddedManifestStore(dir.path);
+    const inner = new CountingStore(embedded);
+    const store = new MemoryCachedManifestStore(inner, { maxManifests: 2 });
+    const repo = { upstream: 'docker.io', repository: 'library/alpine' };
+    const d = `sha256:${'b'.repeat(64)}`;
+    expect(store.peekLink(repo, d)).toBe(false);
+    expect(await store.hasLink(repo, d)).toBe(false);
+    // Another process (the main thread, another replica) adds the link: the next read sees it.
+    await embedded.putLinks(repo, [d]);
+    expect(await store.hasLink(repo, d)).toBe(true);
+    expect(inner.linkReads).toBe(2);
+    expect(store.peekLink(repo, d)).toBe(true);
+    expect(await store.hasLink(repo, d)).toBe(true);
+    expect(inner.linkReads).toBe(2);
+    expect(store.peekLink({ ...repo, repository: 'library/other' }, d)).toBe(false);
+  });
+
   it('holds at most maxManifests manifests', async () => {
     const dir = await makeTempDir('wharf-memory-');
     cleanups.push(dir.cleanup);
@@ -204,6 +224,7 @@ class CountingStore implements ManifestStore {
   readonly #inner: ManifestStore;
   manifestReads = 0;
   tagListReads = 0;
+  linkReads = 0;
 
   constructor(inner: ManifestStore) {
     this.#inner = inner;
@@ -235,6 +256,19 @@ class CountingStore implements ManifestStore {
   }
   deleteManifest(digest: string): Promise<void> {
     return this.#inner.deleteManifest(digest);
+  }
+  putLinks(repo: RepoKey, digests: readonly string[]): Promise<void> {
+    return this.#inner.putLinks(repo, digests);
+  }
+  hasLink(repo: RepoKey, digest: string): Promise<boolean> {
+    this.linkReads++;
+    return this.#inner.hasLink(repo, digest);
+  }
+  deleteLinks(repo: RepoKey, digests: readonly string[]): Promise<void> {
+    return this.#inner.deleteLinks(repo, digests);
+  }
+  scanLinks(): AsyncIterable<{ repo: RepoKey; digest: string }> {
+    return this.#inner.scanLinks();
   }
   scanManifests(): AsyncIterable<string> {
     return this.#inner.scanManifests();

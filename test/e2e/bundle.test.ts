@@ -9,6 +9,7 @@ import { startUpstreamRegistry, type UpstreamRegistry } from '../support/upstrea
 import { makeImage, makeIndex } from '../support/test-images.ts';
 import { pushImage, pushIndex } from '../support/push-image.ts';
 import { startWharf, type TestWharf } from '../support/wharf.ts';
+import { EmbeddedManifestStore } from '../../src/cache/embedded-manifest-store.ts';
 import { runWharfCli, startWharfProcess } from '../support/wharf-process.ts';
 import { makeTempDir, type TempDir } from '../support/temp-dir.ts';
 import { Skopeo } from '../support/skopeo.ts';
@@ -66,6 +67,12 @@ describe('export and import (air-gapped wharf)', () => {
     const imported = await runWharfCli(['import', '-c', config, bundle]);
     expect(imported.code, imported.stderr).toBe(0);
     expect(imported.stdout).toContain('imported 2 images');
+    // Each image's content is linked to the repository the bundle names, and to no other.
+    const store = new EmbeddedManifestStore(join(dataDir, 'manifests'));
+    const toolRepo = { upstream: 'ghcr.io', repository: 'team/tool' };
+    for (const digest of [tool.manifest.digest, tool.config.digest, ...tool.layers.map((l) => l.digest)]) expect(await store.hasLink(toolRepo, digest)).toBe(true);
+    for (const digest of [multi.digest, arm64.manifest.digest, ...arm64.layers.map((l) => l.digest)]) expect(await store.hasLink({ upstream: 'docker.io', repository: 'library/multi' }, digest)).toBe(true);
+    expect(await store.hasLink({ upstream: 'docker.io', repository: 'library/multi' }, tool.config.digest)).toBe(false);
     // The same config serves: offline, no upstream configured.
     const airgap = startWharfProcess(['serve', '--config', config]);
     try {

@@ -46,6 +46,9 @@ describe('cache maintenance', () => {
     await store.putTag({ upstream: 'docker.io', repository: 'team/app0' }, 'ancient', { digest: images[0]!.manifest.digest, mediaType: oci, fetchedAt: 1 });
     const stray = makeImage({ name: 'maint-stray', files: { 's.txt': 'never pulled\n' } });
     await store.putManifest({ digest: stray.manifest.digest, mediaType: oci, body: stray.manifest.body });
+    // Links to content that is not (or will not be) there.
+    await store.putLinks({ upstream: 'docker.io', repository: 'team/ghost' }, [`sha256:${'0'.repeat(64)}`]);
+    await store.putLinks({ upstream: 'docker.io', repository: 'team/stray' }, [stray.manifest.digest]);
   });
 
   afterAll(async () => {
@@ -76,9 +79,16 @@ describe('cache maintenance', () => {
   it('collects garbage: a dry run changes nothing, then leftovers and orphaned tags go', async () => {
     const dry = (await (await admin('/admin/gc?dryRun=true', { method: 'POST' })).json()) as Record<string, any>;
     expect(dry).toMatchObject({ dryRun: true, tempFiles: 1, orphanedTags: ['docker.io/team/ghost:v0'], expiredTags: 1, orphanedManifests: 1, evicted: { blobs: 0, reason: 'none' } });
+    expect(dry.orphanedLinks).toBe(2);
     expect((await readdir(join(dataDir, 'blobs', 'tmp'))).sort()).toEqual(['sha256-old-leftover', 'sha256-running-fill']);
     const real = (await (await admin('/admin/gc', { method: 'POST' })).json()) as Record<string, any>;
-    expect(real).toMatchObject({ dryRun: false, tempFiles: 1, orphanedTags: ['docker.io/team/ghost:v0'], expiredTags: 1, orphanedManifests: 1 });
+    expect(real).toMatchObject({ dryRun: false, tempFiles: 1, orphanedTags: ['docker.io/team/ghost:v0'], expiredTags: 1, orphanedManifests: 1, orphanedLinks: 2 });
+    const links: string[] = [];
+    for await (const l of wharf.deps.manifestStore.scanLinks()) links.push(`${l.repo.repository}@${l.digest}`);
+    expect(links).not.toContain(`team/ghost@sha256:${'0'.repeat(64)}`);
+    expect(links.filter((l) => l.startsWith('team/stray@'))).toEqual([]);
+    // The links of what stays, stay.
+    for (const blob of [images[0]!.config, ...images[0]!.layers]) expect(links).toContain(`team/app0@${blob.digest}`);
     // Still served: the tagged images and their manifests stay.
     expect((await fetch(`${wharf.url}/v2/team/app0/manifests/v1`)).status).toBe(200);
     expect(await wharf.deps.manifestStore.getTag({ upstream: 'docker.io', repository: 'team/app0' }, 'ancient')).toBeUndefined();

@@ -119,6 +119,8 @@ describe('manifest fast path: what it answers and what it leaves', () => {
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
     await store.putManifest(manifest);
+    // As a fetch of it for library/fast would have recorded: served by digest only under that name.
+    await store.putLinks({ upstream: 'docker.io', repository: 'library/fast' }, [manifest.digest]);
     await store.putTag({ upstream: 'docker.io', repository: 'library/fast' }, 'fresh', { digest: manifest.digest, mediaType: manifest.mediaType, fetchedAt: Date.now() });
     await store.putTag({ upstream: 'docker.io', repository: 'library/fast' }, 'old', { digest: manifest.digest, mediaType: manifest.mediaType, fetchedAt: Date.now() - (TTL_S + 1) * 1000 });
     // In the store behind memory only: answering it means a store read, which is the full handler's job.
@@ -168,6 +170,7 @@ describe('manifest fast path: what it answers and what it leaves', () => {
     ['an invalid repository name', 'GET', '/v2/Fast/manifests/fresh'],
     ['a malformed digest', 'GET', '/v2/fast/manifests/sha256:zz'],
     ['a blob', 'GET', `/v2/fast/blobs/${manifest.digest}`],
+    ['a digest cached, but not linked to this repository', 'GET', `/v2/other/manifests/${manifest.digest}`],
     ['the operator endpoints', 'GET', '/metrics'],
   ])('leaves %s to the full handler', async (_what, method, path) => {
     const res = await fetch(`${base}${path}`, { method });

@@ -16,18 +16,21 @@ export type BlobBehaviour =
 
 export interface BlobUpstream {
   readonly url: string;
-  /** Serves `body` as blob `digest` (its sha256) of any repository, behaving as told. */
-  serve(body: Buffer, behaviour?: BlobBehaviour): string;
+  /** Serves `body` as blob `digest` (its sha256) of the given repositories (default: any), behaving as told. */
+  serve(body: Buffer, behaviour?: BlobBehaviour, repositories?: readonly string[]): string;
   behave(digest: string, behaviour: BlobBehaviour): void;
   /** GET requests for this blob so far. */
   gets(digest: string): number;
+  /** HEAD requests for this blob so far, by repository. */
+  heads(digest: string, repository: string): number;
   stop(): Promise<void>;
 }
 
-const BLOB_PATH = /^\/v2\/.+\/blobs\/(sha256:[0-9a-f]{64})$/;
+const BLOB_PATH = /^\/v2\/(.+)\/blobs\/(sha256:[0-9a-f]{64})$/;
 
 export async function startBlobUpstream(): Promise<BlobUpstream> {
-  const blobs = new Map<string, { body: Buffer; behaviour: BlobBehaviour; gets: number }>();
+  const blobs = new Map<string, { body: Buffer; behaviour: BlobBehaviour; gets: number; repositories?: readonly string[] }>();
+  const heads = new Map<string, number>();
   const timers = new Set<NodeJS.Timeout>();
   const later = (ms: number, fn: () => void) => {
     const t = setTimeout(() => {
@@ -71,13 +74,15 @@ export async function startBlobUpstream(): Promise<BlobUpstream> {
       return;
     }
     const m = BLOB_PATH.exec(path);
-    const blob = m ? blobs.get(m[1]!) : undefined;
-    if (!blob || (req.method !== 'GET' && req.method !== 'HEAD')) {
+    const blob = m ? blobs.get(m[2]!) : undefined;
+    const inRepository = blob && (!blob.repositories || blob.repositories.includes(m![1]!));
+    if (m && req.method === 'HEAD') heads.set(`${m[1]}@${m[2]}`, (heads.get(`${m[1]}@${m[2]}`) ?? 0) + 1);
+    if (!blob || !inRepository || (req.method !== 'GET' && req.method !== 'HEAD')) {
       res.writeHead(404, { 'content-type': 'application/json' });
       res.end('{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}');
       return;
     }
-    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(blob.body.length), 'docker-content-digest': m![1]! });
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(blob.body.length), 'docker-content-digest': m![2]! });
     if (req.method === 'HEAD') {
       res.end();
       return;
@@ -91,9 +96,9 @@ export async function startBlobUpstream(): Promise<BlobUpstream> {
 
   return {
     url: `http://127.0.0.1:${port}`,
-    serve(body, behaviour = { kind: 'whole' }) {
+    serve(body, behaviour = { kind: 'whole' }, repositories) {
       const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
-      blobs.set(digest, { body, behaviour, gets: 0 });
+      blobs.set(digest, { body, behaviour, gets: 0, repositories });
       return digest;
     },
     behave(digest, behaviour) {
@@ -102,6 +107,7 @@ export async function startBlobUpstream(): Promise<BlobUpstream> {
       blob.behaviour = behaviour;
     },
     gets: (digest) => blobs.get(digest)?.gets ?? 0,
+    heads: (digest, repository) => heads.get(`${repository}@${digest}`) ?? 0,
     async stop() {
       for (const t of timers) clearTimeout(t);
       timers.clear();
