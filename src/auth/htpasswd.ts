@@ -11,11 +11,12 @@
 // Groups are not part of the file (Apache's group files are another format): they are passed
 // in as a map of group -> member user names, which a config file can hold.
 import { verify as bcryptVerify } from '@node-rs/bcrypt';
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { LRUCache } from 'lru-cache';
+import { HmacSha256 } from './hmac-sha256.ts';
 
 export interface HtpasswdOptions {
   readonly path: string;
@@ -71,7 +72,7 @@ export class HtpasswdUsers {
   readonly #hooks: HtpasswdHooks;
   readonly #compare: (password: string, hash: string) => Promise<boolean>;
   readonly #groups: ReadonlyMap<string, readonly string[]>;
-  readonly #hmacKey = randomBytes(32);
+  readonly #hmac = new HmacSha256(randomBytes(32));
   readonly #verified: LRUCache<string, true>;
   readonly #inFlight = new Map<string, Promise<boolean>>();
   readonly #reloadDelayMs: number;
@@ -141,12 +142,8 @@ export class HtpasswdUsers {
 
   #cacheKey(user: string, password: string, hash: string): string {
     // Length-prefixed, so no two (user, password, hash) triples share an input.
-    const mac = createHmac('sha256', this.#hmacKey);
-    for (const part of [user, password, hash]) {
-      const bytes = Buffer.from(part, 'utf8');
-      mac.update(`${bytes.length}:`).update(bytes);
-    }
-    return mac.digest('base64');
+    const message = `${Buffer.byteLength(user)}:${user}${Buffer.byteLength(password)}:${password}${hash}`;
+    return this.#hmac.digest(Buffer.from(message, 'utf8'));
   }
 
   #watch(): void {
@@ -281,3 +278,4 @@ function invertGroups(path: string, groups: Readonly<Record<string, readonly str
 function unreadable(path: string, err: unknown): HtpasswdError {
   return new HtpasswdError(path, undefined, `cannot read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
 }
+
