@@ -17,14 +17,16 @@ import type { TokenService, VerifiedToken } from './token-service.ts';
 
 /** A client certificate the TLS layer has verified against the configured CA. */
 export interface ClientCertificate {
+  /** The subject's common name; '' or undefined when it has none. */
   readonly subjectCN: string | undefined;
   /** As node:tls reports it: colon-separated hex. */
   readonly fingerprint256: string;
 }
 
+/** Shaped so that `{ ...clientInfo(req), authorization: req.headers.authorization }` fits. */
 export interface RequestCredentials {
-  readonly authorization: string | undefined;
-  readonly certificate: ClientCertificate | undefined;
+  readonly authorization?: string | undefined;
+  readonly certificate?: ClientCertificate | undefined;
   readonly address: string;
 }
 

@@ -13,10 +13,10 @@
 import { verify as bcryptVerify } from '@node-rs/bcrypt';
 import { randomBytes } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { HmacSha256 } from './hmac-sha256.ts';
+import { readAuthFile } from './read-auth-file.ts';
 
 export interface HtpasswdOptions {
   readonly path: string;
@@ -190,9 +190,9 @@ export class HtpasswdUsers {
   async #reloadOnce(): Promise<void> {
     let text: string;
     try {
-      text = await readFile(this.#path, 'utf8');
+      text = await readAuthFile(this.#path, (why, cause) => new HtpasswdError(this.#path, undefined, why, { cause }));
     } catch (err) {
-      if (!this.#closed) this.#hooks.onReloadError?.(unreadable(this.#path, err));
+      if (!this.#closed) this.#hooks.onReloadError?.(err as Error);
       return;
     }
     if (this.#closed || text === this.#loaded.text) return;
@@ -212,13 +212,7 @@ export function parseHtpasswd(path: string, text: string): ReadonlyMap<string, s
 }
 
 async function load(path: string): Promise<Loaded> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw unreadable(path, err);
-  }
-  return parse(path, text);
+  return parse(path, await readAuthFile(path, (why, cause) => new HtpasswdError(path, undefined, why, { cause })));
 }
 
 function parse(path: string, text: string): Loaded {
@@ -273,9 +267,5 @@ function invertGroups(path: string, groups: Readonly<Record<string, readonly str
     }
   }
   return new Map([...byUser].map(([user, list]) => [user, Object.freeze(list)]));
-}
-
-function unreadable(path: string, err: unknown): HtpasswdError {
-  return new HtpasswdError(path, undefined, `cannot read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
 }
 

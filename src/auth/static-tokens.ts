@@ -3,7 +3,7 @@
 // given in the config as hex or computed from a token file (a mounted secret), so a config
 // dump or a heap snapshot shows no usable token.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readAuthFile } from './read-auth-file.ts';
 
 export type MachineTokenOptions =
   | { readonly sha256: string; readonly groups?: readonly string[] }
@@ -88,12 +88,7 @@ function digestFromHex(name: string, hex: string): Buffer {
 }
 
 async function digestFromFile(name: string, path: string): Promise<Buffer> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new StaticTokenError(name, `cannot read token file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
-  }
+  const text = await readAuthFile(path, (why, cause) => new StaticTokenError(name, `token file ${path}: ${why}`, { cause }));
   // The file holds the token; a trailing newline (echo, kubectl create secret) is not part of it.
   const token = text.replace(/\r?\n$/, '');
   if (token.length < MIN_TOKEN_LENGTH) throw new StaticTokenError(name, `token file ${path} holds fewer than ${MIN_TOKEN_LENGTH} characters`);

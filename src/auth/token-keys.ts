@@ -12,6 +12,7 @@ import { calculateJwkThumbprint, type JWK } from 'jose';
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { link, mkdir, open, readFile, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { errnoCode, readAuthFile } from './read-auth-file.ts';
 
 export type TokenAlgorithm = 'EdDSA' | 'ES256';
 
@@ -96,7 +97,7 @@ async function readOrGenerate(path: string, algorithm: TokenAlgorithm): Promise<
   try {
     return { pem: await readFile(path, 'utf8'), generated: false };
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw unreadable(path, err);
+    if (errnoCode(err) !== 'ENOENT') throw new SigningKeyError(path, `cannot read: ${errnoCode(err)}`, { cause: err });
   }
   const pem = generatePem(algorithm);
   try {
@@ -112,15 +113,15 @@ async function readOrGenerate(path: string, algorithm: TokenAlgorithm): Promise<
     try {
       await link(temp, path);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (errnoCode(err) !== 'EEXIST') throw err;
       // Another process wrote a key first: use that one, so all sign with the same key.
-      return { pem: await readFile(path, 'utf8'), generated: false };
+      return { pem: await readAuthFile(path, (why, cause) => new SigningKeyError(path, why, { cause })), generated: false };
     } finally {
       await unlink(temp).catch(() => {});
     }
   } catch (err) {
     if (err instanceof SigningKeyError) throw err;
-    throw new SigningKeyError(path, `cannot write a generated key: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
+    throw new SigningKeyError(path, `cannot write a generated key: ${errnoCode(err)}`, { cause: err });
   }
   return { pem, generated: true };
 }
@@ -132,12 +133,7 @@ function generatePem(algorithm: TokenAlgorithm): string {
 }
 
 async function readPublicKey(path: string): Promise<VerificationKey> {
-  let pem: string;
-  try {
-    pem = await readFile(path, 'utf8');
-  } catch (err) {
-    throw unreadable(path, err);
-  }
+  const pem = await readAuthFile(path, (why, cause) => new SigningKeyError(path, why, { cause }));
   let publicKey: KeyObject;
   try {
     // A private key file works too: the public half is derived from it.
@@ -157,8 +153,4 @@ function algorithmOf(path: string, key: KeyObject): TokenAlgorithm {
 
 async function thumbprint(publicKey: KeyObject): Promise<string> {
   return calculateJwkThumbprint(publicKey.export({ format: 'jwk' }) as JWK, 'sha256');
-}
-
-function unreadable(path: string, err: unknown): SigningKeyError {
-  return new SigningKeyError(path, `cannot read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
 }

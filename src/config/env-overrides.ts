@@ -29,7 +29,8 @@ export function nonEmpty(v: string | undefined): string | undefined {
 // The kind of each overridable key, taken from the schema's defaults so the two cannot drift;
 // a key without a default (redis.url) is a string.
 function scalarKinds(): Map<string, 'number' | 'boolean' | 'string'> {
-  const defaults: unknown = configSchema.parse({ upstreams: [{ name: 'x', url: 'http://x' }] });
+  // With a tls block, so that its keys with defaults (requireClientCert) have a kind too.
+  const defaults: unknown = configSchema.parse({ upstreams: [{ name: 'x', url: 'http://x' }], tls: { listen: 'x:1', certFile: 'x', keyFile: 'x' } });
   const kinds = new Map<string, 'number' | 'boolean' | 'string'>();
   for (const key of ENV_OVERRIDABLE_KEYS) {
     let v: unknown = defaults;

@@ -34,7 +34,7 @@ export interface LoadConfigOptions {
   path?: string;
   /** Defaults to process.env. */
   env?: Record<string, string | undefined>;
-  /** Base for relative paths (config file, dataDir, passwordFile). Defaults to process.cwd(). */
+  /** Base for relative paths (config file, dataDir, passwordFile, tls files). Defaults to process.cwd(). */
   cwd?: string;
 }
 
@@ -83,7 +83,19 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<Config> 
   if (problems.length > 0) throw new ConfigError(problems);
   const upstreams = resolved.map((r) => r.upstream);
 
-  return deepFreeze({ ...parsed, dataDir: path.resolve(cwd, parsed.dataDir), upstreams }) as Config;
+  const tls = parsed.tls && resolveTlsPaths(parsed.tls, cwd);
+  return deepFreeze({ ...parsed, dataDir: path.resolve(cwd, parsed.dataDir), upstreams, ...(tls ? { tls } : {}) }) as Config;
+}
+
+/** The files are read where the listener is built (and again on every change), not here. */
+function resolveTlsPaths(tls: NonNullable<ParsedConfig['tls']>, cwd: string): NonNullable<ParsedConfig['tls']> {
+  const { clientCaFile, ...rest } = tls;
+  return {
+    ...rest,
+    certFile: path.resolve(cwd, tls.certFile),
+    keyFile: path.resolve(cwd, tls.keyFile),
+    ...(clientCaFile === undefined ? {} : { clientCaFile: path.resolve(cwd, clientCaFile) }),
+  };
 }
 
 /** Names only: an offline wharf never dials them (the URL says so if it ever shows up). */

@@ -19,6 +19,29 @@ const httpUrl = z
   .url({ protocol: /^https?$/, error: 'expected an http(s) URL such as https://registry-1.docker.io' })
   .transform((u) => u.replace(/\/+$/, ''));
 
+/** The plain HTTP listener's address, or off (HTTPS only, on tls.listen). */
+export const PLAIN_LISTENER_OFF = 'off';
+const plainListen = z.union([z.literal(PLAIN_LISTENER_OFF), hostPort], { error: `expected host:port, e.g. 0.0.0.0:5000, or ${PLAIN_LISTENER_OFF}` });
+
+const filePath = z.string().min(1, 'expected a file path');
+
+/** The HTTPS listener: a certificate (with its chain) and key from PEM files, reloaded when they change. */
+const tlsSchema = z
+  .strictObject({
+    listen: hostPort,
+    /** PEM: the server certificate, then any intermediates. */
+    certFile: filePath,
+    keyFile: filePath,
+    /** PEM: the CAs that issue client certificates. Set: clients may present one (mTLS). */
+    clientCaFile: filePath.optional(),
+    /** Refuse connections without a client certificate from clientCaFile. */
+    requireClientCert: z.boolean().default(false),
+  })
+  .refine((t) => !t.requireClientCert || t.clientCaFile !== undefined, {
+    message: 'requireClientCert needs clientCaFile (the CAs client certificates are checked against)',
+    path: ['requireClientCert'],
+  });
+
 const positiveMs = z.number().int().positive();
 
 const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 };
@@ -96,7 +119,9 @@ export const upstreamSchema = z
 
 export const configSchema = z
   .strictObject({
-    listen: hostPort.default('0.0.0.0:5000'),
+    listen: plainListen.default('0.0.0.0:5000'),
+    /** An HTTPS listener beside (or, with listen: off, instead of) the plain one. Unset: none. */
+    tls: tlsSchema.optional(),
     /**
      * Threads that accept connections. Above 1, the extra threads answer cache hits (manifests,
      * blobs) from the shared cache and hand everything else to the main thread. Each costs ~20 MB.
@@ -167,6 +192,13 @@ export const configSchema = z
     upstreams: z.array(upstreamSchema).default([]),
   })
   .superRefine((cfg, ctx) => {
+    if (cfg.listen === PLAIN_LISTENER_OFF && cfg.tls === undefined) {
+      ctx.addIssue({ code: 'custom', message: `with listen: ${PLAIN_LISTENER_OFF}, configure tls (wharf would listen nowhere)`, path: ['listen'] });
+    }
+    // Port 0 picks a free port for each listener; any other port cannot serve both.
+    if (cfg.tls && cfg.tls.listen === cfg.listen && !cfg.listen.endsWith(':0')) {
+      ctx.addIssue({ code: 'custom', message: 'the HTTPS listener needs an address of its own (plain HTTP is on listen)', path: ['tls', 'listen'] });
+    }
     // Offline, upstreams only name registries; with none listed the common ones are served.
     if (cfg.upstreams.length === 0 && !cfg.offline) {
       ctx.addIssue({ code: 'custom', message: 'configure at least one upstream (or set offline: true)', path: ['upstreams'] });
@@ -215,4 +247,9 @@ export const ENV_OVERRIDABLE_KEYS = [
   'offline',
   'resilience.staleAfterMs',
   'admin.token',
+  'tls.listen',
+  'tls.certFile',
+  'tls.keyFile',
+  'tls.clientCaFile',
+  'tls.requireClientCert',
 ] as const;

@@ -86,6 +86,11 @@ describe('Authenticator', () => {
       kind: 'certificate',
       name: 'AA:BB',
     });
+    // The TLS layer reports a certificate without a CN as ''.
+    expect(await auth.authenticate({ address: ADDRESS, certificate: { subjectCN: '', fingerprint256: 'CC:DD' } })).toMatchObject({
+      kind: 'certificate',
+      name: 'CC:DD',
+    });
   });
 
   it('Basic: an htpasswd user with its groups', async () => {

@@ -208,6 +208,11 @@ describe('environment overrides', () => {
       'WHARF_OFFLINE',
       'WHARF_RESILIENCE_STALE_AFTER_MS',
       'WHARF_ADMIN_TOKEN',
+      'WHARF_TLS_LISTEN',
+      'WHARF_TLS_CERT_FILE',
+      'WHARF_TLS_KEY_FILE',
+      'WHARF_TLS_CLIENT_CA_FILE',
+      'WHARF_TLS_REQUIRE_CLIENT_CERT',
     ]);
     expect(upstreamEnvPrefix('docker.io')).toBe('WHARF_UPSTREAM_DOCKER_IO');
     expect(upstreamEnvPrefix('localhost:5001')).toBe('WHARF_UPSTREAM_LOCALHOST_5001');
@@ -273,6 +278,49 @@ describe('environment overrides', () => {
     expect(problems).toContainEqual(expect.stringMatching(/^WHARF_TIMEOUTS_CONNECT_MS: timeouts\.connectMs: /));
     expect(problems).toContainEqual('WHARF_REDIS_URL: redis.url: expected redis://host:port[/db] or rediss://...');
     expect(problems).toContainEqual(expect.stringMatching(/^WHARF_LOG_LEVEL: logLevel: /));
+  });
+});
+
+describe('tls', () => {
+  const tls = 'tls: { listen: 127.0.0.1:5443, certFile: certs/tls.crt, keyFile: certs/tls.key }\n';
+
+  it('is off unless configured; its files are resolved against cwd, not read by the loader', async () => {
+    expect((await load(minimal)).tls).toBeUndefined();
+    const config = await load(`${tls}${minimal}`);
+    expect(config.tls).toEqual({ listen: '127.0.0.1:5443', certFile: path.join(dir, 'certs/tls.crt'), keyFile: path.join(dir, 'certs/tls.key'), requireClientCert: false });
+    expect(config.listen).toBe('0.0.0.0:5000');
+    const mtls = await load(`tls: { listen: ":5443", certFile: /c, keyFile: /k, clientCaFile: ca.pem, requireClientCert: true }\n${minimal}`);
+    expect(mtls.tls).toMatchObject({ listen: ':5443', clientCaFile: path.join(dir, 'ca.pem'), requireClientCert: true });
+  });
+
+  it('turns plain HTTP off with listen: off, only beside tls', async () => {
+    expect((await load(`listen: off\n${tls}${minimal}`)).listen).toBe('off');
+    expect((await load(`${tls}${minimal}`, { WHARF_LISTEN: 'off' })).listen).toBe('off');
+    expect(await problemsOf(load(`listen: off\n${minimal}`))).toEqual(['wharf.yaml: listen: with listen: off, configure tls (wharf would listen nowhere)']);
+    expect(await problemsOf(load(`listen: nowhere\n${minimal}`))).toEqual(['wharf.yaml: listen: expected host:port, e.g. 0.0.0.0:5000, or off']);
+  });
+
+  it('refuses what cannot work: one address for both, required certificates without a CA, missing files', async () => {
+    expect(await problemsOf(load(`listen: 127.0.0.1:5443\n${tls}${minimal}`))).toEqual([
+      'wharf.yaml: tls.listen: the HTTPS listener needs an address of its own (plain HTTP is on listen)',
+    ]);
+    expect(await problemsOf(load(`tls: { listen: ":5443", certFile: /c, keyFile: /k, requireClientCert: true }\n${minimal}`))).toEqual([
+      'wharf.yaml: tls.requireClientCert: requireClientCert needs clientCaFile (the CAs client certificates are checked against)',
+    ]);
+    const problems = await problemsOf(load(`tls: { listen: ":5443", certFile: "" }\n${minimal}`));
+    expect(problems).toContain('wharf.yaml: tls.certFile: expected a file path');
+    expect(problems).toContainEqual(expect.stringMatching(/^wharf\.yaml: tls\.keyFile: /));
+  });
+
+  it('takes every key from the environment too', async () => {
+    const config = await load(minimal, {
+      WHARF_TLS_LISTEN: '0.0.0.0:443',
+      WHARF_TLS_CERT_FILE: '/run/secrets/tls.crt',
+      WHARF_TLS_KEY_FILE: '/run/secrets/tls.key',
+      WHARF_TLS_CLIENT_CA_FILE: '/run/secrets/ca.crt',
+      WHARF_TLS_REQUIRE_CLIENT_CERT: 'true',
+    });
+    expect(config.tls).toEqual({ listen: '0.0.0.0:443', certFile: '/run/secrets/tls.crt', keyFile: '/run/secrets/tls.key', clientCaFile: '/run/secrets/ca.crt', requireClientCert: true });
   });
 });
 
