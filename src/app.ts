@@ -13,6 +13,9 @@ import type { WharfEnv } from './http/wharf-env.ts';
 import type { Metrics } from './metrics/metrics.ts';
 import type { TopRepositories } from './metrics/top-repositories.ts';
 import type { RequestObserver } from './http/request-observer.ts';
+import type { AccessControl } from './auth/open-access-gate.ts';
+import { identifyCaller, observersOnly } from './http/access-middleware.ts';
+import { serveToken } from './http/token-route.ts';
 
 export interface AppDeps extends RegistryServices {
   readonly logger: Logger;
@@ -22,17 +25,33 @@ export interface AppDeps extends RegistryServices {
   readonly maintenance: MaintenanceDeps;
   readonly adminToken: string | undefined;
   readonly observer: RequestObserver;
+  /** The access gate and token service; undefined when wharf is open. */
+  readonly access: AccessControl | undefined;
 }
+
+/** The operator's endpoints that name repositories: only observers and admins read them. */
+const OBSERVED_PATHS = ['/', '/status.json', '/metrics'];
 
 export function createApp(deps: AppDeps): Hono<WharfEnv> {
   const app = new Hono<WharfEnv>();
   const observe = observeRequests(deps.observer, deps.files);
   app.use('/v2', observe);
   app.use('/v2/*', observe);
-  app.all('/v2', (c) => handleRegistryRequest(c, deps));
-  app.all('/v2/*', (c) => handleRegistryRequest(c, deps));
+  const access = deps.access;
+  const services = { ...deps, gate: access?.gate };
+  if (access) {
+    const identify = identifyCaller(access.gate);
+    app.use('/v2', identify);
+    app.use('/v2/*', identify);
+    const tokens = access.tokens;
+    if (tokens) app.get('/token', (c) => serveToken(c, { gate: access.gate, tokens, router: deps.router }));
+    const observers = observersOnly(access.gate);
+    for (const path of OBSERVED_PATHS) app.use(path, observers);
+  }
+  app.all('/v2', (c) => handleRegistryRequest(c, services));
+  app.all('/v2/*', (c) => handleRegistryRequest(c, services));
   addOpsRoutes(app, deps);
-  addAdminRoutes(app, { token: deps.adminToken, maintenance: deps.maintenance, topRepositories: deps.topRepositories });
+  addAdminRoutes(app, { token: deps.adminToken, gate: access?.gate, maintenance: deps.maintenance, topRepositories: deps.topRepositories });
   app.notFound((c) => errorResponse(new RouteNotFoundError(c.req.path), c.env.incoming.method ?? 'GET', deps.logger));
   app.onError((err, c) => errorResponse(err, c.env.incoming.method ?? 'GET', deps.logger));
   return app;

@@ -17,6 +17,7 @@ import { TopRepositories } from './metrics/top-repositories.ts';
 import { readVersion } from './version.ts';
 import { HttpUpstream } from './proxy/upstream.ts';
 import { RepositoryLinks } from './proxy/repository-links.ts';
+import { openAccessGate } from './auth/open-access-gate.ts';
 import { BlobService } from './proxy/blob-service.ts';
 import { CacheWriteGuard } from './cache/cache-write-guard.ts';
 import { CacheAccounting } from './cache/cache-accounting.ts';
@@ -98,7 +99,9 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
 
   const topRepositories = new TopRepositories();
   const observer = new RequestObserver({ logger, metrics, topRepositories });
+  const access = await openAccessGate(config, logger, metrics);
   return {
+    access,
     logger,
     metrics,
     topRepositories,
@@ -121,7 +124,7 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
     tagLists,
     files: chooseFileSender(config.sendfile, logger),
     observer,
-    manifestFastPath: new ManifestFastPath({ router, manifests, observer, manifestServed: (m) => accounting.manifestServed(m) }),
+    manifestFastPath: new ManifestFastPath({ router, manifests, observer, gate: access?.gate, manifestServed: (m) => accounting.manifestServed(m) }),
     blobStore,
     manifestStore,
     async close() {
@@ -130,6 +133,7 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
       clearInterval(gcTimer);
       await Promise.allSettled(upstreams.map((u) => u.close()));
       await manifestStore.close();
+      access?.close();
     },
   };
 }

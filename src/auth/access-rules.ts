@@ -68,12 +68,21 @@ export class AccessRules {
   }
 
   /** @param repository `<upstream>/<repository>` as routed, e.g. `docker.io/library/alpine` */
-  allowed(identity: Identity, repository: string, action: string): boolean {
+  allowed(identity: Identity, repository: string, action: string, count = true): boolean {
     const index = this.ruleFor(repository);
     const rule = index === -1 ? undefined : this.#rules[index];
     const ok = rule !== undefined && (rule.anyAction || rule.actions.has(action)) && admits(rule, identity);
-    if (!ok) this.#onOutcome?.('denied', identity.kind);
+    // count false: a look-ahead (the fast path) whose refusal the full handler reports itself.
+    if (!ok && count) this.#onOutcome?.('denied', identity.kind);
     return ok;
+  }
+
+  /**
+   * Whether some rule admits the identity for the action, whatever the repository: the /v2/
+   * ping needs no credentials from a caller the rules already let pull something. Not counted.
+   */
+  admitsAnywhere(identity: Identity, action: string): boolean {
+    return this.#rules.some((rule) => (rule.anyAction || rule.actions.has(action)) && admits(rule, identity));
   }
 
   /** Index of the rule that decides for this repository, -1 when none does (for logs). */

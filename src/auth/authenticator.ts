@@ -64,6 +64,22 @@ export class Authenticator {
     }
   }
 
+  /**
+   * The identity when memory alone decides it (no header, or a wharf token verified before),
+   * else undefined: the caller then awaits authenticate(). For the manifest fast path.
+   */
+  authenticateNow(request: RequestCredentials): Identity | undefined {
+    const header = request.authorization;
+    let identity: Identity | undefined;
+    if (header === undefined || header.length === 0) identity = fromCertificate(request.certificate, request.address);
+    else if (header.startsWith('Bearer ')) {
+      const known = this.#parts.tokens?.cached(header.slice(7).trim());
+      if (known !== undefined) identity = fromToken(known, request.address);
+    }
+    if (identity !== undefined) this.#parts.onOutcome?.('ok', identity.kind);
+    return identity;
+  }
+
   #identify(header: string, scheme: string, value: string, request: RequestCredentials): Promise<Identity> | Identity {
     if (header.length === 0) return fromCertificate(request.certificate, request.address);
     if (scheme === 'basic') return this.#basic(value, request.address);

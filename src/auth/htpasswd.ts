@@ -12,11 +12,10 @@
 // in as a map of group -> member user names, which a config file can hold.
 import { verify as bcryptVerify } from '@node-rs/bcrypt';
 import { randomBytes } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
-import { basename, dirname } from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { HmacSha256 } from './hmac-sha256.ts';
 import { readAuthFile } from './read-auth-file.ts';
+import { WatchedFile } from './watched-file.ts';
 
 export interface HtpasswdOptions {
   readonly path: string;
@@ -77,11 +76,7 @@ export class HtpasswdUsers {
   readonly #inFlight = new Map<string, Promise<boolean>>();
   readonly #reloadDelayMs: number;
   #loaded: Loaded;
-  #watcher: FSWatcher | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  #reloading = false;
-  #reloadAgain = false;
-  #closed = false;
+  #file: WatchedFile | undefined;
 
   private constructor(options: HtpasswdOptions, hooks: HtpasswdHooks, loaded: Loaded) {
     this.#path = options.path;
@@ -134,10 +129,7 @@ export class HtpasswdUsers {
   }
 
   close(): void {
-    this.#closed = true;
-    clearTimeout(this.#timer);
-    this.#watcher?.close();
-    this.#watcher = undefined;
+    this.#file?.close();
   }
 
   #cacheKey(user: string, password: string, hash: string): string {
@@ -147,62 +139,19 @@ export class HtpasswdUsers {
   }
 
   #watch(): void {
-    // The directory, not the file: editors and Kubernetes secret volumes replace the file (a
-    // rename, or a swap of the `..data` symlink), after which a watch on the old inode is deaf.
-    // Any event in the directory leads to a re-read; an unchanged text is ignored.
-    const name = basename(this.#path);
-    try {
-      this.#watcher = watch(dirname(this.#path), { persistent: false }, (_event, filename) => {
-        if (filename === null || filename === name || filename.startsWith('..')) this.#schedule();
-      });
-    } catch (err) {
-      this.#hooks.onReloadError?.(new HtpasswdError(this.#path, undefined, 'cannot watch for changes; it will not be reloaded', { cause: err }));
-      return;
-    }
-    this.#watcher.on('error', (err) => {
-      this.#hooks.onReloadError?.(new HtpasswdError(this.#path, undefined, 'watching for changes failed; it will not be reloaded', { cause: err }));
-    });
-  }
-
-  #schedule(): void {
-    if (this.#closed) return;
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => void this.#reload(), this.#reloadDelayMs);
-    this.#timer.unref();
-  }
-
-  async #reload(): Promise<void> {
-    if (this.#reloading) {
-      this.#reloadAgain = true;
-      return;
-    }
-    this.#reloading = true;
-    try {
-      do {
-        this.#reloadAgain = false;
-        await this.#reloadOnce();
-      } while (this.#reloadAgain && !this.#closed);
-    } finally {
-      this.#reloading = false;
-    }
-  }
-
-  async #reloadOnce(): Promise<void> {
-    let text: string;
-    try {
-      text = await readAuthFile(this.#path, (why, cause) => new HtpasswdError(this.#path, undefined, why, { cause }));
-    } catch (err) {
-      if (!this.#closed) this.#hooks.onReloadError?.(err as Error);
-      return;
-    }
-    if (this.#closed || text === this.#loaded.text) return;
-    try {
-      this.#loaded = parse(this.#path, text);
-    } catch (err) {
-      this.#hooks.onReloadError?.(err as Error);
-      return;
-    }
-    this.#hooks.onReload?.(this.#loaded.users.size);
+    this.#file = new WatchedFile(
+      {
+        path: this.#path,
+        delayMs: this.#reloadDelayMs,
+        apply: (text) => {
+          this.#loaded = parse(this.#path, text);
+          this.#hooks.onReload?.(this.#loaded.users.size);
+        },
+        onError: (err) => this.#hooks.onReloadError?.(err),
+        fail: (why, cause) => new HtpasswdError(this.#path, undefined, why, { cause }),
+      },
+      this.#loaded.text,
+    );
   }
 }
 

@@ -84,7 +84,23 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<Config> 
   const upstreams = resolved.map((r) => r.upstream);
 
   const tls = parsed.tls && resolveTlsPaths(parsed.tls, cwd);
-  return deepFreeze({ ...parsed, dataDir: path.resolve(cwd, parsed.dataDir), upstreams, ...(tls ? { tls } : {}) }) as Config;
+  const dataDir = path.resolve(cwd, parsed.dataDir);
+  const auth = parsed.auth && resolveAuthPaths(parsed.auth, cwd, dataDir);
+  return deepFreeze({ ...parsed, dataDir, upstreams, ...(tls ? { tls } : {}), ...(auth ? { auth } : {}) }) as Config;
+}
+
+/** Like the TLS files, the auth files are read (and watched) where they are used. */
+function resolveAuthPaths(auth: NonNullable<ParsedConfig['auth']>, cwd: string, dataDir: string): NonNullable<ParsedConfig['auth']> {
+  const at = (p: string) => path.resolve(cwd, p);
+  const machines = Object.fromEntries(Object.entries(auth.machines).map(([name, m]) => [name, 'file' in m ? { ...m, file: at(m.file) } : m]));
+  return {
+    ...auth,
+    signingKeyFile: auth.signingKeyFile === undefined ? path.join(dataDir, 'auth', 'token-signing-key.pem') : at(auth.signingKeyFile),
+    previousKeyFiles: auth.previousKeyFiles.map(at),
+    machines,
+    ...(auth.htpasswd ? { htpasswd: { ...auth.htpasswd, path: at(auth.htpasswd.path) } } : {}),
+    ...(auth.rulesFile ? { rulesFile: at(auth.rulesFile) } : {}),
+  };
 }
 
 /** The files are read where the listener is built (and again on every change), not here. */

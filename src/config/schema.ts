@@ -1,5 +1,6 @@
 // The one configuration schema: every key, its default and its check. Parsed once, then frozen.
 import { z } from 'zod';
+import { authSchema, proxyFilterSchema } from './auth-schema.ts';
 
 const hostPort = z
   .string()
@@ -107,6 +108,8 @@ export const upstreamSchema = z
      * hosts of the same registrable domain.
      */
     authRealmHosts: z.array(hostName).default([]),
+    /** Which of this upstream's repositories may enter the cache at all (globs; deny wins). */
+    repositories: proxyFilterSchema.optional(),
   })
   .refine((u) => !(u.password && u.passwordFile), {
     message: 'set password or passwordFile, not both',
@@ -190,6 +193,8 @@ export const configSchema = z
       })
       .prefault({}),
     upstreams: z.array(upstreamSchema).default([]),
+    /** Client authentication and access rules (auth-schema.ts). Unset: anyone may pull anything. */
+    auth: authSchema.optional(),
   })
   .superRefine((cfg, ctx) => {
     if (cfg.listen === PLAIN_LISTENER_OFF && cfg.tls === undefined) {

@@ -11,6 +11,9 @@ import type { ConfiguredUpstream, UpstreamRouter } from '../proxy/upstream-route
 import { parseRegistryPath } from './parse-registry-path.ts';
 import { manifestHeaders } from './manifest-route.ts';
 import type { RequestObserver } from './request-observer.ts';
+import type { AccessGate } from '../auth/access-gate.ts';
+import { describeIdentity, type Identity } from '../auth/identity.ts';
+import { gateRequest } from './gate-request.ts';
 
 export interface ManifestFastPathDeps {
   readonly router: UpstreamRouter<ConfiguredUpstream>;
@@ -18,6 +21,8 @@ export interface ManifestFastPathDeps {
   readonly observer: RequestObserver;
   /** Bookkeeping for a manifest sent by GET (its blobs count as used). */
   readonly manifestServed: (manifest: StoredManifest) => void;
+  /** When set, only a caller memory says may pull is answered here (a cached token, anonymous by rule). */
+  readonly gate?: AccessGate | undefined;
 }
 
 export class ManifestFastPath {
@@ -51,6 +56,14 @@ export class ManifestFastPath {
       return false; // the full handler answers bad names and references with the proper error
     }
     if (!manifest) return false;
+    const gate = this.#deps.gate;
+    let identity: Identity | undefined;
+    if (gate) {
+      const asking = gateRequest(req);
+      identity = gate.identifyNow(asking);
+      // Anything but a clear yes is the full handler's: it verifies, challenges and refuses.
+      if (!identity || !gate.mayPull(identity, { upstream: route.upstream.name, repository: route.repository, asked: target.name }, false)) return false;
+    }
 
     const observer = this.#deps.observer;
     const reqId = observer.requestId(headerOf(req, 'x-request-id'));
@@ -78,6 +91,7 @@ export class ManifestFastPath {
       seconds: (performance.now() - started) / 1000,
       completed: true,
       userAgent: headerOf(req, 'user-agent'),
+      identity: describeIdentity(identity),
     });
     return true;
   }

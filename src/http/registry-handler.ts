@@ -16,8 +16,11 @@ import { serveTagList } from './tags-route.ts';
 import { serveReferrers } from './referrers-route.ts';
 import { API_VERSION_HEADERS } from './registry-headers.ts';
 import type { WharfEnv } from './wharf-env.ts';
+import type { AccessGate } from '../auth/access-gate.ts';
 
 export interface RegistryServices {
+  /** Who may pull what; undefined: anyone may pull anything. */
+  readonly gate?: AccessGate | undefined;
   readonly router: UpstreamRouter<Upstream>;
   readonly manifests: ManifestService;
   readonly blobs: BlobService;
@@ -44,8 +47,10 @@ export async function handleRegistryRequest(c: Context<WharfEnv>, services: Regi
   const target = parseRegistryPath(c.req.path);
   c.set('requestKind', target.kind === 'upload' || target.kind === 'catalog' || target.kind === 'unknown' ? 'other' : target.kind);
   if (method !== 'GET' && method !== 'HEAD') throw new UnsupportedError();
+  const gate = services.gate;
   switch (target.kind) {
     case 'base':
+      gate?.checkPing(c.get('identity'), c.get('gateRequest'));
       return baseResponse(method);
     case 'upload':
       throw new UnsupportedError();
@@ -58,6 +63,8 @@ export async function handleRegistryRequest(c: Context<WharfEnv>, services: Regi
   const route = services.router.route(target.name, ns);
   c.set('upstreamName', route.upstream.name);
   c.set('repository', route.repository);
+  // Before any store or upstream is asked: a refusal says nothing about what is cached.
+  gate?.checkPull(c.get('identity'), { upstream: route.upstream.name, repository: route.repository, asked: target.name }, c.get('gateRequest'));
   switch (target.kind) {
     case 'manifest':
       return serveManifest(services.manifests, services.accounting, route, target.reference, method);

@@ -24,6 +24,8 @@ export interface RequestOutcome {
   /** Every byte went out (false: the client left or the body was cut). */
   readonly completed: boolean;
   readonly userAgent: string | undefined;
+  /** Who asked, as describeIdentity() names it (never a secret); undefined when wharf is open. */
+  readonly identity?: string | undefined;
 }
 
 export class RequestObserver {
@@ -62,6 +64,7 @@ export class RequestObserver {
         upstream: o.upstream,
         completed: o.completed,
         userAgent: o.userAgent,
+        identity: o.identity,
       },
       'request',
     );

@@ -52,6 +52,8 @@ export class Metrics {
   readonly manifestStoreErrors: Counter<'backend' | 'operation'>;
   /** Blobs served straight from the upstream without caching (disk full or unwritable). */
   readonly blobCacheBypassed: Counter<'reason'>;
+  /** Authentication and authorisation outcomes (ok, denied, bad-credentials, expired) by identity kind. */
+  readonly auth: Counter<'result' | 'kind'>;
   /** Hit threads count in their own registries; their figures are added in when read. */
   readonly #remotes: MetricsSource[] = [];
 
@@ -63,6 +65,7 @@ export class Metrics {
     const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) => new Gauge<L>({ name, help, labelNames, registers });
 
     this.requests = counter(REQUESTS, 'Registry API requests by kind, cache result (hit, miss, coalesced, revalidated, stale, bypass, error) and upstream', ['kind', 'result', 'upstream']);
+    this.auth = counter('wharf_auth_total', 'Authentication and access decisions by result (ok, denied, bad-credentials, expired) and identity kind (anonymous, user, machine, certificate)', ['result', 'kind']);
     this.requestDuration = new Histogram({
       name: 'wharf_request_duration_seconds',
       help: 'Time from request to the end of the response',

@@ -22,6 +22,8 @@ import type { RepositoryLinks } from '../proxy/repository-links.ts';
 import type { ConfiguredUpstream, UpstreamRouter } from '../proxy/upstream-router.ts';
 import type { Forwarder } from './forward.ts';
 import type { HitReporter } from './hit-reporter.ts';
+import type { AccessGate } from '../auth/access-gate.ts';
+import { gateRequest } from '../http/gate-request.ts';
 
 export interface HitAppDeps {
   readonly logger: Logger;
@@ -34,6 +36,8 @@ export interface HitAppDeps {
   readonly forwarder: Forwarder;
   readonly reporter: HitReporter;
   readonly observer: RequestObserver;
+  /** Who may pull what; undefined: anyone may pull anything. */
+  readonly gate: AccessGate | undefined;
 }
 
 export function createHitApp(deps: HitAppDeps): Hono<WharfEnv> {
@@ -54,17 +58,24 @@ async function answerFromCache(c: Context<WharfEnv>, deps: HitAppDeps): Promise<
   const method = c.env.incoming.method ?? 'GET';
   if (method !== 'GET' && method !== 'HEAD') return undefined;
   const target = parseRegistryPath(c.req.path);
+  if (target.kind !== 'base' && target.kind !== 'manifest' && target.kind !== 'blob') return undefined;
+  // Only what this thread answers is authenticated here; the rest the main thread decides.
+  const gate = deps.gate;
+  const asking = gate && gateRequest(c.env.incoming);
+  const identity = gate && (await gate.identify(asking!));
+  if (identity) c.set('identity', identity);
   if (target.kind === 'base') {
     c.set('requestKind', 'base');
+    gate?.checkPing(identity!, asking!);
     return baseResponse(method);
   }
-  if (target.kind !== 'manifest' && target.kind !== 'blob') return undefined;
   let route;
   try {
     route = deps.router.route(target.name, c.req.query('ns'));
   } catch {
     return undefined; // the main thread answers bad names with the proper error
   }
+  gate?.checkPull(identity!, { upstream: route.upstream.name, repository: route.repository, asked: target.name }, asking!);
   const mark = () => {
     c.set('requestKind', target.kind);
     c.set('upstreamName', route.upstream.name);

@@ -7,6 +7,7 @@ import { openBlobStore, openManifestStore } from '../cache/open-stores.ts';
 import { Metrics } from '../metrics/metrics.ts';
 import { ManifestService } from '../proxy/manifest-service.ts';
 import { RepositoryLinks } from '../proxy/repository-links.ts';
+import { openAccessGate } from '../auth/open-access-gate.ts';
 import { routerFromConfig } from '../proxy/upstream-router.ts';
 import { chooseFileSender } from '../http/file-sender.ts';
 import { ManifestFastPath } from '../http/manifest-fast-path.ts';
@@ -30,7 +31,10 @@ export async function createHitDeps(config: Config, logger: Logger, mainThread: 
   const observer = new RequestObserver({ logger, metrics, topRepositories: reporter });
   const links = new RepositoryLinks(store, logger);
   const manifests = ManifestService.fromConfig(config, store, logger, links);
+  const access = await openAccessGate(config, logger, metrics);
+  const gate = access?.gate;
   return {
+    gate,
     logger,
     metrics,
     manifests,
@@ -41,8 +45,11 @@ export async function createHitDeps(config: Config, logger: Logger, mainThread: 
     forwarder,
     reporter,
     observer,
-    fastPath: new ManifestFastPath({ router, manifests, observer, manifestServed: (m) => reporter.manifestServed(m) }),
-    close: () => store.close(),
+    fastPath: new ManifestFastPath({ router, manifests, observer, gate, manifestServed: (m) => reporter.manifestServed(m) }),
+    close: async () => {
+      access?.close();
+      await store.close();
+    },
   };
 }
 

@@ -32,6 +32,11 @@ export class Podman {
     return stdout.trim();
   }
 
+  /** `podman login` to a plain-HTTP registry; the credentials go to this podman's own auth file. */
+  async login(host: string, user: string, password: string): Promise<void> {
+    await this.#podman(['login', '--tls-verify=false', '-u', user, '-p', password, host]);
+  }
+
   /** Pulls `ref` (fully qualified) and returns the manifest digest podman recorded. */
   async pull(ref: string): Promise<string> {
     await this.#podman(['pull', '--quiet', '--signature-policy', join(this.#dir.path, 'policy.json'), ref]);

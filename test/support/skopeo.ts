@@ -29,12 +29,14 @@ export class Skopeo {
   }
 
   /** skopeo copy to a fresh OCI layout; returns the layout's index.json. */
-  async copy(source: string, opts: { registriesConf?: string; all?: boolean } = {}): Promise<{ dir: string; index: OciLayoutIndex }> {
+  /** creds: user:password for the source registry (`--src-creds`). */
+  async copy(source: string, opts: { registriesConf?: string; all?: boolean; creds?: string } = {}): Promise<{ dir: string; index: OciLayoutIndex }> {
     const out = await mkdtemp(join(this.#dir, 'layout-'));
     const args = ['--policy', join(this.#dir, 'policy.json')];
     if (opts.registriesConf) args.push('--registries-conf', opts.registriesConf);
     args.push('copy', '--retry-times', '0', '--src-tls-verify=false');
     if (opts.all) args.push('--all', '--preserve-digests');
+    if (opts.creds) args.push('--src-creds', opts.creds);
     args.push(source, `oci:${out}:pulled`);
     await run('skopeo', args, { env: { REGISTRY_AUTH_FILE: join(this.#dir, 'auth.json') } });
     const index = JSON.parse(await readFile(join(out, 'index.json'), 'utf8')) as OciLayoutIndex;

@@ -19,7 +19,10 @@ export interface WharfOptions {
     redirectHosts?: string[];
     authRealmHosts?: string[];
     timeouts?: WharfOptions['timeouts'];
+    repositories?: { allow?: string[]; deny?: string[] };
   }>;
+  /** The auth block as in the config file (src/config/auth-schema.ts). */
+  auth?: Record<string, unknown>;
   dataDir?: string;
   redisUrl?: string;
   tagTtlSeconds?: number;
@@ -76,6 +79,7 @@ export async function startWharf(opts: WharfOptions): Promise<TestWharf> {
   if (opts.offline !== undefined) config.offline = opts.offline;
   if (opts.adminToken !== undefined) config.admin = { token: opts.adminToken };
   if (opts.resilience) config.resilience = opts.resilience;
+  if (opts.auth) config.auth = opts.auth;
   await writeFile(configPath, stringify(config));
   const loaded = await loadConfig({ path: configPath, env: {} }).finally(() => rm(configDir, { recursive: true, force: true }));
   const server = await startServer(loaded, createLogger(loaded.logLevel, opts.logDestination));

@@ -1,0 +1,146 @@
+// The one place that decides whether a request may go on: who is asking (authenticator.ts), and
+// whether that caller may pull the repository it names (the access rules, the upstream's proxy
+// filter and, for a wharf token, the token's own grant). Decided before any store or upstream is
+// asked, on manifests, blobs, tag lists and referrers alike. Refusals never say whether the
+// content exists: 401 with a Bearer challenge for a caller without credentials (so every
+// registry client fetches a token and asks again), 403 DENIED for one who has them.
+import type { AccessRulesSource } from './access-rules-source.ts';
+import { AccessRules } from './access-rules.ts';
+import type { Authenticator, ClientCertificate } from './authenticator.ts';
+import { AuthError } from './auth-errors.ts';
+import { anonymousIdentity, type Identity } from './identity.ts';
+import type { ProxyFilter } from './proxy-filter.ts';
+import { accessAllows } from './scope.ts';
+import { RegistryError } from '../errors.ts';
+
+/** What the gate reads of a request. */
+export interface GateRequest {
+  readonly authorization: string | undefined;
+  readonly address: string;
+  readonly certificate: ClientCertificate | undefined;
+  /** Host header and scheme as the client used them: the default token realm is on them. */
+  readonly host: string | undefined;
+  readonly secure: boolean;
+}
+
+/** The repository a request is about, routed. */
+export interface GateTarget {
+  readonly upstream: string;
+  readonly repository: string;
+  /** The name as the client wrote it in the path: the scope its token request will name. */
+  readonly asked: string;
+}
+
+export interface AccessGateOptions {
+  /** Undefined: nobody is authenticated, every caller is anonymous (proxy filters alone). */
+  readonly authenticator: Authenticator | undefined;
+  readonly rules: AccessRulesSource;
+  /** Per upstream name; an upstream without one admits every repository. */
+  readonly proxyFilters: ReadonlyMap<string, ProxyFilter>;
+  readonly service: string;
+  /** Fixed token realm; unset: /token on the host and scheme the client used. */
+  readonly realm: string | undefined;
+  readonly admins: AccessRules;
+  readonly observers: AccessRules;
+}
+
+export class AccessGate {
+  readonly #o: AccessGateOptions;
+
+  constructor(options: AccessGateOptions) {
+    this.#o = options;
+  }
+
+  /** Throws the 401 (with its challenge) when the credentials fail. */
+  async identify(req: GateRequest): Promise<Identity> {
+    const authenticator = this.#o.authenticator;
+    if (authenticator === undefined) return anonymousIdentity(req.address);
+    try {
+      return await authenticator.authenticate(req);
+    } catch (err) {
+      if (err instanceof AuthError) throw this.#challenged(err, req, undefined, true);
+      throw err;
+    }
+  }
+
+  /** identify() from memory alone, or undefined when that needs a wait (the fast path then passes). */
+  identifyNow(req: GateRequest): Identity | undefined {
+    const authenticator = this.#o.authenticator;
+    return authenticator === undefined ? anonymousIdentity(req.address) : authenticator.authenticateNow(req);
+  }
+
+  /**
+   * The /v2/ ping: a caller without credentials is challenged, so that clients log in, unless
+   * the rules grant it something as it is (a node mirror on a trusted network): dockerd would
+   * otherwise send such a mirror the user's Docker Hub credentials.
+   */
+  checkPing(identity: Identity, req: GateRequest): void {
+    if (identity.kind !== 'anonymous' || this.#o.rules.rules.admitsAnywhere(identity, 'pull')) return;
+    throw this.#challenged(new UnauthorizedError('authentication required'), req, undefined, false);
+  }
+
+  /** Resolves when the caller may pull the repository; else throws 401 or 403. */
+  checkPull(identity: Identity, target: GateTarget, req: GateRequest): void {
+    if (this.mayPull(identity, target)) return;
+    if (identity.kind === 'anonymous') throw this.#challenged(new UnauthorizedError('authentication required'), req, target.asked, false);
+    throw new DeniedError();
+  }
+
+  /** The decision alone: rules, proxy filter, and a token's own grant. */
+  mayPull(identity: Identity, target: GateTarget, count = true): boolean {
+    if (!this.admitted(target)) return false;
+    if (identity.tokenAccess !== undefined && !accessAllows(identity.tokenAccess, 'repository', target.asked, 'pull')) return false;
+    return this.#o.rules.rules.allowed(identity, `${target.upstream}/${target.repository}`, 'pull', count);
+  }
+
+  /** Whether the upstream's proxy filter lets the repository into the cache at all. */
+  admitted(target: Pick<GateTarget, 'upstream' | 'repository'>): boolean {
+    return this.#o.proxyFilters.get(target.upstream)?.admits(target.repository) ?? true;
+  }
+
+  isAdmin(identity: Identity): boolean {
+    return this.#o.admins.admitsAnywhere(identity, 'pull');
+  }
+
+  /** Status page, /status.json and /metrics name repositories: observers and admins only. */
+  mayObserve(identity: Identity): boolean {
+    return this.#o.observers.admitsAnywhere(identity, 'pull') || this.#o.admins.admitsAnywhere(identity, 'pull');
+  }
+
+  /** A 401 or 403 for an operator endpoint (Basic challenge: a browser then asks for a password). */
+  refuseOperator(identity: Identity): RegistryError {
+    return identity.kind === 'anonymous'
+      ? new UnauthorizedError('authentication required', { 'WWW-Authenticate': 'Basic realm="wharf", charset="UTF-8"' })
+      : new DeniedError();
+  }
+
+  realm(req: Pick<GateRequest, 'host' | 'secure'>): string {
+    return this.#o.realm ?? `${req.secure ? 'https' : 'http'}://${req.host ?? 'localhost'}/token`;
+  }
+
+  get service(): string {
+    return this.#o.service;
+  }
+
+  /** The challenge Docker's token flow starts from (distribution's token.md). */
+  #challenged(err: RegistryError, req: GateRequest, scope: string | undefined, invalidToken: boolean): RegistryError {
+    const parts = [`realm="${this.realm(req)}"`, `service="${this.#o.service}"`];
+    if (scope !== undefined) parts.push(`scope="repository:${scope}:pull"`);
+    if (invalidToken && /^bearer /i.test(req.authorization ?? '')) parts.push('error="invalid_token"');
+    return new RegistryError(err.code, err.status, err.message, undefined, { ...err.headers, 'WWW-Authenticate': `Bearer ${parts.join(',')}` });
+  }
+}
+
+/** Authentication needed (or failed): 401 UNAUTHORIZED, with a challenge. */
+export class UnauthorizedError extends RegistryError {
+  constructor(message: string, headers: Record<string, string> = {}) {
+    super('UNAUTHORIZED', 401, message, undefined, headers);
+  }
+}
+
+/** Authenticated, and not allowed. Says nothing of whether the content exists. */
+export class DeniedError extends RegistryError {
+  constructor() {
+    super('DENIED', 403, 'requested access to the resource is denied');
+  }
+}
