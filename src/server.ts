@@ -13,6 +13,7 @@ import { createApp } from './app.ts';
 import { createDeps, type Deps } from './deps.ts';
 import { closeGracefully, listen } from './http/listen.ts';
 import { registryRequestListener } from './http/request-listener.ts';
+import { newForwardSecret, trustForwardedClients } from './http/forwarded-client.ts';
 import { readTlsFiles } from './http/tls-files.ts';
 import { TlsReloader } from './http/tls-reloader.ts';
 import { TICKET_KEYS_BYTES, TlsServer } from './http/tls-server.ts';
@@ -62,7 +63,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       tls = await listen(tlsServer.server, { ...splitListen(config.tls.listen), reusePort: threaded });
     }
     if (threaded) {
-      internal = createServer(listener);
+      const forwardSecret = newForwardSecret();
+      internal = createServer(trustForwardedClients(forwardSecret, listener));
       const internalAddress = await listen(internal, { host: '127.0.0.1', port: 0 });
       hitThreads = await HitThreads.start(
         config.threads - 1,
@@ -71,6 +73,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
           ...(plain ? { plain: { host: plain.address, port: plain.port } } : {}),
           ...(tls && tlsMaterial ? { tls: { host: tls.address, port: tls.port, material: tlsMaterial, ticketKeys } } : {}),
           internal: { host: '127.0.0.1', port: internalAddress.port },
+          forwardSecret,
         },
         {
           blobsUsed: (digests) => digests.forEach((d) => deps.accounting.used(d)),

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Metrics, RequestKind } from '../metrics/metrics.ts';
 import type { TopRepositories } from '../metrics/top-repositories.ts';
+import type { ClientInfo } from './client-info.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -24,6 +25,7 @@ export interface RequestOutcome {
   /** Every byte went out (false: the client left or the body was cut). */
   readonly completed: boolean;
   readonly userAgent: string | undefined;
+  readonly client: ClientInfo;
 }
 
 export class RequestObserver {
@@ -62,6 +64,8 @@ export class RequestObserver {
         upstream: o.upstream,
         completed: o.completed,
         userAgent: o.userAgent,
+        client: o.client.address,
+        clientCN: o.client.certificate?.subjectCN,
       },
       'request',
     );

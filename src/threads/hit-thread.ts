@@ -16,12 +16,12 @@ import { HitReporter } from './hit-reporter.ts';
 import type { HitThreadData, HitThreadMessage, MainThreadMessage } from './messages.ts';
 
 const port = parentPort!;
-const { config, plain, tls, internal } = workerData as HitThreadData;
+const { config, plain, tls, internal, forwardSecret } = workerData as HitThreadData;
 const send = (message: HitThreadMessage) => port.postMessage(message);
 
 const logger = createLogger(config.logLevel).child({ thread: threadId });
 const reporter = new HitReporter(send);
-const forwarder = new Forwarder(internal);
+const forwarder = new Forwarder(internal, forwardSecret);
 const deps = await createHitDeps(config, logger, { forwarder, reporter });
 const { metrics } = deps;
 const listener = registryRequestListener(createHitApp(deps), deps.fastPath);

@@ -11,6 +11,8 @@ export interface HitThreadData {
   readonly tls?: { readonly host: string; readonly port: number; readonly material: TlsMaterial; readonly ticketKeys: Uint8Array };
   /** The main thread's loopback listener for requests a hit thread hands over. */
   readonly internal: { readonly host: string; readonly port: number };
+  /** Proves to the internal listener that the client headers of a handed-over request are a hit thread's. */
+  readonly forwardSecret: string;
 }
 
 export type HitThreadMessage =
