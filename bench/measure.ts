@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { request } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import { run } from '../test/support/run.ts';
 
 export async function timedPull(registryHost: string, ref: string): Promise<number> {
@@ -27,11 +27,12 @@ export interface HerdResult {
   readonly slowestFirstByteS: number;
 }
 
-export async function herd(url: string, clients: number, expectedSize: number): Promise<HerdResult> {
+/** dispatcher: for https, one that trusts the system's CA. */
+export async function herd(url: string, clients: number, expectedSize: number, dispatcher?: Dispatcher): Promise<HerdResult> {
   const started = performance.now();
   const results = await Promise.all(
     Array.from({ length: clients }, async () => {
-      const res = await request(url);
+      const res = await request(url, dispatcher ? { dispatcher } : {});
       let first: number | undefined;
       let size = 0;
       for await (const chunk of res.body) {
@@ -55,7 +56,7 @@ export interface WrkResult {
   readonly errors: number;
 }
 
-/** wrk with 64 connections over the given paths in turn, with a registry client's Accept header. */
+/** wrk with 64 connections over the given paths in turn, with a registry client's Accept header (https too: wrk does not verify certificates). */
 export async function wrkRps(baseUrl: string, paths: readonly string[], seconds = 10): Promise<WrkResult> {
   const dir = await mkdtemp(join(tmpdir(), 'wharf-bench-wrk-'));
   try {
@@ -84,9 +85,10 @@ function latencyMs(wrkOutput: string, percentile: string): number {
   return m[2] === 'us' ? value / 1000 : m[2] === 's' ? value * 1000 : value;
 }
 
-/** One stream with curl, body discarded: MB/s (10^6 bytes). */
-export async function blobMBps(url: string, expectedSize: number): Promise<number> {
-  const { stdout } = await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{time_total}', url], { timeoutMs: 30 * 60_000 });
+/** One stream with curl, body discarded: MB/s (10^6 bytes). caFile: for https, the CA to trust. */
+export async function blobMBps(url: string, expectedSize: number, caFile?: string): Promise<number> {
+  const trust = caFile ? ['--cacert', caFile] : [];
+  const { stdout } = await run('curl', ['-s', ...trust, '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{time_total}', url], { timeoutMs: 30 * 60_000 });
   const [code, size, seconds] = stdout.trim().split(' ');
   if (code !== '200' || Number(size) !== expectedSize) throw new Error(`${url}: HTTP ${code}, ${size} of ${expectedSize} bytes`);
   return Number(size) / Number(seconds) / 1e6;

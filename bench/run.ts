@@ -3,7 +3,8 @@
 // WAN (50 ms per round trip, one 100 Mbit/s link shared by all connections), measured one after
 // the other in one run, printed side by side with wharf's ratios against its targets.
 //
-// Environment: BENCH_SYSTEMS (default wharf,wharf-2t,wharf-redis-2t,registry,nginx; also wharf-redis), BENCH_SECTIONS (default
+// Environment: BENCH_SYSTEMS (default wharf,wharf-2t,wharf-redis-2t,registry,nginx; also wharf-redis, and
+// wharf-tls, wharf-tls-2t: HTTPS only, printed against the plain wharf beside them), BENCH_SECTIONS (default
 // cold,herd,large,manifest,fill), BENCH_SCALE (blob sizes, default 1), BENCH_OUT (also write the
 // markdown table to this file). Needs docker-registry,
 // redis-server, skopeo, nginx, wrk and curl (Debian packages). Loopback only.
@@ -12,6 +13,7 @@ import { writeFile } from 'node:fs/promises';
 import { startOrigin } from './origin.ts';
 import { startSystem, type System, type SystemKind } from './systems.ts';
 import { blobMBps, herd, median, peakRssMB, resetPeakRss, timedPull, wrkRps, type WrkResult } from './measure.ts';
+import { request } from 'undici';
 import { startTcpFaults, type TcpFaults } from '../test/support/tcp-faults.ts';
 
 const MiB = 1 << 20;
@@ -65,7 +67,7 @@ async function main(): Promise<void> {
       log(`${kind}: cold fill straight from the origin`);
       const direct = await startSystem(kind, origin.registry.url);
       try {
-        results.get(kind)!.coldFillMBps = await blobMBps(`${direct.url}/v2/bench/fill/blobs/${fillBlob.digest}`, fillBlob.size);
+        results.get(kind)!.coldFillMBps = await blobMBps(`${direct.url}/v2/bench/fill/blobs/${fillBlob.digest}`, fillBlob.size, direct.caFile);
       } finally {
         await direct.stop();
       }
@@ -115,7 +117,7 @@ async function measureHerd(kind: string, system: System, ctx: Context, f: Figure
   await ctx.origin.registry.settleLog();
   const mark = ctx.origin.registry.requestLog().length;
   resetPeakRss(system.pids());
-  const h = await herd(`${system.url}/v2/bench/herd/blobs/${ctx.herdBlob.digest}`, HERD_CLIENTS, ctx.herdBlob.size);
+  const h = await herd(`${system.url}/v2/bench/herd/blobs/${ctx.herdBlob.digest}`, HERD_CLIENTS, ctx.herdBlob.size, system.dispatcher);
   f.herdRssMB = peakRssMB(system.pids());
   f.herdWallS = h.wallS;
   f.herdOk = h.ok;
@@ -129,11 +131,11 @@ async function measureLargeBlob(kind: string, system: System, ctx: Context, f: F
   ctx.wan.setBandwidth(undefined);
   try {
     const large = `${system.url}/v2/bench/large/blobs/${ctx.largeBlob.digest}`;
-    await blobMBps(large, ctx.largeBlob.size);
+    await blobMBps(large, ctx.largeBlob.size, system.caFile);
     await new Promise((r) => setTimeout(r, 3000)); // caches that store in the background
     // Seven reads of 0.2 s each: single streams at these speeds vary by 2x from read to read.
     const reads: number[] = [];
-    for (let i = 0; i < 7; i++) reads.push(await blobMBps(large, ctx.largeBlob.size));
+    for (let i = 0; i < 7; i++) reads.push(await blobMBps(large, ctx.largeBlob.size, system.caFile));
     f.largeCachedMBps = median(reads);
   } finally {
     ctx.wanLink();
@@ -144,7 +146,10 @@ async function measureManifests(kind: string, system: System, ctx: Context, f: F
   log(`${kind}: cached manifests by tag, wrk 64 connections`);
   const paths = Array.from({ length: TAGS }, (_, i) => `/v2/bench/tiny/manifests/t${i}`);
   for (let round = 0; round < 2; round++) {
-    for (const p of paths) await fetch(`${system.url}${p}`, { headers: { accept: 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' } }).then((r) => r.arrayBuffer());
+    for (const p of paths) {
+      const res = await request(`${system.url}${p}`, { dispatcher: system.dispatcher, headers: { accept: 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' } });
+      await res.body.dump();
+    }
   }
   const before = ctx.origin.registry.requestLog().length;
   // A warm-up under load first (a JIT-compiled server needs a few seconds of traffic to reach its
@@ -187,6 +192,7 @@ function renderTable(direct: Figures, results: Map<string, Figures>, mediumBytes
     ...rows.map(([name, ref, cell]) => `| ${name} | ${ref} | ${systems.map(cell).join(' | ')} |`),
     '',
     ...targets(direct, results),
+    ...tlsCost(results),
     '',
   ];
   return lines.join('\n');
@@ -216,6 +222,27 @@ function targets(direct: Figures, results: Map<string, Figures>): string[] {
       line('cached large blob / nginx', largeRatio, '≥ 1.0', largeRatio === undefined ? undefined : largeRatio >= 1.0),
       line('cold fill MB/s', w.coldFillMBps, '≥ 250', w.coldFillMBps === undefined ? undefined : w.coldFillMBps >= 250),
       line('herd peak RSS MB', w.herdRssMB, '≤ 120', w.herdRssMB === undefined ? undefined : w.herdRssMB <= 120),
+      '',
+    );
+  }
+  return lines;
+}
+
+/** What HTTPS costs: each wharf-tls system against the same wharf over plain HTTP, when both ran. */
+function tlsCost(results: Map<string, Figures>): string[] {
+  const lines: string[] = [];
+  for (const [kind, tls] of results) {
+    const plain = results.get(kind.replace('-tls', ''));
+    if (!kind.includes('-tls') || !plain) continue;
+    const pair = (key: string, unit: string) => {
+      const [t, p] = [tls[key], plain[key]];
+      if (t === undefined || p === undefined) return '–';
+      return `${(t / p).toFixed(2)} (${t.toFixed(0)} against ${p.toFixed(0)} ${unit})`;
+    };
+    lines.push(
+      `${kind} against ${kind.replace('-tls', '')} (HTTPS: no sendfile, bytes pass through OpenSSL):`,
+      `- cached 500 MiB blob, one stream: ${pair('largeCachedMBps', 'MB/s')}`,
+      `- cached manifest by tag, 64 conns: ${pair('manifestRps', 'req/s')}`,
       '',
     );
   }

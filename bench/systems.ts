@@ -1,11 +1,14 @@
 // The systems measured side by side, each started fresh with an empty cache in front of the
-// same simulated WAN link: wharf (embedded store), wharf (Redis), the reference registry in
-// proxy mode (Debian's docker-registry), and nginx proxy_cache configured for registries.
+// same simulated WAN link: wharf (embedded store), wharf (Redis), wharf over HTTPS only, the
+// reference registry in proxy mode (Debian's docker-registry), and nginx proxy_cache configured
+// for registries.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Agent, request } from 'undici';
 import { stringify } from 'yaml';
+import { createTestCa } from '../test/support/test-ca.ts';
 import { freePort } from '../test/support/free-port.ts';
 import { makeTempDir, type TempDir } from '../test/support/temp-dir.ts';
 import { startRedisServer, type RedisServer } from '../test/support/redis-server.ts';
@@ -16,15 +19,22 @@ const WHARF_ENTRY = new URL('../bin/wharf.js', import.meta.url).pathname;
 
 export interface System {
   readonly name: string;
-  /** http://127.0.0.1:PORT */
+  /** http://127.0.0.1:PORT, or https:// */
   readonly url: string;
+  /** For https: the CA that issued the system's certificate, for the load tools to trust. */
+  readonly caFile?: string;
+  /** What the bench's own requests go through (trusting caFile). */
+  readonly dispatcher: Agent;
   /** The process and its children, for RSS and CPU. */
   pids(): number[];
   stop(): Promise<void>;
 }
 
-/** wharf-2t, wharf-redis-2t: the same with `threads: 2` (a hit thread beside the main one). */
-export type SystemKind = 'wharf' | 'wharf-2t' | 'wharf-redis' | 'wharf-redis-2t' | 'registry' | 'nginx';
+/**
+ * wharf-2t, wharf-redis-2t: the same with `threads: 2` (a hit thread beside the main one);
+ * wharf-tls, wharf-tls-2t: HTTPS only (`listen: off`), with a certificate from a CA of the bench's.
+ */
+export type SystemKind = 'wharf' | 'wharf-2t' | 'wharf-tls' | 'wharf-tls-2t' | 'wharf-redis' | 'wharf-redis-2t' | 'registry' | 'nginx';
 type WharfKind = Extract<SystemKind, `wharf${string}`>;
 
 export async function startSystem(kind: SystemKind, upstreamUrl: string): Promise<System> {
@@ -43,10 +53,12 @@ async function startWharfSystem(kind: WharfKind, upstreamUrl: string, dir: TempD
   const redis: RedisServer | undefined = kind.startsWith('wharf-redis') ? await startRedisServer() : undefined;
   const config = join(dir.path, 'wharf.yaml');
   const port = await freePort();
+  const tls = kind.startsWith('wharf-tls') ? await benchCertificate(dir) : undefined;
   await writeFile(
     config,
     stringify({
-      listen: `127.0.0.1:${port}`,
+      // Over TLS, every request of the bench goes through it: no plain listener to fall back on.
+      ...(tls ? { listen: 'off', tls: { listen: `127.0.0.1:${port}`, certFile: tls.certFile, keyFile: tls.keyFile } } : { listen: `127.0.0.1:${port}` }),
       dataDir: join(dir.path, 'data'),
       // No access log, as nginx (access_log off) and the registry (accesslog disabled) run here.
       logLevel: 'warn',
@@ -57,7 +69,7 @@ async function startWharfSystem(kind: WharfKind, upstreamUrl: string, dir: TempD
     }),
   );
   // The command itself, so wharf runs with the Node settings its first line gives it.
-  const system = await startProcess(kind, WHARF_ENTRY, ['serve', '--config', config], `http://127.0.0.1:${port}`, dir);
+  const system = await startProcess(kind, WHARF_ENTRY, ['serve', '--config', config], `${tls ? 'https' : 'http'}://127.0.0.1:${port}`, dir, tls?.caFile);
   return {
     ...system,
     async stop() {
@@ -65,6 +77,13 @@ async function startWharfSystem(kind: WharfKind, upstreamUrl: string, dir: TempD
       await redis?.stop();
     },
   };
+}
+
+/** A server certificate for 127.0.0.1 from a CA made for this run. */
+async function benchCertificate(dir: TempDir): Promise<{ certFile: string; keyFile: string; caFile: string }> {
+  const ca = await createTestCa(dir.path, 'bench-ca');
+  const server = await ca.issue('localhost', { usage: 'server' });
+  return { certFile: server.certPath, keyFile: server.keyPath, caFile: ca.certPath };
 }
 
 async function startRegistryProxy(upstreamUrl: string, dir: TempDir): Promise<System> {
@@ -132,20 +151,32 @@ http {
   return startProcess('nginx', '/usr/sbin/nginx', ['-p', `${d}/`, '-e', `${d}/logs/error.log`, '-c', `${d}/nginx.conf`], `http://127.0.0.1:${port}`, dir);
 }
 
-async function startProcess(name: string, command: string, args: string[], url: string, dir: TempDir): Promise<System> {
+async function startProcess(name: string, command: string, args: string[], url: string, dir: TempDir, caFile?: string): Promise<System> {
   const child: ChildProcess = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   child.stderr?.on('data', (b: Buffer) => (log = (log + b.toString()).slice(-4000)));
+  const dispatcher = new Agent(caFile ? { connect: { ca: readFileSync(caFile, 'utf8') } } : {});
+  const answers = () =>
+    request(`${url}/v2/`, { dispatcher }).then(
+      async (r) => (await r.body.dump(), r.statusCode < 500),
+      () => false,
+    );
   const deadline = Date.now() + 15_000;
-  while (!(await fetch(`${url}/v2/`).then((r) => r.status < 500, () => false))) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`${name} did not start:\n${log}`);
+  while (!(await answers())) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      await dispatcher.close();
+      throw new Error(`${name} did not start:\n${log}`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   return {
     name,
     url,
+    ...(caFile ? { caFile } : {}),
+    dispatcher,
     pids: () => (child.pid === undefined ? [] : [child.pid, ...descendants(child.pid)]),
     async stop() {
+      await dispatcher.close();
       await stopProcess(child);
       await dir.cleanup();
     },

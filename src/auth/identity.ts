@@ -32,9 +32,8 @@ export function isIdentityKind(value: unknown): value is IdentityKind {
   return typeof value === 'string' && (IDENTITY_KINDS as readonly string[]).includes(value);
 }
 
-/** For the access log: `user:alice`, `machine:ci`, `certificate:node-1`, `anonymous`; and the address. */
+/** For the access log (beside the client's address): `user:alice`, `machine:ci`, `certificate:node-1`, `anonymous`. */
 export function describeIdentity(identity: Identity | undefined): string | undefined {
   if (identity === undefined) return undefined;
-  const who = identity.kind === 'anonymous' ? 'anonymous' : `${identity.kind}:${identity.name ?? ''}`;
-  return `${who}@${identity.address}`;
+  return identity.kind === 'anonymous' ? 'anonymous' : `${identity.kind}:${identity.name ?? ''}`;
 }

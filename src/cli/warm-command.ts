@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load-config.ts';
+import { PLAIN_LISTENER_OFF } from '../config/schema.ts';
 import { splitListen } from '../server.ts';
 import { parsePlatform, warm } from './warm.ts';
 import { createWarmReporter } from './warm-report.ts';
@@ -13,7 +14,7 @@ for all platforms of multi-platform images unless --platform is given.
 REF is [registry/]repository[:tag|@digest], e.g. alpine:3.20, ghcr.io/owner/app:v1.
 
 Options:
-  -u, --url URL          the running wharf (default: from the config's listen address)
+  -u, --url URL          the running wharf (default: the config's listen address; tls.listen when listen is off)
   -p, --platform OS/ARCH only this platform of multi-platform images (repeatable)
   -f, --file FILE        more references, one per line (# comments allowed)
   -j, --concurrency N    blobs fetched at once (default 4)
@@ -71,7 +72,9 @@ function referencesIn(text: string): string[] {
 
 async function urlFromConfig(configPath: string | undefined): Promise<string> {
   const config = await loadConfig({ path: configPath, env: process.env });
-  const { host, port } = splitListen(config.listen);
+  // HTTPS only when plain HTTP is off: then the CA must be trusted (NODE_EXTRA_CA_CERTS).
+  const plain = config.listen !== PLAIN_LISTENER_OFF;
+  const { host, port } = splitListen(plain ? config.listen : config.tls!.listen);
   const reachable = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-  return `http://${reachable}:${port}`;
+  return `${plain ? 'http' : 'https'}://${reachable}:${port}`;
 }

@@ -3,21 +3,21 @@
 // /metrics too), which only the configured observers and admins may read.
 import type { MiddlewareHandler } from 'hono';
 import type { AccessGate } from '../auth/access-gate.ts';
-import { gateRequest, type ClientOf } from './gate-request.ts';
+import { gateRequest } from './gate-request.ts';
 import type { WharfEnv } from './wharf-env.ts';
 
-export function identifyCaller(gate: AccessGate, clientOf?: ClientOf): MiddlewareHandler<WharfEnv> {
+export function identifyCaller(gate: AccessGate): MiddlewareHandler<WharfEnv> {
   return async (c, next) => {
-    const req = gateRequest(c.env.incoming, clientOf);
+    const req = gateRequest(c.env.incoming);
     c.set('gateRequest', req);
     c.set('identity', await gate.identify(req));
     await next();
   };
 }
 
-export function observersOnly(gate: AccessGate, clientOf?: ClientOf): MiddlewareHandler<WharfEnv> {
+export function observersOnly(gate: AccessGate): MiddlewareHandler<WharfEnv> {
   return async (c, next) => {
-    const identity = await gate.identify(gateRequest(c.env.incoming, clientOf));
+    const identity = await gate.identify(gateRequest(c.env.incoming));
     c.set('identity', identity);
     if (!gate.mayObserve(identity)) throw gate.refuseOperator(identity);
     await next();

@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { StoredManifest } from '../cache/manifest-store.ts';
 import type { ManifestService } from '../proxy/manifest-service.ts';
 import type { ConfiguredUpstream, UpstreamRouter } from '../proxy/upstream-router.ts';
+import { clientInfo } from './client-info.ts';
 import { parseRegistryPath } from './parse-registry-path.ts';
 import { manifestHeaders } from './manifest-route.ts';
 import type { RequestObserver } from './request-observer.ts';
@@ -92,6 +93,7 @@ export class ManifestFastPath {
       completed: true,
       userAgent: headerOf(req, 'user-agent'),
       identity: describeIdentity(identity),
+      client: clientInfo(req),
     });
     return true;
   }

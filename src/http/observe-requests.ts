@@ -3,6 +3,7 @@
 // metrics and access log line. Blob bodies are written straight to the socket, so the outcome
 // is read off the Node response rather than a Response object.
 import type { MiddlewareHandler } from 'hono';
+import { clientInfo } from './client-info.ts';
 import type { FileSender } from './file-sender.ts';
 import type { RequestObserver } from './request-observer.ts';
 import type { WharfEnv } from './wharf-env.ts';
@@ -16,6 +17,8 @@ export function observeRequests(observer: RequestObserver, files: Pick<FileSende
     const socket = res.socket;
     const bytesBefore = socket?.bytesWritten ?? 0;
     const reqId = observer.requestId(c.req.header('x-request-id'));
+    // Now: once the connection is gone, its peer address is too.
+    const client = clientInfo(c.env.incoming);
     res.setHeader('X-Request-Id', reqId);
     res.once('close', () => {
       if (c.get('forwarded')) return;
@@ -34,6 +37,7 @@ export function observeRequests(observer: RequestObserver, files: Pick<FileSende
         completed: res.writableFinished,
         userAgent: c.req.header('user-agent'),
         identity: describeIdentity(c.get('identity')),
+        client,
       });
     });
     await next();

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Metrics, RequestKind } from '../metrics/metrics.ts';
 import type { TopRepositories } from '../metrics/top-repositories.ts';
+import type { ClientInfo } from './client-info.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -26,6 +27,7 @@ export interface RequestOutcome {
   readonly userAgent: string | undefined;
   /** Who asked, as describeIdentity() names it (never a secret); undefined when wharf is open. */
   readonly identity?: string | undefined;
+  readonly client: ClientInfo;
 }
 
 export class RequestObserver {
@@ -65,6 +67,8 @@ export class RequestObserver {
         completed: o.completed,
         userAgent: o.userAgent,
         identity: o.identity,
+        client: o.client.address,
+        clientCN: o.client.certificate?.subjectCN,
       },
       'request',
     );

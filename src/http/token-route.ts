@@ -9,18 +9,17 @@ import { parseScopes, type ResourceAccess } from '../auth/scope.ts';
 import type { TokenService } from '../auth/token-service.ts';
 import type { Identity } from '../auth/identity.ts';
 import type { UpstreamRouter, ConfiguredUpstream } from '../proxy/upstream-router.ts';
-import { gateRequest, type ClientOf } from './gate-request.ts';
+import { gateRequest } from './gate-request.ts';
 import type { WharfEnv } from './wharf-env.ts';
 
 export interface TokenRouteDeps {
   readonly gate: AccessGate;
   readonly tokens: TokenService;
   readonly router: UpstreamRouter<Pick<ConfiguredUpstream, 'name' | 'libraryPrefix'>>;
-  readonly clientOf?: ClientOf;
 }
 
 export async function serveToken(c: Context<WharfEnv>, deps: TokenRouteDeps): Promise<Response> {
-  const req = gateRequest(c.env.incoming, deps.clientOf);
+  const req = gateRequest(c.env.incoming);
   // A wrong password is a 401 here; docker login reports it as such.
   const identity = await deps.gate.identify(req);
   c.set('identity', identity);

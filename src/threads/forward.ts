@@ -1,9 +1,12 @@
 // A hit thread hands a request it cannot answer from the cache to the main thread, which owns
 // upstream traffic, fills and everything else: the request goes to the main thread's internal
-// listener on loopback, body and all, and its answer, body streamed, comes back verbatim.
+// listener on loopback, body and all, with who the client is (its address and verified
+// certificate), and its answer, body streamed, comes back verbatim.
 import { Agent, request, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { MainThreadUnavailableError } from '../errors.ts';
+import { clientInfo } from '../http/client-info.ts';
+import { setForwardedClientHeaders } from '../http/forwarded-client.ts';
 
 // Per-hop headers: they describe one connection, not the message.
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer']);
@@ -13,11 +16,14 @@ const MET_HERE = 'expect';
 export class Forwarder {
   readonly #host: string;
   readonly #port: number;
+  readonly #secret: string;
   readonly #agent = new Agent({ keepAlive: true });
 
-  constructor(target: { host: string; port: number }) {
+  /** secret: what the internal listener wants beside the client headers before it believes them. */
+  constructor(target: { host: string; port: number }, secret: string) {
     this.#host = target.host;
     this.#port = target.port;
+    this.#secret = secret;
   }
 
   /** Resolves once the answer's headers are written and its body is on its way. */
@@ -29,6 +35,8 @@ export class Forwarder {
     if (body && headers['content-length'] === undefined) headers['transfer-encoding'] = 'chunked';
     const requestId = res.getHeader('X-Request-Id');
     if (typeof requestId === 'string') headers['x-request-id'] = requestId;
+    // The main thread sees this loopback connection; these say who the client is.
+    setForwardedClientHeaders(headers, clientInfo(incoming), this.#secret);
     const outgoing = request({ host: this.#host, port: this.#port, method: incoming.method, path: incoming.url, headers, agent: this.#agent });
     const answer = await new Promise<IncomingMessage>((resolve, reject) => {
       outgoing.once('response', resolve);

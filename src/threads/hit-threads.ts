@@ -1,8 +1,9 @@
 // The main thread's side of the hit threads: starts them, takes their reports (blob use, pulls),
-// asks them for their metrics, and stops them.
+// asks them for their metrics, hands them reloaded TLS certificates, and stops them.
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import type { TlsMaterial } from '../http/tls-files.ts';
 import type { MetricsSource } from '../metrics/metrics.ts';
 import type { HitThreadData, HitThreadMessage, MainThreadMessage } from './messages.ts';
 
@@ -65,6 +66,10 @@ class HitThread {
       this.#send({ type: 'metrics', id });
     });
 
+  useTls(material: TlsMaterial): void {
+    this.#send({ type: 'tls', material });
+  }
+
   async stop(graceMs: number): Promise<void> {
     this.#send({ type: 'close', graceMs });
     const timer = setTimeout(() => void this.#worker.terminate(), graceMs + 1000);
@@ -98,6 +103,11 @@ export class HitThreads {
 
   get metricsSources(): MetricsSource[] {
     return this.#threads.map((t) => t.metrics);
+  }
+
+  /** The main thread read and checked new TLS files; every thread serves them from now on. */
+  useTls(material: TlsMaterial): void {
+    for (const t of this.#threads) t.useTls(material);
   }
 
   async stop(graceMs: number): Promise<void> {

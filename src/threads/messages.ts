@@ -1,14 +1,18 @@
 // What the main thread and hit threads say to each other over the worker port.
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { Config } from '../config/load-config.ts';
+import type { TlsMaterial } from '../http/tls-files.ts';
 
 export interface HitThreadData {
   readonly config: Config;
-  /** The public address, shared with the main thread through SO_REUSEPORT. */
-  readonly host: string;
-  readonly port: number;
+  /** The public addresses, shared with the main thread through SO_REUSEPORT. */
+  readonly plain?: { readonly host: string; readonly port: number };
+  /** The HTTPS listener: the certificate the main thread read and checked, and the shared ticket keys. */
+  readonly tls?: { readonly host: string; readonly port: number; readonly material: TlsMaterial; readonly ticketKeys: Uint8Array };
   /** The main thread's loopback listener for requests a hit thread hands over. */
   readonly internal: { readonly host: string; readonly port: number };
+  /** Proves to the internal listener that the client headers of a handed-over request are a hit thread's. */
+  readonly forwardSecret: string;
 }
 
 export type HitThreadMessage =
@@ -18,4 +22,8 @@ export type HitThreadMessage =
   | { readonly type: 'metrics'; readonly id: number; readonly metrics: Array<MetricObjectWithValues<MetricValue<string>>> }
   | { readonly type: 'closed' };
 
-export type MainThreadMessage = { readonly type: 'metrics'; readonly id: number } | { readonly type: 'close'; readonly graceMs: number };
+export type MainThreadMessage =
+  | { readonly type: 'metrics'; readonly id: number }
+  /** The TLS files changed: new connections get this certificate. */
+  | { readonly type: 'tls'; readonly material: TlsMaterial }
+  | { readonly type: 'close'; readonly graceMs: number };

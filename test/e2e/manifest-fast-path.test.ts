@@ -1,7 +1,6 @@
 // The manifest fast path answers manifests held in memory before the Hono app sees the request.
 // Its answers must be the full handler's answers, byte for byte and header for header, and it
 // must leave everything else to the full handler untouched.
-import { Writable } from 'node:stream';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Hono } from 'hono';
@@ -23,16 +22,9 @@ import { makeImage } from '../support/test-images.ts';
 import { pushImage } from '../support/push-image.ts';
 import { startWharf } from '../support/wharf.ts';
 import { makeTempDir, type TempDir } from '../support/temp-dir.ts';
+import { LogLines } from '../support/log-lines.ts';
 
 const image = makeImage({ name: 'fast', files: { 'f.txt': 'fast path\n' } });
-
-class LogLines extends Writable {
-  readonly lines: Array<Record<string, unknown>> = [];
-  override _write(chunk: Buffer, _enc: string, done: () => void): void {
-    for (const line of chunk.toString().split('\n').filter(Boolean)) this.lines.push(JSON.parse(line) as Record<string, unknown>);
-    done();
-  }
-}
 
 /** Headers that describe the answer (not the moment or the request id), as a sorted object. */
 function describedBy(res: Response): Record<string, string> {

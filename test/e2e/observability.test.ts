@@ -1,6 +1,5 @@
 // What operators see: /metrics after real pulls, one JSON access line per request with a
 // request id, health and readiness, and credentials that never reach the log.
-import { Writable } from 'node:stream';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,22 +12,11 @@ import { startRedisServer } from '../support/redis-server.ts';
 import { makeTempDir } from '../support/temp-dir.ts';
 import { metricValue } from '../support/metrics.ts';
 import { Skopeo } from '../support/skopeo.ts';
+import { LogLines } from '../support/log-lines.ts';
 
 const image = makeImage({ name: 'obs', files: { 'o.txt': 'observed\n' }, extraLayerBytes: 300 << 10 });
 const blobs = [image.config, ...image.layers];
 const PASSWORD = 'sup3r-s3cret-upstream-pw';
-
-class LogLines extends Writable {
-  readonly lines: Array<Record<string, unknown>> = [];
-  readonly raw: string[] = [];
-  override _write(chunk: Buffer, _enc: string, done: () => void): void {
-    for (const line of chunk.toString().split('\n').filter(Boolean)) {
-      this.raw.push(line);
-      this.lines.push(JSON.parse(line) as Record<string, unknown>);
-    }
-    done();
-  }
-}
 
 describe('observability', () => {
   let upstream: UpstreamRegistry;

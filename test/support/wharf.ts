@@ -1,5 +1,5 @@
-// Starts a real wharf (HTTP server on 127.0.0.1:0) from a real config file, as `wharf serve`
-// would, with its data in a temp dir.
+// Starts a real wharf (HTTP server on 127.0.0.1:0, HTTPS beside it when asked) from a real
+// config file, as `wharf serve` would, with its data in a temp dir.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,6 +49,10 @@ export interface WharfOptions {
   logLevel?: string;
   threads?: number;
   sendfile?: boolean;
+  /** The plain listener: default 127.0.0.1:0; 'off' for HTTPS only. */
+  listen?: string;
+  /** An HTTPS listener on 127.0.0.1:0 with these files. */
+  tls?: { certFile: string; keyFile: string; clientCaFile?: string; requireClientCert?: boolean };
   /** Where log lines go (default stdout); a test can collect them. */
   logDestination?: DestinationStream;
 }
@@ -57,6 +61,8 @@ export interface TestWharf extends RunningServer {
   readonly dataDir: string;
   /** Host:port as clients write it in image references. */
   readonly host: string;
+  /** The same for the HTTPS listener, when there is one. */
+  readonly tlsHost?: string;
   stop(): Promise<void>;
 }
 
@@ -66,7 +72,7 @@ export async function startWharf(opts: WharfOptions): Promise<TestWharf> {
   const configDir = await mkdtemp(join(tmpdir(), 'wharf-config-'));
   const configPath = join(configDir, 'wharf.yaml');
   const config: Record<string, unknown> = {
-    listen: '127.0.0.1:0',
+    listen: opts.listen ?? '127.0.0.1:0',
     dataDir,
     logLevel: opts.logLevel ?? process.env.WHARF_TEST_LOG_LEVEL ?? 'silent',
     cache: { tagTtlSeconds: opts.tagTtlSeconds ?? 60, ...opts.cache },
@@ -74,6 +80,7 @@ export async function startWharf(opts: WharfOptions): Promise<TestWharf> {
   };
   if (opts.threads !== undefined) config.threads = opts.threads;
   if (opts.sendfile !== undefined) config.sendfile = opts.sendfile;
+  if (opts.tls) config.tls = { listen: '127.0.0.1:0', ...opts.tls };
   if (opts.redisUrl) config.redis = { url: opts.redisUrl };
   if (opts.timeouts) config.timeouts = opts.timeouts;
   if (opts.offline !== undefined) config.offline = opts.offline;
@@ -87,6 +94,7 @@ export async function startWharf(opts: WharfOptions): Promise<TestWharf> {
     ...server,
     dataDir,
     host: `127.0.0.1:${server.port}`,
+    ...(server.tls ? { tlsHost: `127.0.0.1:${server.tls.port}` } : {}),
     async stop() {
       await server.close(2000);
       if (ownDir) await rm(dataDir, { recursive: true, force: true });

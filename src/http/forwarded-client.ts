@@ -1,0 +1,69 @@
+// How a hit thread tells the main thread who the client of a handed-over request is: headers on
+// the loopback hop, believed only by the main thread's internal listener and only next to the
+// secret this process drew at start. Any local process can reach that listener, and every
+// client can send any header, so without the secret either could name its own address and
+// certificate; elsewhere these headers mean nothing (clientInfo() never reads headers).
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { IncomingHttpHeaders, RequestListener } from 'node:http';
+import { isIP } from 'node:net';
+import { markForwardedClient, type ClientInfo } from './client-info.ts';
+
+export const FORWARDED_CLIENT_HEADERS = {
+  secret: 'x-wharf-forward-secret',
+  address: 'x-wharf-client-address',
+  subjectCN: 'x-wharf-client-cert-cn',
+  fingerprint256: 'x-wharf-client-cert-sha256',
+  secure: 'x-wharf-client-tls',
+} as const;
+
+const FINGERPRINT = /^[0-9A-F]{2}(:[0-9A-F]{2}){31}$/;
+
+/** A fresh secret for one process's threads (shared with them through workerData). */
+export function newForwardSecret(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** Replaces whatever the client sent under these names with what this thread knows. */
+export function setForwardedClientHeaders(headers: Record<string, string | string[]>, client: ClientInfo, secret: string): void {
+  for (const name of Object.values(FORWARDED_CLIENT_HEADERS)) delete headers[name];
+  headers[FORWARDED_CLIENT_HEADERS.secret] = secret;
+  headers[FORWARDED_CLIENT_HEADERS.address] = client.address;
+  if (client.secure) headers[FORWARDED_CLIENT_HEADERS.secure] = '1';
+  if (client.certificate) {
+    // A CN may hold any Unicode; a header value may not.
+    headers[FORWARDED_CLIENT_HEADERS.subjectCN] = encodeURIComponent(client.certificate.subjectCN);
+    headers[FORWARDED_CLIENT_HEADERS.fingerprint256] = client.certificate.fingerprint256;
+  }
+}
+
+/** The internal listener's request listener: marks requests that carry the secret with their client. */
+export function trustForwardedClients(secret: string, listener: RequestListener): RequestListener {
+  const expected = Buffer.from(secret);
+  return (req, res) => {
+    const client = forwardedClient(req.headers, expected);
+    if (client) markForwardedClient(req, client);
+    listener(req, res);
+  };
+}
+
+function forwardedClient(headers: IncomingHttpHeaders, expected: Buffer): ClientInfo | undefined {
+  const offered = single(headers[FORWARDED_CLIENT_HEADERS.secret]);
+  if (offered === undefined) return undefined;
+  const given = Buffer.from(offered);
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
+  const address = single(headers[FORWARDED_CLIENT_HEADERS.address]);
+  if (address === undefined || isIP(address) === 0) return undefined;
+  const secure = single(headers[FORWARDED_CLIENT_HEADERS.secure]) === '1';
+  const cn = single(headers[FORWARDED_CLIENT_HEADERS.subjectCN]);
+  const fingerprint256 = single(headers[FORWARDED_CLIENT_HEADERS.fingerprint256]);
+  if (cn === undefined || fingerprint256 === undefined || !FINGERPRINT.test(fingerprint256)) return { address, secure };
+  try {
+    return { address, secure, certificate: { subjectCN: decodeURIComponent(cn), fingerprint256 } };
+  } catch {
+    return { address, secure };
+  }
+}
+
+function single(value: string | string[] | undefined): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
