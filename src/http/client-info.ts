@@ -38,8 +38,8 @@ export function clientInfo(req: IncomingMessage): ClientInfo {
   if (forwarded) return forwarded;
   const certificate = verifiedCertificate(req.socket);
   const address = req.socket.remoteAddress ?? '';
-  const secure = 'encrypted' in req.socket;
-  return certificate ? { address, secure, certificate } : { address, secure };
+  const tls = 'encrypted' in req.socket ? { secure: true } : {};
+  return certificate ? { address, ...tls, certificate } : { address, ...tls };
 }
 
 /** For the internal listener alone, once it has checked the hit thread's secret. */

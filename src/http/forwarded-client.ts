@@ -53,14 +53,14 @@ function forwardedClient(headers: IncomingHttpHeaders, expected: Buffer): Client
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
   const address = single(headers[FORWARDED_CLIENT_HEADERS.address]);
   if (address === undefined || isIP(address) === 0) return undefined;
-  const secure = single(headers[FORWARDED_CLIENT_HEADERS.secure]) === '1';
+  const tls = single(headers[FORWARDED_CLIENT_HEADERS.secure]) === '1' ? { secure: true } : {};
   const cn = single(headers[FORWARDED_CLIENT_HEADERS.subjectCN]);
   const fingerprint256 = single(headers[FORWARDED_CLIENT_HEADERS.fingerprint256]);
-  if (cn === undefined || fingerprint256 === undefined || !FINGERPRINT.test(fingerprint256)) return { address, secure };
+  if (cn === undefined || fingerprint256 === undefined || !FINGERPRINT.test(fingerprint256)) return { address, ...tls };
   try {
-    return { address, secure, certificate: { subjectCN: decodeURIComponent(cn), fingerprint256 } };
+    return { address, ...tls, certificate: { subjectCN: decodeURIComponent(cn), fingerprint256 } };
   } catch {
-    return { address, secure };
+    return { address, ...tls };
   }
 }
 

@@ -69,9 +69,10 @@ describe('clientInfo', () => {
     try {
       expect(await ask(`https://127.0.0.1:${ports.tls}/`, {}, withCert)).toEqual({
         address: '127.0.0.1',
+        secure: true,
         certificate: { subjectCN: 'Jürgen Ωmega, CI', fingerprint256: runner.fingerprint256 },
       });
-      expect(await ask(`https://127.0.0.1:${ports.tls}/`, {}, without)).toEqual({ address: '127.0.0.1' });
+      expect(await ask(`https://127.0.0.1:${ports.tls}/`, {}, without)).toEqual({ address: '127.0.0.1', secure: true });
     } finally {
       await Promise.all([withCert.close(), without.close()]);
     }
@@ -87,6 +88,10 @@ describe('clientInfo', () => {
     const anonymous: Record<string, string> = {};
     setForwardedClientHeaders(anonymous, { address: '2001:db8::1' }, secret);
     expect(await ask(`http://127.0.0.1:${ports.internal}/`, anonymous)).toEqual({ address: '2001:db8::1' });
+    // A client that came over TLS: the token realm it is pointed to must be https too.
+    const overTls: Record<string, string> = {};
+    setForwardedClientHeaders(overTls, { address: '192.0.2.8', secure: true }, secret);
+    expect(await ask(`http://127.0.0.1:${ports.internal}/`, overTls)).toEqual({ address: '192.0.2.8', secure: true });
   });
 
   it('on the internal listener, is the loopback peer without the right secret', async () => {
