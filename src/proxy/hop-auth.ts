@@ -21,6 +21,8 @@ export interface HopAuthOptions {
   readonly userAgent: string;
   /** Whole-response deadline of a token request. */
   readonly tokenTimeoutMs: number;
+  /** Told once per realm when the credentials are withheld from it (for a log line). */
+  readonly onWithheld?: (realm: string, why: string) => void;
   /** Throws when a realm's URL may not be dialled (an IP literal the dial policy refuses). */
   readonly checkUrl: (url: URL) => void;
 }
@@ -33,6 +35,8 @@ export class HopAuth {
   readonly #options: HopAuthOptions;
   /** The last challenge of each origin (the upstream, its CDNs): lets requests authenticate up front. */
   readonly #challenges = new LRUCache<string, AuthChallenge>({ max: MAX_REMEMBERED_ORIGINS });
+  /** Realms already reported as refused: one log line each, not one per request. */
+  readonly #reported = new LRUCache<string, true>({ max: MAX_REMEMBERED_ORIGINS });
 
   constructor(options: HopAuthOptions) {
     const { target } = options;
@@ -87,9 +91,20 @@ export class HopAuth {
 
   #tokenKey(hop: URL, challenge: AuthChallenge, scope: string | undefined): TokenKey | undefined {
     const realm = parseRealm(challenge.params.realm);
-    if (!realm || !this.#credentials.realmUsable(realm)) return undefined;
+    if (!realm) return undefined;
+    if (!this.#credentials.realmUsable(realm)) {
+      this.#withheld(realm, 'an http:// token realm for an https:// upstream is not used');
+      return undefined;
+    }
     const credentialed = this.#basicAuth !== undefined && this.#credentials.mayUseCredentials(hop, realm);
+    if (this.#basicAuth !== undefined && !credentialed) this.#withheld(realm, 'the challenge points outside the upstream\'s side; credentials withheld (list the host in authRealmHosts to allow it)');
     return { realm: realm.href, service: challenge.params.service, scope, credentialed };
+  }
+
+  #withheld(realm: URL, why: string): void {
+    if (this.#reported.has(realm.origin)) return;
+    this.#reported.set(realm.origin, true);
+    this.#options.onWithheld?.(realm.origin, why);
   }
 
   /** GET realm?service=&scope= (Docker token spec), with our Basic credentials where allowed. */

@@ -71,7 +71,7 @@ export class UpstreamClient {
   readonly #transport: Transport;
   readonly #auth: HopAuth;
 
-  constructor(options: { upstream: UpstreamTarget; timeouts: UpstreamTimeouts; userAgent?: string }) {
+  constructor(options: { upstream: UpstreamTarget; timeouts: UpstreamTimeouts; userAgent?: string; onCredentialsWithheld?: (realm: string, why: string) => void }) {
     const { upstream, timeouts } = options;
     const base = new URL(upstream.url);
     this.name = upstream.name;
@@ -81,7 +81,7 @@ export class UpstreamClient {
     this.#userAgent = options.userAgent ?? 'wharf';
     this.#dial = new DialPolicy(base.hostname, upstream.redirectHosts);
     this.#transport = createTransport(upstream.name, timeouts, this.#dial);
-    this.#auth = new HopAuth({ target: upstream, userAgent: this.#userAgent, tokenTimeoutMs: timeouts.manifestTotalMs, checkUrl: (url) => this.#dial.checkLiteral(url) });
+    this.#auth = new HopAuth({ target: upstream, userAgent: this.#userAgent, tokenTimeoutMs: timeouts.manifestTotalMs, onWithheld: options.onCredentialsWithheld, checkUrl: (url) => this.#dial.checkLiteral(url) });
   }
 
   /** One request, following redirects; each hop authenticates for itself. */

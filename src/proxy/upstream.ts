@@ -81,7 +81,11 @@ export class HttpUpstream implements Upstream {
     this.timeouts = target.timeouts;
     this.metrics = deps.metrics;
     this.#log = deps.logger;
-    this.#client = new UpstreamClient({ upstream: target, timeouts: target.timeouts });
+    this.#client = new UpstreamClient({
+      upstream: target,
+      timeouts: target.timeouts,
+      onCredentialsWithheld: (realm, why) => deps.logger.warn({ upstream: target.name, realm }, `token realm refused: ${why}`),
+    });
     const { logger, metrics } = deps;
     this.breaker = new CircuitBreaker({
       ...settings.breaker,

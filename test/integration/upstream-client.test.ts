@@ -140,6 +140,35 @@ describe('UpstreamClient: Bearer token flow', () => {
   });
 });
 
+describe('UpstreamClient: a realm outside the upstream\'s side', () => {
+  it('gets no credentials, and is reported once, not once per request', async () => {
+    const auth = await serve((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ token: req.headers.authorization ? 'with-creds' : 'anonymous' }));
+    });
+    const elsewhere = auth.url.replace('127.0.0.1', 'localhost');
+    const registry = await serve((req, res) => {
+      if (req.headers.authorization === 'Bearer anonymous') return res.end('ok');
+      res.statusCode = 401;
+      res.setHeader('www-authenticate', `Bearer realm="${elsewhere}/token",service="s"`);
+      res.end();
+    });
+    const withheld: string[] = [];
+    const c = new UpstreamClient({
+      upstream: { name: 'test.io', url: registry.url, username: 'ci', password: 'secret-pw', redirectHosts: [], authRealmHosts: [] },
+      timeouts: { connectMs: 1000, headersMs: 2000, bodyIdleMs: 2000, manifestTotalMs: 5000, blobMinBytesPerSecond: 0, blobRateWindowMs: 10000 },
+      onCredentialsWithheld: (realm, why) => withheld.push(`${realm} ${why}`),
+    });
+    clients.push(c);
+    for (const repo of ['a', 'b', 'c']) expect(await get(c, `/v2/${repo}/manifests/1`, repo)).toMatchObject({ status: 200, body: 'ok' });
+    expect(auth.seen.every((s) => s.authorization === undefined)).toBe(true);
+    expect(withheld).toHaveLength(1);
+    expect(withheld[0]).toContain(new URL(elsewhere).origin);
+    expect(withheld[0]).toContain('authRealmHosts');
+    expect(withheld[0]).not.toContain('secret-pw');
+  });
+});
+
 describe('UpstreamClient: Basic credentials', () => {
   const expected = `Basic ${Buffer.from('ci:pw').toString('base64')}`;
   const basicRegistry = () =>
