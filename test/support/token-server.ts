@@ -16,6 +16,8 @@ export interface TokenServer {
   readonly issuer: string;
   readonly service: string;
   tokensIssued(): number;
+  /** Every token handed out, for tests that check none of them leaks. */
+  issuedTokens(): readonly string[];
   stop(): Promise<void>;
 }
 
@@ -32,6 +34,7 @@ export async function startTokenServer(opts: { dir: string; issuer: string; serv
   const key = createPrivateKey(await readFile(keyPath));
   const certDer = (await readFile(certPath, 'utf8')).replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
   let issued = 0;
+  const tokens: string[] = [];
 
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://token');
@@ -42,6 +45,7 @@ export async function startTokenServer(opts: { dir: string; issuer: string; serv
     const scopes = url.searchParams.getAll('scope').flatMap((s) => s.split(' ')).filter(Boolean);
     const token = makeToken(key, certDer, opts.issuer, url.searchParams.get('service') ?? opts.service, scopes);
     issued++;
+    tokens.push(token);
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ token, access_token: token, expires_in: TOKEN_LIFETIME_SECONDS, issued_at: new Date().toISOString() }));
   });
@@ -53,6 +57,7 @@ export async function startTokenServer(opts: { dir: string; issuer: string; serv
     issuer: opts.issuer,
     service: opts.service,
     tokensIssued: () => issued,
+    issuedTokens: () => tokens,
     stop: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
