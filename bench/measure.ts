@@ -7,12 +7,14 @@ import { join } from 'node:path';
 import { request, type Dispatcher } from 'undici';
 import { run } from '../test/support/run.ts';
 
-export async function timedPull(registryHost: string, ref: string): Promise<number> {
+/** creds: user:password when the registry wants them (skopeo fetches its own token). */
+export async function timedPull(registryHost: string, ref: string, creds?: string): Promise<number> {
   const dir = await mkdtemp(join(tmpdir(), 'wharf-bench-pull-'));
   try {
     await writeFile(join(dir, 'policy.json'), JSON.stringify({ default: [{ type: 'insecureAcceptAnything' }] }));
     const started = performance.now();
-    await run('skopeo', ['--policy', join(dir, 'policy.json'), 'copy', '--retry-times', '0', '--src-tls-verify=false', `docker://${registryHost}/${ref}`, `dir:${join(dir, 'image')}`], {
+    const login = creds ? ['--src-creds', creds] : [];
+    await run('skopeo', ['--policy', join(dir, 'policy.json'), 'copy', '--retry-times', '0', '--src-tls-verify=false', ...login, `docker://${registryHost}/${ref}`, `dir:${join(dir, 'image')}`], {
       timeoutMs: 30 * 60_000,
     });
     return (performance.now() - started) / 1000;
@@ -57,7 +59,7 @@ export interface WrkResult {
 }
 
 /** wrk with 64 connections over the given paths in turn, with a registry client's Accept header (https too: wrk does not verify certificates). */
-export async function wrkRps(baseUrl: string, paths: readonly string[], seconds = 10): Promise<WrkResult> {
+export async function wrkRps(baseUrl: string, paths: readonly string[], seconds = 10, authorization?: string): Promise<WrkResult> {
   const dir = await mkdtemp(join(tmpdir(), 'wharf-bench-wrk-'));
   try {
     const lua = join(dir, 'paths.lua');
@@ -66,7 +68,7 @@ export async function wrkRps(baseUrl: string, paths: readonly string[], seconds 
       `local paths = { ${paths.map((p) => JSON.stringify(p)).join(', ')} }
 local i = 0
 wrk.headers["Accept"] = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
-request = function() i = i % #paths + 1; return wrk.format("GET", paths[i]) end
+${authorization ? `wrk.headers["Authorization"] = ${JSON.stringify(authorization)}\n` : ''}request = function() i = i % #paths + 1; return wrk.format("GET", paths[i]) end
 `,
     );
     const { stdout } = await run('wrk', ['-t2', '-c64', `-d${seconds}s`, '--latency', '-s', lua, baseUrl], { timeoutMs: (seconds + 30) * 1000 });
@@ -86,9 +88,10 @@ function latencyMs(wrkOutput: string, percentile: string): number {
 }
 
 /** One stream with curl, body discarded: MB/s (10^6 bytes). caFile: for https, the CA to trust. */
-export async function blobMBps(url: string, expectedSize: number, caFile?: string): Promise<number> {
+export async function blobMBps(url: string, expectedSize: number, caFile?: string, authorization?: string): Promise<number> {
   const trust = caFile ? ['--cacert', caFile] : [];
-  const { stdout } = await run('curl', ['-s', ...trust, '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{time_total}', url], { timeoutMs: 30 * 60_000 });
+  const auth = authorization ? ['-H', `Authorization: ${authorization}`] : [];
+  const { stdout } = await run('curl', ['-s', ...trust, ...auth, '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{time_total}', url], { timeoutMs: 30 * 60_000 });
   const [code, size, seconds] = stdout.trim().split(' ');
   if (code !== '200' || Number(size) !== expectedSize) throw new Error(`${url}: HTTP ${code}, ${size} of ${expectedSize} bytes`);
   return Number(size) / Number(seconds) / 1e6;

@@ -4,7 +4,8 @@
 // the other in one run, printed side by side with wharf's ratios against its targets.
 //
 // Environment: BENCH_SYSTEMS (default wharf,wharf-2t,wharf-redis-2t,registry,nginx; also wharf-redis, and
-// wharf-tls, wharf-tls-2t: HTTPS only, printed against the plain wharf beside them), BENCH_SECTIONS (default
+// wharf-tls, wharf-tls-2t: HTTPS only, and wharf-auth, wharf-auth-2t: auth on, each printed against the
+// plain wharf beside them), BENCH_SECTIONS (default
 // cold,herd,large,manifest,fill), BENCH_SCALE (blob sizes, default 1), BENCH_OUT (also write the
 // markdown table to this file). Needs docker-registry,
 // redis-server, skopeo, nginx, wrk and curl (Debian packages). Loopback only.
@@ -107,7 +108,7 @@ async function measureSystem(kind: string, system: System, ctx: Context): Promis
 async function measureColdPull(kind: string, system: System, ctx: Context, f: Figures): Promise<void> {
   log(`${kind}: cold pull`);
   const bytesBefore = ctx.wan.responseBytes();
-  f.coldPullS = await timedPull(hostOf(system.url), 'bench/medium:latest');
+  f.coldPullS = await timedPull(hostOf(system.url), 'bench/medium:latest', system.creds);
   f.coldPullUpstreamMB = (ctx.wan.responseBytes() - bytesBefore) / 1e6;
 }
 
@@ -131,11 +132,11 @@ async function measureLargeBlob(kind: string, system: System, ctx: Context, f: F
   ctx.wan.setBandwidth(undefined);
   try {
     const large = `${system.url}/v2/bench/large/blobs/${ctx.largeBlob.digest}`;
-    await blobMBps(large, ctx.largeBlob.size, system.caFile);
+    await blobMBps(large, ctx.largeBlob.size, system.caFile, system.authorization);
     await new Promise((r) => setTimeout(r, 3000)); // caches that store in the background
     // Seven reads of 0.2 s each: single streams at these speeds vary by 2x from read to read.
     const reads: number[] = [];
-    for (let i = 0; i < 7; i++) reads.push(await blobMBps(large, ctx.largeBlob.size, system.caFile));
+    for (let i = 0; i < 7; i++) reads.push(await blobMBps(large, ctx.largeBlob.size, system.caFile, system.authorization));
     f.largeCachedMBps = median(reads);
   } finally {
     ctx.wanLink();
@@ -154,9 +155,9 @@ async function measureManifests(kind: string, system: System, ctx: Context, f: F
   const before = ctx.origin.registry.requestLog().length;
   // A warm-up under load first (a JIT-compiled server needs a few seconds of traffic to reach its
   // steady pace), then the median of three runs: single runs here vary by a third.
-  await wrkRps(system.url, paths, 3);
+  await wrkRps(system.url, paths, 3, system.authorization);
   const runs: WrkResult[] = [];
-  for (let i = 0; i < 3; i++) runs.push(await wrkRps(system.url, paths, 5));
+  for (let i = 0; i < 3; i++) runs.push(await wrkRps(system.url, paths, 5, system.authorization));
   const w = runs.sort((a, b) => a.rps - b.rps)[1]!;
   await ctx.origin.registry.settleLog();
   f.manifestRps = w.rps;
@@ -192,7 +193,7 @@ function renderTable(direct: Figures, results: Map<string, Figures>, mediumBytes
     ...rows.map(([name, ref, cell]) => `| ${name} | ${ref} | ${systems.map(cell).join(' | ')} |`),
     '',
     ...targets(direct, results),
-    ...tlsCost(results),
+    ...variantCost(results),
     '',
   ];
   return lines.join('\n');
@@ -228,23 +229,30 @@ function targets(direct: Figures, results: Map<string, Figures>): string[] {
   return lines;
 }
 
-/** What HTTPS costs: each wharf-tls system against the same wharf over plain HTTP, when both ran. */
-function tlsCost(results: Map<string, Figures>): string[] {
+/** What a variant costs: each wharf-tls / wharf-auth system against the same wharf without it, when both ran. */
+function variantCost(results: Map<string, Figures>): string[] {
+  const variants = [
+    { tag: '-tls', what: 'HTTPS: no sendfile, bytes pass through OpenSSL', rpsTarget: undefined },
+    { tag: '-auth', what: 'auth on, every request bearing a wharf token', rpsTarget: 0.85 },
+  ];
   const lines: string[] = [];
-  for (const [kind, tls] of results) {
-    const plain = results.get(kind.replace('-tls', ''));
-    if (!kind.includes('-tls') || !plain) continue;
-    const pair = (key: string, unit: string) => {
-      const [t, p] = [tls[key], plain[key]];
-      if (t === undefined || p === undefined) return '–';
-      return `${(t / p).toFixed(2)} (${t.toFixed(0)} against ${p.toFixed(0)} ${unit})`;
-    };
-    lines.push(
-      `${kind} against ${kind.replace('-tls', '')} (HTTPS: no sendfile, bytes pass through OpenSSL):`,
-      `- cached 500 MiB blob, one stream: ${pair('largeCachedMBps', 'MB/s')}`,
-      `- cached manifest by tag, 64 conns: ${pair('manifestRps', 'req/s')}`,
-      '',
-    );
+  for (const [kind, with_] of results) {
+    for (const { tag, what, rpsTarget } of variants) {
+      const plain = results.get(kind.replace(tag, ''));
+      if (!kind.includes(tag) || !plain) continue;
+      const pair = (key: string, unit: string, target?: number) => {
+        const [t, p] = [with_[key], plain[key]];
+        if (t === undefined || p === undefined) return '–';
+        const verdict = target === undefined ? '' : t / p >= target ? ` (target ≥ ${target}) ok` : ` (target ≥ ${target}) MISSED`;
+        return `${(t / p).toFixed(2)} (${t.toFixed(0)} against ${p.toFixed(0)} ${unit})${verdict}`;
+      };
+      lines.push(
+        `${kind} against ${kind.replace(tag, '')} (${what}):`,
+        `- cached 500 MiB blob, one stream: ${pair('largeCachedMBps', 'MB/s')}`,
+        `- cached manifest by tag, 64 conns: ${pair('manifestRps', 'req/s', rpsTarget)}`,
+        '',
+      );
+    }
   }
   return lines;
 }

@@ -6,7 +6,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Agent, request } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
+import { hash } from '@node-rs/bcrypt';
 import { stringify } from 'yaml';
 import { createTestCa } from '../test/support/test-ca.ts';
 import { freePort } from '../test/support/free-port.ts';
@@ -23,8 +24,12 @@ export interface System {
   readonly url: string;
   /** For https: the CA that issued the system's certificate, for the load tools to trust. */
   readonly caFile?: string;
-  /** What the bench's own requests go through (trusting caFile). */
-  readonly dispatcher: Agent;
+  /** What the bench's own requests go through (trusting caFile, adding `authorization`). */
+  readonly dispatcher: Dispatcher;
+  /** For a system with auth on: the header every request carries (a token from its /token). */
+  readonly authorization?: string;
+  /** user:password for skopeo (--src-creds), which fetches its own token. */
+  readonly creds?: string;
   /** The process and its children, for RSS and CPU. */
   pids(): number[];
   stop(): Promise<void>;
@@ -33,8 +38,10 @@ export interface System {
 /**
  * wharf-2t, wharf-redis-2t: the same with `threads: 2` (a hit thread beside the main one);
  * wharf-tls, wharf-tls-2t: HTTPS only (`listen: off`), with a certificate from a CA of the bench's.
+ * wharf-auth, wharf-auth-2t: auth on (an htpasswd user, one rule); every request bears a token
+ * wharf issued, as clients' requests do after the token dance.
  */
-export type SystemKind = 'wharf' | 'wharf-2t' | 'wharf-tls' | 'wharf-tls-2t' | 'wharf-redis' | 'wharf-redis-2t' | 'registry' | 'nginx';
+export type SystemKind = 'wharf' | 'wharf-2t' | 'wharf-tls' | 'wharf-tls-2t' | 'wharf-auth' | 'wharf-auth-2t' | 'wharf-redis' | 'wharf-redis-2t' | 'registry' | 'nginx';
 type WharfKind = Extract<SystemKind, `wharf${string}`>;
 
 export async function startSystem(kind: SystemKind, upstreamUrl: string): Promise<System> {
@@ -54,6 +61,7 @@ async function startWharfSystem(kind: WharfKind, upstreamUrl: string, dir: TempD
   const config = join(dir.path, 'wharf.yaml');
   const port = await freePort();
   const tls = kind.startsWith('wharf-tls') ? await benchCertificate(dir) : undefined;
+  const auth = kind.startsWith('wharf-auth') ? await benchAuth(dir) : undefined;
   await writeFile(
     config,
     stringify({
@@ -66,10 +74,12 @@ async function startWharfSystem(kind: WharfKind, upstreamUrl: string, dir: TempD
       ...(redis ? { redis: { url: redis.url } } : {}),
       cache: { minFreeBytes: 0 },
       upstreams: [{ name: 'docker.io', url: upstreamUrl, default: true, libraryPrefix: false }],
+      ...(auth ? { auth: auth.config } : {}),
     }),
   );
   // The command itself, so wharf runs with the Node settings its first line gives it.
-  const system = await startProcess(kind, WHARF_ENTRY, ['serve', '--config', config], `${tls ? 'https' : 'http'}://127.0.0.1:${port}`, dir, tls?.caFile);
+  const started = await startProcess(kind, WHARF_ENTRY, ['serve', '--config', config], `${tls ? 'https' : 'http'}://127.0.0.1:${port}`, dir, tls?.caFile);
+  const system = auth ? await withToken(started, auth.creds) : started;
   return {
     ...system,
     async stop() {
@@ -77,6 +87,29 @@ async function startWharfSystem(kind: WharfKind, upstreamUrl: string, dir: TempD
       await redis?.stop();
     },
   };
+}
+
+/** One htpasswd user allowed everything, tokens valid for the whole run. */
+async function benchAuth(dir: TempDir): Promise<{ config: object; creds: string }> {
+  const htpasswd = join(dir.path, 'htpasswd');
+  await writeFile(htpasswd, `bench:${await hash('bench-password', 10)}\n`);
+  return {
+    config: { htpasswd: { path: htpasswd }, rules: [{ repositories: ['**'], users: ['bench'] }], tokenTtlSeconds: 86_400, signingKeyFile: join(dir.path, 'token-key.pem') },
+    creds: 'bench:bench-password',
+  };
+}
+
+/** Fetches a token as `docker login` would, and has every bench request carry it. */
+async function withToken(system: System, creds: string): Promise<System> {
+  const scopes = ['medium', 'herd', 'fill', 'large', 'tiny'].map((r) => `scope=repository:bench/${r}:pull`).join('&');
+  const res = await request(`${system.url}/token?service=wharf&${scopes}`, {
+    dispatcher: system.dispatcher,
+    headers: { authorization: `Basic ${Buffer.from(creds).toString('base64')}` },
+  });
+  if (res.statusCode !== 200) throw new Error(`${system.name}: /token answered ${res.statusCode}`);
+  const authorization = `Bearer ${((await res.body.json()) as { token: string }).token}`;
+  const dispatcher = system.dispatcher.compose((dispatch) => (opts, handler) => dispatch({ ...opts, headers: { ...(opts.headers as Record<string, string>), authorization } }, handler));
+  return { ...system, dispatcher, authorization, creds };
 }
 
 /** A server certificate for 127.0.0.1 from a CA made for this run. */
