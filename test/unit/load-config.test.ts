@@ -471,3 +471,36 @@ describe('offline without upstreams', () => {
     await expect(load('listen: 127.0.0.1:5000\n')).rejects.toThrow(/upstreams: configure at least one upstream \(or set offline: true\)/);
   });
 });
+
+describe('auth', () => {
+  it('is off unless configured; its files are resolved against cwd, the signing key defaults under dataDir', async () => {
+    expect((await load(minimal)).auth).toBeUndefined();
+    const config = await load(
+      `auth:\n  htpasswd: { path: users/htpasswd }\n  machines: { ci: { file: secrets/ci }, node: { sha256: ${'a'.repeat(64)} } }\n  rulesFile: rules.yaml\n  previousKeyFiles: [old.pem]\n${minimal}`,
+    );
+    expect(config.auth).toMatchObject({
+      service: 'wharf',
+      tokenTtlSeconds: 300,
+      signingKeyFile: path.join(dir, 'data', 'auth', 'token-signing-key.pem'),
+      previousKeyFiles: [path.join(dir, 'old.pem')],
+      htpasswd: { path: path.join(dir, 'users/htpasswd'), groups: {} },
+      machines: { ci: { file: path.join(dir, 'secrets/ci') }, node: { sha256: 'a'.repeat(64) } },
+      rulesFile: path.join(dir, 'rules.yaml'),
+    });
+    const withRules = await load(`auth:\n  rules: [{ repositories: ["docker.io/**"], anonymous: true }]\n  signingKeyFile: k.pem\n${minimal}`);
+    expect(withRules.auth?.rules).toEqual([{ repositories: ['docker.io/**'], anonymous: true }]);
+    expect(withRules.auth?.signingKeyFile).toBe(path.join(dir, 'k.pem'));
+  });
+
+  it('refuses what cannot work: no rules, both rules and rulesFile, a machine token that is not a SHA-256', async () => {
+    expect((await problemsOf(load(`auth: { htpasswd: { path: h } }\n${minimal}`))).join('\n')).toMatch(/auth\.rules: set rules \(or rulesFile\)/);
+    expect((await problemsOf(load(`auth: { rules: [], rulesFile: r.yaml }\n${minimal}`))).join('\n')).toMatch(/set rules or rulesFile, not both/);
+    expect((await problemsOf(load(`auth: { rules: [], machines: { ci: { sha256: nope } } }\n${minimal}`))).join('\n')).toMatch(/auth\.machines\.ci/);
+    expect((await problemsOf(load(`auth: { rules: [{ repositories: [] }] }\n${minimal}`))).join('\n')).toMatch(/auth\.rules\.0\.repositories/);
+  });
+
+  it('takes a proxy filter per upstream', async () => {
+    const config = await load('upstreams:\n  - { name: docker.io, url: https://registry-1.docker.io, repositories: { allow: ["library/**"], deny: ["library/evil"] } }\n');
+    expect(config.upstreams[0]!.repositories).toEqual({ allow: ['library/**'], deny: ['library/evil'] });
+  });
+});
