@@ -1,6 +1,7 @@
 // `wharf warm [options] REF...`: argument handling for warm.ts.
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { Agent, type Dispatcher } from 'undici';
 import { loadConfig } from '../config/load-config.ts';
 import { PLAIN_LISTENER_OFF } from '../config/schema.ts';
 import { splitListen } from '../server.ts';
@@ -19,6 +20,8 @@ Options:
   -f, --file FILE        more references, one per line (# comments allowed)
   -j, --concurrency N    blobs fetched at once (default 4)
   -c, --config FILE      configuration file, for the default URL
+      --creds-file FILE  user:password of an htpasswd user, when wharf has auth on
+      --token-file FILE  a machine token, when wharf has auth on
 `;
 
 export async function warmCommand(argv: string[]): Promise<number> {
@@ -31,6 +34,8 @@ export async function warmCommand(argv: string[]): Promise<number> {
       file: { type: 'string', short: 'f' },
       concurrency: { type: 'string', short: 'j' },
       config: { type: 'string', short: 'c' },
+      'creds-file': { type: 'string' },
+      'token-file': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -56,11 +61,39 @@ export async function warmCommand(argv: string[]): Promise<number> {
     process.stderr.write(`wharf warm: ${(err as Error).message}\n`);
     return 2;
   }
+  let authorization: string | undefined;
+  try {
+    authorization = await authorizationFrom(values['creds-file'], values['token-file']);
+  } catch (err) {
+    process.stderr.write(`wharf warm: ${(err as Error).message}\n`);
+    return 2;
+  }
   const url = values.url ?? (await urlFromConfig(values.config));
   const reporter = createWarmReporter(process.stdout);
-  const summary = await warm(refs, { url: url.replace(/\/+$/, ''), platforms, concurrency }, (e) => reporter.onEvent(e));
+  // Credentials from files, not arguments: arguments show in `ps`.
+  const dispatcher = authorization === undefined ? undefined : withAuthorization(authorization);
+  const summary = await warm(refs, { url: url.replace(/\/+$/, ''), platforms, concurrency, dispatcher }, (e) => reporter.onEvent(e));
+  await dispatcher?.close();
   reporter.finish(summary);
   return summary.failed.length > 0 ? 1 : 0;
+}
+
+async function authorizationFrom(credsFile: string | undefined, tokenFile: string | undefined): Promise<string | undefined> {
+  if (credsFile !== undefined && tokenFile !== undefined) throw new Error('give --creds-file or --token-file, not both');
+  const read = async (file: string) => (await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    throw new Error(`cannot read ${file}: ${err.code ?? 'error'}`);
+  })).trim();
+  if (credsFile !== undefined) {
+    const creds = await read(credsFile);
+    if (!creds.includes(':')) throw new Error(`${credsFile}: expected user:password`);
+    return `Basic ${Buffer.from(creds).toString('base64')}`;
+  }
+  return tokenFile === undefined ? undefined : `Bearer ${await read(tokenFile)}`;
+}
+
+/** Every request of the warm run bears the credentials (wharf accepts them on any request). */
+function withAuthorization(authorization: string): Dispatcher {
+  return new Agent().compose((dispatch) => (opts, handler) => dispatch({ ...opts, headers: { ...(opts.headers as Record<string, string> | undefined), authorization } }, handler));
 }
 
 function referencesIn(text: string): string[] {

@@ -1,7 +1,12 @@
 // `wharf warm` as users run it (its own process, against a running wharf): everything cached
 // for all platforms or only the asked ones, nothing fetched twice, a pull that works with the
 // upstream down afterwards, failures reported with a non-zero exit, a progress bar on a terminal.
+import { hash } from '@node-rs/bcrypt';
+import { createHash } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeTempDir, type TempDir } from '../support/temp-dir.ts';
 import { startUpstreamRegistry, type UpstreamRegistry } from '../support/upstream-registry.ts';
 import { makeImage, makeIndex } from '../support/test-images.ts';
 import { pushImage, pushIndex } from '../support/push-image.ts';
@@ -94,5 +99,54 @@ describe('wharf warm', () => {
     const { stdout } = await run('script', ['-qec', `${process.execPath} ${entry} warm --url ${wharf.url} multi:latest`, '/dev/null']);
     expect(stdout).toMatch(/warming \[[█░]+\] 100% \| [\d.]+\/[\d.]+ MB \| 6 blobs/);
     expect(stdout).toContain('warmed 1 of 1 images');
+  });
+});
+
+describe('wharf warm with auth on', () => {
+  let upstream: UpstreamRegistry;
+  let dir: TempDir;
+  let wharf: TestWharf;
+  const image = makeImage({ name: 'warm-auth', files: { 'w.txt': 'warm with a token\n' } });
+  const TOKEN = 'warm-machine-token-0123456789';
+
+  beforeAll(async () => {
+    upstream = await startUpstreamRegistry();
+    await pushImage(upstream.url, 'team/app', 'v1', image);
+    dir = await makeTempDir('wharf-warm-auth-');
+    await writeFile(join(dir.path, 'htpasswd'), `ops:${await hash('ops-password-1', 5)}\n`);
+    wharf = await startWharf({
+      upstreams: [{ name: 'docker.io', url: upstream.url, default: true }],
+      auth: {
+        htpasswd: { path: join(dir.path, 'htpasswd') },
+        machines: { warmer: { sha256: createHash('sha256').update(TOKEN).digest('hex') } },
+        rules: [{ repositories: ['docker.io/**'], machines: ['warmer'], users: ['ops'] }],
+        signingKeyFile: join(dir.path, 'key.pem'),
+      },
+    });
+    await writeFile(join(dir.path, 'token'), `${TOKEN}\n`);
+    await writeFile(join(dir.path, 'creds'), 'ops:ops-password-1\n');
+    await writeFile(join(dir.path, 'wrong'), 'ops:nope\n');
+  });
+
+  afterAll(async () => {
+    await wharf?.stop();
+    await upstream?.stop();
+    await dir?.cleanup();
+  });
+
+  it('warms with a machine token or a user from a file, and says why without', async () => {
+    const denied = await runWharfCli(['warm', '--url', wharf.url, 'team/app:v1']);
+    expect(denied.code).toBe(1);
+    expect(denied.stdout).toMatch(/team\/app:v1: FAILED .*401/);
+    const wrong = await runWharfCli(['warm', '--url', wharf.url, '--creds-file', join(dir.path, 'wrong'), 'team/app:v1']);
+    expect(wrong.code).toBe(1);
+    expect(`${wrong.stdout}${wrong.stderr}`).not.toContain('nope');
+    const byToken = await runWharfCli(['warm', '--url', wharf.url, '--token-file', join(dir.path, 'token'), 'team/app:v1']);
+    expect(byToken.code, byToken.stdout + byToken.stderr).toBe(0);
+    expect(byToken.stdout).toContain('warmed 1 of 1 images');
+    const byUser = await runWharfCli(['warm', '--url', wharf.url, '--creds-file', join(dir.path, 'creds'), 'team/app:v1']);
+    expect(byUser.code).toBe(0);
+    const both = await runWharfCli(['warm', '--url', wharf.url, '--creds-file', join(dir.path, 'creds'), '--token-file', join(dir.path, 'token'), 'team/app:v1']);
+    expect(both.code).toBe(2);
   });
 });
