@@ -82,6 +82,8 @@ export class AccessGate {
   /** Resolves when the caller may pull the repository; else throws 401 or 403. */
   checkPull(identity: Identity, target: GateTarget, req: GateRequest): void {
     if (this.mayPull(identity, target)) return;
+    // Credentials cannot help with a repository the cache does not take at all.
+    if (!this.admitted(target)) throw new DeniedError('repository not proxied by this registry');
     if (identity.kind === 'anonymous') throw this.#challenged(new UnauthorizedError('authentication required'), req, target.asked, false);
     throw new DeniedError();
   }
@@ -140,7 +142,7 @@ export class UnauthorizedError extends RegistryError {
 
 /** Authenticated, and not allowed. Says nothing of whether the content exists. */
 export class DeniedError extends RegistryError {
-  constructor() {
-    super('DENIED', 403, 'requested access to the resource is denied');
+  constructor(message = 'requested access to the resource is denied') {
+    super('DENIED', 403, message);
   }
 }
