@@ -70,12 +70,14 @@ export class AccessGate {
   }
 
   /**
-   * The /v2/ ping: a caller without credentials is challenged, so that clients log in, unless
-   * the rules grant it something as it is (a node mirror on a trusted network): dockerd would
-   * otherwise send such a mirror the user's Docker Hub credentials.
+   * The /v2/ ping: a caller without credentials is always challenged, as registry:2 does.
+   * dockerd and containers/image send the credentials of a login only to a registry whose ping
+   * challenged them: answering 200 to a node network would let any password "log in" there and
+   * keep users from the repositories granted to them. Callers granted by network or certificate
+   * then fetch a token anonymously, or ask for repositories straight away (containerd does).
    */
   checkPing(identity: Identity, req: GateRequest): void {
-    if (identity.kind !== 'anonymous' || this.#o.rules.rules.admitsAnywhere(identity, 'pull')) return;
+    if (identity.kind !== 'anonymous') return;
     throw this.#challenged(new UnauthorizedError('authentication required'), req, undefined, false);
   }
 

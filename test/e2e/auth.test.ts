@@ -242,8 +242,18 @@ describe('a node mirror on a trusted network', () => {
     await dir?.cleanup();
   });
 
-  it('answers the ping and pulls without credentials, and challenges for what the network is not given', async () => {
-    expect((await fetch(`${wharf.url}/v2/`)).status).toBe(200);
+  it('challenges the ping as everyone, pulls without credentials, and challenges for what the network is not given', async () => {
+    // Challenged like any caller without credentials: a login on this network must still be checked.
+    const ping = await fetch(`${wharf.url}/v2/`);
+    expect(ping.status).toBe(401);
+    await ping.arrayBuffer();
+    // The token dance without credentials gives the network's grant.
+    const anonymous = await fetch(`${wharf.url}/token?service=wharf&scope=repository:library/base:pull`);
+    expect(anonymous.status).toBe(200);
+    const bearer = `Bearer ${((await anonymous.json()) as { token: string }).token}`;
+    const withToken = await fetch(`${wharf.url}/v2/library/base/manifests/v1`, { headers: { authorization: bearer, accept: image.manifest.mediaType } });
+    expect(withToken.status).toBe(200);
+    await withToken.arrayBuffer();
     const m = await fetch(`${wharf.url}/v2/library/base/manifests/v1`, { headers: { accept: image.manifest.mediaType } });
     expect(m.status).toBe(200);
     await m.arrayBuffer();
