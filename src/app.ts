@@ -44,7 +44,11 @@ export function createApp(deps: AppDeps): Hono<WharfEnv> {
     app.use('/v2', identify);
     app.use('/v2/*', identify);
     const tokens = access.tokens;
-    if (tokens) app.get('/token', (c) => serveToken(c, { gate: access.gate, tokens, router: deps.router }));
+    if (tokens) {
+      // Logged and counted like registry requests: logins and their failures belong in the access log.
+      app.use('/token', observe);
+      app.get('/token', (c) => serveToken(c, { gate: access.gate, tokens, router: deps.router }));
+    }
     const observers = observersOnly(access.gate);
     for (const path of OBSERVED_PATHS) app.use(path, observers);
   }

@@ -98,6 +98,10 @@ describe('secrets in logs, metrics, status and answers', () => {
     expect(upstream.tokenServer!.issuedTokens().length).toBeGreaterThan(0);
     const everything = { logs: logs.raw.join('\n'), answers: seen.join('\n---\n') };
     expect(logs.raw.length).toBeGreaterThan(10);
+    // Logins are in the access log, failed ones too.
+    const logins = logs.lines.filter((l) => l.msg === 'request' && typeof l.url === 'string' && l.url.startsWith('/token'));
+    expect(logins.map((l) => l.status).sort()).toEqual([200, 401, 401]);
+    expect(logins.find((l) => l.status === 200)).toMatchObject({ identity: 'user:alice' });
     for (const [where, text] of Object.entries(everything)) {
       for (const [what, secret] of Object.entries(secrets)) expect(text.includes(secret), `${what} in ${where}`).toBe(false);
     }
