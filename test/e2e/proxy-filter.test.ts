@@ -37,7 +37,7 @@ describe.each([1, 2])('proxy filter (threads: %i)', (threads) => {
     await ok.arrayBuffer();
     await upstream.settleLog();
     const before = upstream.requestLog().length;
-    for (const path of ['/v2/other/manifests/v1', `/v2/other/blobs/${image.config.digest}`, '/v2/other/tags/list', '/v2/team/evil/manifests/v1', `/v2/team/evil/blobs/${image.config.digest}`]) {
+    for (const path of ['/v2/other/manifests/v1', `/v2/other/blobs/${image.config.digest}`, '/v2/other/tags/list', `/v2/other/referrers/${image.manifest.digest}`, '/v2/team/evil/manifests/v1', `/v2/team/evil/blobs/${image.config.digest}`]) {
       const res = await fetch(`${wharf.url}${path}`);
       expect(res.status, path).toBe(403);
       expect(((await res.json()) as { errors: Array<{ code: string }> }).errors[0]!.code).toBe('DENIED');
