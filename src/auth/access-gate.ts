@@ -44,6 +44,8 @@ export interface AccessGateOptions {
   readonly observers: AccessRules;
 }
 
+const HOST = /^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$/;
+
 export class AccessGate {
   readonly #o: AccessGateOptions;
 
@@ -119,7 +121,9 @@ export class AccessGate {
   }
 
   realm(req: Pick<GateRequest, 'host' | 'secure'>): string {
-    return this.#o.realm ?? `${req.secure ? 'https' : 'http'}://${req.host ?? 'localhost'}/token`;
+    // The Host header is the client's to write: only a plain host[:port] goes into the challenge.
+    const host = req.host !== undefined && HOST.test(req.host) ? req.host : 'localhost';
+    return this.#o.realm ?? `${req.secure ? 'https' : 'http'}://${host}/token`;
   }
 
   get service(): string {

@@ -75,12 +75,15 @@ async function answerFromCache(c: Context<WharfEnv>, deps: HitAppDeps): Promise<
   } catch {
     return undefined; // the main thread answers bad names with the proper error
   }
-  gate?.checkPull(identity!, { upstream: route.upstream.name, repository: route.repository, asked: target.name }, asking!);
   const mark = () => {
     c.set('requestKind', target.kind);
     c.set('upstreamName', route.upstream.name);
     c.set('repository', route.repository);
   };
+  if (gate) {
+    mark(); // a refusal answered here is logged and counted under its kind
+    gate.checkPull(identity!, { upstream: route.upstream.name, repository: route.repository, asked: target.name }, asking!);
+  }
   if (target.kind === 'manifest') {
     const manifest = await deps.manifests.cached(route.upstream, route.repository, target.reference).catch(() => undefined);
     if (!manifest) return undefined;
