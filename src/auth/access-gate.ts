@@ -27,8 +27,18 @@ export interface GateRequest {
 export interface GateTarget {
   readonly upstream: string;
   readonly repository: string;
-  /** The name as the client wrote it in the path: the scope its token request will name. */
+  /** The scope name of the challenge, which the client's token must name (scopeName()). */
   readonly asked: string;
+}
+
+/**
+ * The name a token scope uses for a request: as the client wrote it in the path, with the
+ * registry in front when it came as ?ns= (containerd's mirror form): `acme/a?ns=ghcr.io` is
+ * `ghcr.io/acme/a`, the name /token routes the same way without the query.
+ */
+export function scopeName(pathName: string, route: { readonly upstream: { readonly name: string }; readonly namespace: string | undefined }): string {
+  if (route.namespace === undefined || pathName.startsWith(`${route.upstream.name}/`)) return pathName;
+  return `${route.upstream.name}/${pathName}`;
 }
 
 export interface AccessGateOptions {

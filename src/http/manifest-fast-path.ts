@@ -12,7 +12,7 @@ import { clientInfo } from './client-info.ts';
 import { parseRegistryPath } from './parse-registry-path.ts';
 import { manifestHeaders } from './manifest-route.ts';
 import type { RequestObserver } from './request-observer.ts';
-import type { AccessGate } from '../auth/access-gate.ts';
+import { scopeName, type AccessGate } from '../auth/access-gate.ts';
 import { describeIdentity, type Identity } from '../auth/identity.ts';
 import { gateRequest } from './gate-request.ts';
 
@@ -63,7 +63,7 @@ export class ManifestFastPath {
       const asking = gateRequest(req);
       identity = gate.identifyNow(asking);
       // Anything but a clear yes is the full handler's: it verifies, challenges and refuses.
-      if (!identity || !gate.mayPull(identity, { upstream: route.upstream.name, repository: route.repository, asked: target.name }, false)) return false;
+      if (!identity || !gate.mayPull(identity, { upstream: route.upstream.name, repository: route.repository, asked: scopeName(target.name, route) }, false)) return false;
     }
 
     const observer = this.#deps.observer;

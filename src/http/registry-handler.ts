@@ -16,7 +16,7 @@ import { serveTagList } from './tags-route.ts';
 import { serveReferrers } from './referrers-route.ts';
 import { API_VERSION_HEADERS } from './registry-headers.ts';
 import type { WharfEnv } from './wharf-env.ts';
-import type { AccessGate } from '../auth/access-gate.ts';
+import { scopeName, type AccessGate } from '../auth/access-gate.ts';
 
 export interface RegistryServices {
   /** Who may pull what; undefined: anyone may pull anything. */
@@ -64,7 +64,7 @@ export async function handleRegistryRequest(c: Context<WharfEnv>, services: Regi
   c.set('upstreamName', route.upstream.name);
   c.set('repository', route.repository);
   // Before any store or upstream is asked: a refusal says nothing about what is cached.
-  gate?.checkPull(c.get('identity'), { upstream: route.upstream.name, repository: route.repository, asked: target.name }, c.get('gateRequest'));
+  gate?.checkPull(c.get('identity'), { upstream: route.upstream.name, repository: route.repository, asked: scopeName(target.name, route) }, c.get('gateRequest'));
   switch (target.kind) {
     case 'manifest':
       return serveManifest(services.manifests, services.accounting, route, target.reference, method);

@@ -4,7 +4,7 @@
 // requested scope is cut to what the access rules grant it, which is not an error (a partial
 // grant, as the spec says); the answer is a short-lived signed token.
 import type { Context } from 'hono';
-import type { AccessGate } from '../auth/access-gate.ts';
+import { UnauthorizedError, type AccessGate } from '../auth/access-gate.ts';
 import { parseScopes, type ResourceAccess } from '../auth/scope.ts';
 import type { TokenService } from '../auth/token-service.ts';
 import type { Identity } from '../auth/identity.ts';
@@ -23,6 +23,11 @@ export async function serveToken(c: Context<WharfEnv>, deps: TokenRouteDeps): Pr
   // A wrong password is a 401 here; docker login reports it as such.
   const identity = await deps.gate.identify(req);
   c.set('identity', identity);
+  // A token is not a credential here: one that bought another would live for ever, and removing
+  // a user or changing a password would revoke nothing.
+  if (identity.tokenAccess !== undefined) {
+    throw new UnauthorizedError('log in with your credentials: a token cannot be exchanged for another', { 'WWW-Authenticate': 'Basic realm="wharf", charset="UTF-8"' });
+  }
   const url = new URL(c.req.url);
   const scopes = parseScopes(url.searchParams.getAll('scope'));
   const issued = await deps.tokens.issue(identity, url.searchParams.get('service') ?? undefined, scopes, (scope, who) => grant(deps, scope, who));

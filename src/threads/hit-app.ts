@@ -22,7 +22,7 @@ import type { RepositoryLinks } from '../proxy/repository-links.ts';
 import type { ConfiguredUpstream, UpstreamRouter } from '../proxy/upstream-router.ts';
 import type { Forwarder } from './forward.ts';
 import type { HitReporter } from './hit-reporter.ts';
-import type { AccessGate } from '../auth/access-gate.ts';
+import { scopeName, type AccessGate } from '../auth/access-gate.ts';
 import { gateRequest } from '../http/gate-request.ts';
 
 export interface HitAppDeps {
@@ -82,7 +82,7 @@ async function answerFromCache(c: Context<WharfEnv>, deps: HitAppDeps): Promise<
   };
   if (gate) {
     mark(); // a refusal answered here is logged and counted under its kind
-    gate.checkPull(identity!, { upstream: route.upstream.name, repository: route.repository, asked: target.name }, asking!);
+    gate.checkPull(identity!, { upstream: route.upstream.name, repository: route.repository, asked: scopeName(target.name, route) }, asking!);
   }
   if (target.kind === 'manifest') {
     const manifest = await deps.manifests.cached(route.upstream, route.repository, target.reference).catch(() => undefined);

@@ -113,6 +113,27 @@ describe.each([1, 2])('access control (threads: %i)', (threads) => {
     expect(((await other.json()) as { errors: Array<{ code: string }> }).errors[0]!.code).toBe('DENIED');
   });
 
+  it('names the registry in the challenge of a ?ns= request, so the token the client fetches for it serves it', async () => {
+    // containerd's mirror form: the repository in the path, the registry in ?ns=.
+    const path = `${wharf.url}/v2/acme/a/manifests/v1?ns=ghcr.io`;
+    const first = await fetch(path, { headers: { accept: imageA.manifest.mediaType } });
+    expect(first.status).toBe(401);
+    const { scope } = challenge(first);
+    expect(scope).toBe('repository:ghcr.io/acme/a:pull');
+    await first.arrayBuffer();
+    const bearer = `Bearer ${await tokenFor('alice', scope!)}`;
+    const ok = await fetch(path, { headers: { accept: imageA.manifest.mediaType, authorization: bearer } });
+    expect(ok.status).toBe(200);
+    expect(Buffer.from(await ok.arrayBuffer()).equals(imageA.manifest.body)).toBe(true);
+  });
+
+  it('does not exchange a token for another at /token: a login needs the credentials', async () => {
+    const bearer = `Bearer ${await tokenFor('alice', 'repository:ghcr.io/acme/a:pull')}`;
+    const res = await token('repository:ghcr.io/acme/a:pull', bearer);
+    expect(res.status).toBe(401);
+    await res.arrayBuffer();
+  });
+
   it('grants a scope the rules refuse as nothing (a partial grant is not an error)', async () => {
     const res = await token('repository:ghcr.io/acme/b:pull', basic('alice'));
     expect(res.status).toBe(200);

@@ -9,6 +9,7 @@ import {
   aOps,
   ask,
   basic,
+  bearsToken,
   bOps,
   chance,
   grantCheck,
@@ -16,6 +17,7 @@ import {
   issuedToken,
   refusal,
   short,
+  tokenAnswer,
   type AttackCase,
   type Caller,
   type Credential,
@@ -106,7 +108,7 @@ export function headersCase(w: World, rand: Rand): Pick<AttackCase, 'variant' | 
   if (chance(rand, 0.12)) return pipelineCase(w, rand);
   if (chance(rand, 0.1)) return hostCase(w, rand);
   const [label, who, lines, chunked] = pick(rand, headerVariants(w, rand))();
-  const cred: Credential = { who: who === 'node400' || who === 'huge' ? 'bad' : who, label, headers: lines };
+  const cred: Credential = { who: who === 'node400' || who === 'huge' ? 'bad' : who, label, headers: lines, token: bearsToken(lines, w.aliceToken) };
   const where = rand();
   let target: string;
   let allowed: Outcome[];
@@ -123,7 +125,7 @@ export function headersCase(w: World, rand: Rand): Pick<AttackCase, 'variant' | 
     servesA = true;
   } else {
     target = `/token?service=wharf&scope=${encodeURIComponent(pick(rand, ['repository:ghcr.io/acme/b:pull', 'repository:ghcr.io/acme/b:*', 'registry:catalog:*']))}`;
-    allowed = [fixed ?? (cred.who === 'bad' ? 401 : 200)];
+    allowed = [fixed ?? tokenAnswer(cred)];
     check = grantCheck(cred.who);
   }
   const method = target.startsWith('/token') || chunked ? 'GET' : undefined;
@@ -240,7 +242,7 @@ export function scopesCase(w: World, rand: Rand): Pick<AttackCase, 'variant' | '
     c < 0.5
       ? { who: 'alice', label: 'alice Basic', headers: [['Authorization', basic('alice', PASSWORDS.alice)]] }
       : c < 0.65
-        ? { who: 'alice', label: "alice's token", headers: [['Authorization', `Bearer ${w.aliceToken}`]] }
+        ? { who: 'alice', label: "alice's token", headers: [['Authorization', `Bearer ${w.aliceToken}`]], token: true }
         : c < 0.8
           ? { who: 'ci', label: 'ci machine token', headers: [['Authorization', `Bearer ${MACHINE_TOKEN}`]] }
           : c < 0.95
@@ -253,7 +255,7 @@ export function scopesCase(w: World, rand: Rand): Pick<AttackCase, 'variant' | '
   const target = `/token?${service}${params.map((p) => `scope=${p}`).join('&')}${extra}`;
   const first = ask(w, rand, target, cred, { method: 'GET' });
   const huge = beyondHeadLimit(first.request.bytes.length);
-  const allowed: Outcome[] = [huge ? 431 : cred.who === 'bad' ? 401 : serviceOk ? 200 : 400];
+  const allowed: Outcome[] = [huge ? 431 : tokenAnswer(cred) === 401 ? 401 : serviceOk ? 200 : 400];
   const useOnB = pick(rand, bOps(w)).path;
   const bName = chance(rand, 0.7) ? 'ghcr.io/acme/b' : 'acme/b';
   const alsoA = chance(rand, 0.4);

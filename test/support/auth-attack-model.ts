@@ -78,11 +78,7 @@ export interface Credential {
   readonly who: Caller;
   readonly label: string;
   readonly headers: ReadonlyArray<readonly [string, string]>;
-  /**
-   * A wharf token: it grants names as the client wrote them, so ghcr.io/acme/a asked as
-   * `acme/a?ns=ghcr.io` is refused (403) with alice's token for `ghcr.io/acme/a`, though the
-   * rules would let her; with Basic it is served.
-   */
+  /** A wharf token (not a credential at /token). */
   readonly token?: boolean;
 }
 
@@ -100,6 +96,15 @@ export function someCaller(w: World, rand: Rand): Credential {
 }
 
 export const refusal = (who: Caller): number => (who === 'alice' || who === 'ci' ? 403 : 401);
+
+/** /token's answer to a caller: 401 for bad credentials and for a wharf token (not a credential there). */
+export const tokenAnswer = (cred: Pick<Credential, 'who' | 'token'>): number => (cred.who === 'bad' || cred.token ? 401 : 200);
+
+/** Whether the Authorization that counts (Node keeps the first) is this wharf token. */
+export function bearsToken(lines: ReadonlyArray<readonly [string, string]>, token: string): boolean {
+  const value = lines.find(([name]) => name.toLowerCase() === 'authorization')?.[1].trim();
+  return value !== undefined && /^bearer\s+/i.test(value) && value.replace(/^bearer\s+/i, '').trim() === token;
+}
 
 export interface Op {
   readonly path: string;

@@ -173,9 +173,9 @@ export async function tokensCase(w: World, rand: Rand): Promise<Pick<AttackCase,
     allowed = [v === 'invalid' || v === 'anon' ? 401 : v === 'huge' ? 431 : 200];
     check = (a) => (a.body.length === 0 || a.body.toString() === '{}' ? undefined : `ping answered ${short(a.body.toString(), 60)}`);
   } else {
-    // A token that verifies is an identity at /token too; asking for b, it gets nothing.
+    // A token is no credential at /token, whether it verifies or not: it never buys another.
     target = `/token?service=wharf&scope=${encodeURIComponent(pick(rand, ['repository:ghcr.io/acme/b:pull', 'repository:ghcr.io/acme/b:*']))}`;
-    allowed = [v === 'huge' ? 431 : v === 'invalid' ? 401 : 200];
+    allowed = [v === 'huge' ? 431 : 401];
     check = (a) => {
       const issued = issuedToken(a);
       if (typeof issued === 'string') return a.body.length === 0 ? undefined : issued;
