@@ -59,7 +59,8 @@ export interface WrkResult {
 }
 
 /** wrk with 64 connections over the given paths in turn, with a registry client's Accept header (https too: wrk does not verify certificates). */
-export async function wrkRps(baseUrl: string, paths: readonly string[], seconds = 10, authorization?: string): Promise<WrkResult> {
+/** authorization: the Authorization header to send; extraHeaders: more headers, as they are. */
+export async function wrkRps(baseUrl: string, paths: readonly string[], seconds = 10, authorization?: string, extraHeaders: Readonly<Record<string, string>> = {}): Promise<WrkResult> {
   const dir = await mkdtemp(join(tmpdir(), 'wharf-bench-wrk-'));
   try {
     const lua = join(dir, 'paths.lua');
@@ -68,7 +69,7 @@ export async function wrkRps(baseUrl: string, paths: readonly string[], seconds 
       `local paths = { ${paths.map((p) => JSON.stringify(p)).join(', ')} }
 local i = 0
 wrk.headers["Accept"] = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
-${authorization ? `wrk.headers["Authorization"] = ${JSON.stringify(authorization)}\n` : ''}request = function() i = i % #paths + 1; return wrk.format("GET", paths[i]) end
+${authorization ? `wrk.headers["Authorization"] = ${JSON.stringify(authorization)}\n` : ''}${Object.entries(extraHeaders).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}\n`).join('')}request = function() i = i % #paths + 1; return wrk.format("GET", paths[i]) end
 `,
     );
     const { stdout } = await run('wrk', ['-t2', '-c64', `-d${seconds}s`, '--latency', '-s', lua, baseUrl], { timeoutMs: (seconds + 30) * 1000 });

@@ -68,7 +68,7 @@ async function main(): Promise<void> {
       log(`${kind}: cold fill straight from the origin`);
       const direct = await startSystem(kind, origin.registry.url);
       try {
-        results.get(kind)!.coldFillMBps = await blobMBps(`${direct.url}/v2/bench/fill/blobs/${fillBlob.digest}`, fillBlob.size, direct.caFile);
+        results.get(kind)!.coldFillMBps = await blobMBps(`${direct.url}/v2/bench/fill/blobs/${fillBlob.digest}`, fillBlob.size, direct.caFile, direct.authorizationFor?.(`/v2/bench/fill/blobs/${fillBlob.digest}`));
       } finally {
         await direct.stop();
       }
@@ -132,11 +132,11 @@ async function measureLargeBlob(kind: string, system: System, ctx: Context, f: F
   ctx.wan.setBandwidth(undefined);
   try {
     const large = `${system.url}/v2/bench/large/blobs/${ctx.largeBlob.digest}`;
-    await blobMBps(large, ctx.largeBlob.size, system.caFile, system.authorization);
+    await blobMBps(large, ctx.largeBlob.size, system.caFile, system.authorizationFor?.(large));
     await new Promise((r) => setTimeout(r, 3000)); // caches that store in the background
     // Seven reads of 0.2 s each: single streams at these speeds vary by 2x from read to read.
     const reads: number[] = [];
-    for (let i = 0; i < 7; i++) reads.push(await blobMBps(large, ctx.largeBlob.size, system.caFile, system.authorization));
+    for (let i = 0; i < 7; i++) reads.push(await blobMBps(large, ctx.largeBlob.size, system.caFile, system.authorizationFor?.(large)));
     f.largeCachedMBps = median(reads);
   } finally {
     ctx.wanLink();
@@ -155,9 +155,9 @@ async function measureManifests(kind: string, system: System, ctx: Context, f: F
   const before = ctx.origin.registry.requestLog().length;
   // A warm-up under load first (a JIT-compiled server needs a few seconds of traffic to reach its
   // steady pace), then the median of three runs: single runs here vary by a third.
-  await wrkRps(system.url, paths, 3, system.authorization);
+  await wrkRps(system.url, paths, 3, system.authorizationFor?.(paths[0]!));
   const runs: WrkResult[] = [];
-  for (let i = 0; i < 3; i++) runs.push(await wrkRps(system.url, paths, 5, system.authorization));
+  for (let i = 0; i < 3; i++) runs.push(await wrkRps(system.url, paths, 5, system.authorizationFor?.(paths[0]!)));
   const w = runs.sort((a, b) => a.rps - b.rps)[1]!;
   await ctx.origin.registry.settleLog();
   f.manifestRps = w.rps;

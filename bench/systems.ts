@@ -26,8 +26,8 @@ export interface System {
   readonly caFile?: string;
   /** What the bench's own requests go through (trusting caFile, adding `authorization`). */
   readonly dispatcher: Dispatcher;
-  /** For a system with auth on: the header every request carries (a token from its /token). */
-  readonly authorization?: string;
+  /** For a system with auth on: the Authorization a request for this path carries (a token from its /token). */
+  readonly authorizationFor?: (path: string) => string | undefined;
   /** user:password for skopeo (--src-creds), which fetches its own token. */
   readonly creds?: string;
   /** The process and its children, for RSS and CPU. */
@@ -99,17 +99,26 @@ async function benchAuth(dir: TempDir): Promise<{ config: object; creds: string 
   };
 }
 
-/** Fetches a token as `docker login` would, and has every bench request carry it. */
+/**
+ * Fetches tokens as clients do, one per repository (the scope of the challenge), and has every
+ * bench request carry the one for the repository in its path.
+ */
 async function withToken(system: System, creds: string): Promise<System> {
-  const scopes = ['medium', 'herd', 'fill', 'large', 'tiny'].map((r) => `scope=repository:bench/${r}:pull`).join('&');
-  const res = await request(`${system.url}/token?service=wharf&${scopes}`, {
-    dispatcher: system.dispatcher,
-    headers: { authorization: `Basic ${Buffer.from(creds).toString('base64')}` },
+  const tokens = new Map<string, string>();
+  for (const repo of ['medium', 'herd', 'fill', 'large', 'tiny']) {
+    const res = await request(`${system.url}/token?service=wharf&scope=repository:bench/${repo}:pull`, {
+      dispatcher: system.dispatcher,
+      headers: { authorization: `Basic ${Buffer.from(creds).toString('base64')}` },
+    });
+    if (res.statusCode !== 200) throw new Error(`${system.name}: /token answered ${res.statusCode}`);
+    tokens.set(`bench/${repo}`, `Bearer ${((await res.body.json()) as { token: string }).token}`);
+  }
+  const authorizationFor = (path: string) => tokens.get(/^\/v2\/(.+?)\/(?:manifests|blobs|tags)\//.exec(new URL(path, 'http://x').pathname)?.[1] ?? '');
+  const dispatcher = system.dispatcher.compose((dispatch) => (opts, handler) => {
+    const authorization = authorizationFor(opts.path);
+    return dispatch(authorization ? { ...opts, headers: { ...(opts.headers as Record<string, string>), authorization } } : opts, handler);
   });
-  if (res.statusCode !== 200) throw new Error(`${system.name}: /token answered ${res.statusCode}`);
-  const authorization = `Bearer ${((await res.body.json()) as { token: string }).token}`;
-  const dispatcher = system.dispatcher.compose((dispatch) => (opts, handler) => dispatch({ ...opts, headers: { ...(opts.headers as Record<string, string>), authorization } }, handler));
-  return { ...system, dispatcher, authorization, creds };
+  return { ...system, dispatcher, authorizationFor, creds };
 }
 
 /** A server certificate for 127.0.0.1 from a CA made for this run. */

@@ -23,6 +23,25 @@ export interface GateRequest {
   readonly secure: boolean;
 }
 
+const IDENTITY_MEMO = Symbol('wharf.identityMemo');
+
+/** What a connection (its socket object) remembers of the last caller the gate identified on it, and its last decision. */
+export interface ConnectionMemo {
+  [IDENTITY_MEMO]?: {
+    readonly authorization: string | undefined;
+    readonly fingerprint: string | undefined;
+    readonly identity: Identity;
+    decision: { readonly rules: AccessRules; readonly upstream: string; readonly repository: string; readonly asked: string; readonly allowed: boolean } | undefined;
+  };
+}
+
+/** What tells one caller on a connection from another. */
+export interface MemoKey {
+  readonly authorization: string | undefined;
+  readonly address: string;
+  readonly fingerprint: string | undefined;
+}
+
 /** The repository a request is about, routed. */
 export interface GateTarget {
   readonly upstream: string;
@@ -52,6 +71,8 @@ export interface AccessGateOptions {
   readonly realm: string | undefined;
   readonly admins: AccessRules;
   readonly observers: AccessRules;
+  /** Told of an identity taken from a connection's memo, to count it as the authenticator would ('ok'). */
+  readonly onRepeat?: (kind: Identity['kind']) => void;
 }
 
 const HOST = /^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$/;
@@ -79,6 +100,39 @@ export class AccessGate {
   identifyNow(req: GateRequest): Identity | undefined {
     const authenticator = this.#o.authenticator;
     return authenticator === undefined ? anonymousIdentity(req.address) : authenticator.authenticateNow(req);
+  }
+
+  /**
+   * For the manifest fast path: the caller, when memory alone says it may pull the target; else
+   * undefined (the full handler then decides, challenges or refuses). Keep-alive clients send the
+   * same header on every request, so the connection remembers the last caller and decision: the
+   * identity until its token expires, the decision while the same rules are in force. A hand-over
+   * connection between threads carries many clients, which address and certificate tell apart.
+   */
+  mayPullNow(memo: ConnectionMemo, req: () => GateRequest, asking: MemoKey, target: GateTarget, now: number): Identity | undefined {
+    let held = memo[IDENTITY_MEMO];
+    if (
+      held === undefined ||
+      held.authorization !== asking.authorization ||
+      held.identity.address !== asking.address ||
+      held.fingerprint !== asking.fingerprint ||
+      (held.identity.expiresAt !== undefined && now >= held.identity.expiresAt)
+    ) {
+      const identity = this.identifyNow(req());
+      if (identity === undefined) return undefined;
+      held = { authorization: asking.authorization, fingerprint: asking.fingerprint, identity, decision: undefined };
+      memo[IDENTITY_MEMO] = held;
+    } else {
+      this.#o.onRepeat?.(held.identity.kind);
+    }
+    const rules = this.#o.rules.rules;
+    const d = held.decision;
+    if (d !== undefined && d.rules === rules && d.upstream === target.upstream && d.repository === target.repository && d.asked === target.asked) {
+      return d.allowed ? held.identity : undefined;
+    }
+    const allowed = this.mayPull(held.identity, target, false);
+    held.decision = { rules, upstream: target.upstream, repository: target.repository, asked: target.asked, allowed };
+    return allowed ? held.identity : undefined;
   }
 
   /**

@@ -122,7 +122,7 @@ export class Authenticator {
 }
 
 function fromToken(verified: VerifiedToken, address: string): Identity {
-  return { kind: verified.kind, name: verified.name, groups: verified.groups, address, tokenAccess: verified.access };
+  return { kind: verified.kind, name: verified.name, groups: verified.groups, address, tokenAccess: verified.access, expiresAt: verified.expiresAt };
 }
 
 function fromCertificate(certificate: ClientCertificate | undefined, address: string): Identity {

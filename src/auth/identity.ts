@@ -18,6 +18,8 @@ export interface Identity {
    * so the request path checks it as well as the rules.
    */
   readonly tokenAccess?: readonly ResourceAccess[];
+  /** For a wharf token: when it expires (ms since the epoch); the identity is not valid after. */
+  readonly expiresAt?: number;
 }
 
 const NO_GROUPS: readonly string[] = Object.freeze([]);

@@ -43,7 +43,7 @@ export async function openAccessGate(config: Config, logger: Logger, metrics: Me
 }
 
 async function openAuthenticated(auth: AuthConfig, proxyFilters: Map<string, ProxyFilter>, logger: Logger, metrics: Metrics): Promise<AccessControl> {
-  const onOutcome: AuthOutcomeListener = (result, kind) => metrics.auth.inc({ result, kind });
+  const onOutcome = countOutcomes(metrics);
   const htpasswd = auth.htpasswd
     ? await HtpasswdUsers.open(
         { path: auth.htpasswd.path, groups: auth.htpasswd.groups },
@@ -73,6 +73,7 @@ async function openAuthenticated(auth: AuthConfig, proxyFilters: Map<string, Pro
     realm: auth.realm,
     admins: role(auth.admins),
     observers: role(auth.observers),
+    onRepeat: (kind) => onOutcome('ok', kind),
   });
   return {
     gate,
@@ -81,5 +82,16 @@ async function openAuthenticated(auth: AuthConfig, proxyFilters: Map<string, Pro
       htpasswd?.close();
       rules.close();
     },
+  };
+}
+
+/** Counts outcomes into wharf_auth_total through label-bound children: it runs on every request. */
+function countOutcomes(metrics: Metrics): AuthOutcomeListener {
+  const children = new Map<string, { inc(): void }>();
+  return (result, kind) => {
+    const key = `${result} ${kind}`;
+    let child = children.get(key);
+    if (child === undefined) children.set(key, (child = metrics.auth.labels({ result, kind })));
+    child.inc();
   };
 }

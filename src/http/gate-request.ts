@@ -3,11 +3,11 @@
 // certificate), and the host and scheme it used (the default token realm is on them).
 import type { IncomingMessage } from 'node:http';
 import type { GateRequest } from '../auth/access-gate.ts';
-import { clientInfo } from './client-info.ts';
+import { clientInfo, type ClientInfo } from './client-info.ts';
 
-export function gateRequest(req: IncomingMessage): GateRequest {
+/** client: clientInfo(req), when the caller has it already. */
+export function gateRequest(req: IncomingMessage, client: ClientInfo = clientInfo(req)): GateRequest {
   const authorization = req.headers.authorization;
-  const client = clientInfo(req);
   return {
     authorization: authorization === undefined || authorization === '' ? undefined : authorization,
     address: client.address,

@@ -12,8 +12,8 @@ import { clientInfo } from './client-info.ts';
 import { parseRegistryPath } from './parse-registry-path.ts';
 import { manifestHeaders } from './manifest-route.ts';
 import type { RequestObserver } from './request-observer.ts';
-import { scopeName, type AccessGate } from '../auth/access-gate.ts';
-import { describeIdentity, type Identity } from '../auth/identity.ts';
+import { scopeName, type AccessGate, type ConnectionMemo } from '../auth/access-gate.ts';
+import type { Identity } from '../auth/identity.ts';
 import { gateRequest } from './gate-request.ts';
 
 export interface ManifestFastPathDeps {
@@ -58,12 +58,15 @@ export class ManifestFastPath {
     }
     if (!manifest) return false;
     const gate = this.#deps.gate;
+    const client = clientInfo(req);
     let identity: Identity | undefined;
     if (gate) {
-      const asking = gateRequest(req);
-      identity = gate.identifyNow(asking);
+      const authorization = req.headers.authorization;
+      const asking = { authorization: authorization === '' ? undefined : authorization, address: client.address, fingerprint: client.certificate?.fingerprint256 };
+      const wanted = { upstream: route.upstream.name, repository: route.repository, asked: scopeName(target.name, route) };
+      identity = gate.mayPullNow(req.socket as ConnectionMemo, () => gateRequest(req, client), asking, wanted, Date.now());
       // Anything but a clear yes is the full handler's: it verifies, challenges and refuses.
-      if (!identity || !gate.mayPull(identity, { upstream: route.upstream.name, repository: route.repository, asked: scopeName(target.name, route) }, false)) return false;
+      if (!identity) return false;
     }
 
     const observer = this.#deps.observer;
@@ -92,8 +95,8 @@ export class ManifestFastPath {
       seconds: (performance.now() - started) / 1000,
       completed: true,
       userAgent: headerOf(req, 'user-agent'),
-      identity: describeIdentity(identity),
-      client: clientInfo(req),
+      identity,
+      client,
     });
     return true;
   }

@@ -8,7 +8,6 @@ import type { FileSender } from './file-sender.ts';
 import type { RequestObserver } from './request-observer.ts';
 import type { WharfEnv } from './wharf-env.ts';
 import { CACHE_HEADER } from './registry-headers.ts';
-import { describeIdentity } from '../auth/identity.ts';
 
 export function observeRequests(observer: RequestObserver, files: Pick<FileSender, 'bytesSentPastNode'>): MiddlewareHandler<WharfEnv> {
   return async (c, next) => {
@@ -36,7 +35,7 @@ export function observeRequests(observer: RequestObserver, files: Pick<FileSende
         seconds: (performance.now() - started) / 1000,
         completed: res.writableFinished,
         userAgent: c.req.header('user-agent'),
-        identity: describeIdentity(c.get('identity')),
+        identity: c.get('identity'),
         client,
       });
     });

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Metrics, RequestKind } from '../metrics/metrics.ts';
 import type { TopRepositories } from '../metrics/top-repositories.ts';
+import { describeIdentity, type Identity } from '../auth/identity.ts';
 import type { ClientInfo } from './client-info.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -25,8 +26,8 @@ export interface RequestOutcome {
   /** Every byte went out (false: the client left or the body was cut). */
   readonly completed: boolean;
   readonly userAgent: string | undefined;
-  /** Who asked, as describeIdentity() names it (never a secret); undefined when wharf is open. */
-  readonly identity?: string | undefined;
+  /** Who asked (logged as describeIdentity() names it, never a secret); undefined when wharf is open. */
+  readonly identity?: Identity | undefined;
   readonly client: ClientInfo;
 }
 
@@ -66,7 +67,7 @@ export class RequestObserver {
         upstream: o.upstream,
         completed: o.completed,
         userAgent: o.userAgent,
-        identity: o.identity,
+        identity: describeIdentity(o.identity),
         client: o.client.address,
         clientCN: o.client.certificate?.subjectCN,
       },

@@ -53,3 +53,25 @@ describe('AccessGate', () => {
     expect(gate.mayPull({ ...alice, tokenAccess: [{ type: 'repository', name: 'alpine', actions: ['pull'] }] }, target)).toBe(true);
   });
 });
+
+describe('AccessGate on a kept-alive connection (the fast path)', () => {
+  const rules = [{ repositories: ['docker.io/library/**'], networks: ['10.0.0.0/8'] }];
+  let current = new AccessRules(rules);
+  const source = { get rules() { return current; } } as unknown as AccessRulesSource;
+  const connGate = new AccessGate({ authenticator: undefined, rules: source, proxyFilters: new Map(), service: 'wharf', realm: undefined, admins: new AccessRules([]), observers: new AccessRules([]) });
+  const key = (address: string) => ({ authorization: undefined, address, fingerprint: undefined });
+  const req = (address: string) => () => ({ authorization: undefined, address, certificate: undefined, host: 'h', secure: false });
+
+  it('tells clients of one hand-over connection apart by address, and follows a rules change at once', () => {
+    const memo = {};
+    expect(connGate.mayPullNow(memo, req('10.1.1.1'), key('10.1.1.1'), target, 1)).toMatchObject({ address: '10.1.1.1' });
+    // Another client on the same (hand-over) connection: its own decision, not the memo's.
+    expect(connGate.mayPullNow(memo, req('192.168.1.1'), key('192.168.1.1'), target, 2)).toBeUndefined();
+    expect(connGate.mayPullNow(memo, req('10.1.1.1'), key('10.1.1.1'), target, 3)).toBeDefined();
+    // Rules reloaded: the remembered decision is not used.
+    current = new AccessRules([{ repositories: ['docker.io/library/**'], users: ['alice'] }]);
+    expect(connGate.mayPullNow(memo, req('10.1.1.1'), key('10.1.1.1'), target, 4)).toBeUndefined();
+    current = new AccessRules(rules);
+    expect(connGate.mayPullNow(memo, req('10.1.1.1'), key('10.1.1.1'), { ...target, repository: 'library/busybox', asked: 'busybox' }, 5)).toBeDefined();
+  });
+});

@@ -145,6 +145,8 @@ describe('Authenticator', () => {
       groups: ['acme'],
       address: '10.9.9.9',
       tokenAccess: [{ type: 'repository', name: 'library/alpine', actions: ['pull'] }],
+      // ttlSeconds 60 from the service's clock: the identity ends with its token.
+      expiresAt: Math.floor(now / 1000) * 1000 + 60_000,
     });
     expect(events).toEqual([['ok', 'user']]);
   });
@@ -206,5 +208,29 @@ describe('Authenticator', () => {
     expect(await failure(bare.authenticate(request(basic('alice', PASSWORD))))).toBeInstanceOf(BadCredentialsError);
     expect(await failure(bare.authenticate(request(`Bearer ${NODE_TOKEN}`)))).toBeInstanceOf(BadCredentialsError);
     expect(await bare.authenticate(request())).toMatchObject({ kind: 'anonymous' });
+  });
+});
+
+describe('the per-request cost once a token is issued', () => {
+  it('hashes no password for requests bearing the token: bcrypt runs at /token only', async () => {
+    const file = join(dir.path, 'counted-htpasswd');
+    await writeFile(file, `carol:${await hash('carol-pw', 4)}\n`);
+    let bcrypts = 0;
+    const counted = await HtpasswdUsers.open({ path: file }, { compare: async (password, stored) => (bcrypts++, (await import('@node-rs/bcrypt')).verify(password, stored)) });
+    try {
+      const { auth } = authenticator({ htpasswd: counted });
+      // The login: one bcrypt.
+      const user = await auth.authenticate(request(basic('carol', 'carol-pw')));
+      expect(bcrypts).toBe(1);
+      const issued = await tokens.issue(user, 'wharf.example', parseScopes(['repository:team/app:pull']), () => ['pull']);
+      for (let i = 0; i < 50; i++) {
+        const identity = await auth.authenticate(request(`Bearer ${issued.token}`));
+        expect(identity).toMatchObject({ kind: 'user', name: 'carol' });
+        expect(auth.authenticateNow(request(`Bearer ${issued.token}`))).toMatchObject({ name: 'carol' });
+      }
+      expect(bcrypts).toBe(1);
+    } finally {
+      counted.close();
+    }
   });
 });
