@@ -10,7 +10,7 @@ import type { Authenticator, ClientCertificate } from './authenticator.ts';
 import { AuthError } from './auth-errors.ts';
 import { anonymousIdentity, type Identity } from './identity.ts';
 import type { ProxyFilter } from './proxy-filter.ts';
-import { accessAllows } from './scope.ts';
+import { accessAllows, formatScope } from './scope.ts';
 import { RegistryError } from '../errors.ts';
 
 /** What the gate reads of a request. */
@@ -190,14 +190,10 @@ export class AccessGate {
     return this.#o.realm ?? `${req.secure ? 'https' : 'http'}://${host}/token`;
   }
 
-  get service(): string {
-    return this.#o.service;
-  }
-
   /** The challenge Docker's token flow starts from (distribution's token.md). */
   #challenged(err: RegistryError, req: GateRequest, scope: string | undefined, invalidToken: boolean): RegistryError {
     const parts = [`realm="${this.realm(req)}"`, `service="${this.#o.service}"`];
-    if (scope !== undefined) parts.push(`scope="repository:${scope}:pull"`);
+    if (scope !== undefined) parts.push(`scope="${formatScope({ type: 'repository', name: scope, actions: ['pull'] })}"`);
     if (invalidToken && /^bearer /i.test(req.authorization ?? '')) parts.push('error="invalid_token"');
     return new RegistryError(err.code, err.status, err.message, undefined, { ...err.headers, 'WWW-Authenticate': `Bearer ${parts.join(',')}` });
   }
