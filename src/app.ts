@@ -55,7 +55,9 @@ export function createApp(deps: AppDeps): Hono<WharfEnv> {
   app.all('/v2', (c) => handleRegistryRequest(c, services));
   app.all('/v2/*', (c) => handleRegistryRequest(c, services));
   addOpsRoutes(app, deps);
-  addAdminRoutes(app, { token: deps.adminToken, gate: access?.gate, maintenance: deps.maintenance, topRepositories: deps.topRepositories });
+  // Admins are identities only where wharf authenticates (proxy filters alone authenticate nobody).
+  const adminGate = access?.tokens ? access.gate : undefined;
+  addAdminRoutes(app, { token: deps.adminToken, gate: adminGate, maintenance: deps.maintenance, topRepositories: deps.topRepositories });
   app.notFound((c) => errorResponse(new RouteNotFoundError(c.req.path), c.env.incoming.method ?? 'GET', deps.logger));
   app.onError((err, c) => errorResponse(err, c.env.incoming.method ?? 'GET', deps.logger));
   return app;
