@@ -48,6 +48,8 @@ describe.each([1, 2])('proxy filter (threads: %i)', (threads) => {
     const withHeader = await fetch(`${wharf.url}/v2/approved/manifests/v1`, { headers: { accept: image.manifest.mediaType, authorization: 'Basic Zm9vOmJhcg==' } });
     expect(withHeader.status).toBe(200);
     await withHeader.arrayBuffer();
+    // No admin API without admin.token or auth: the filter does not bring one.
+    expect((await fetch(`${wharf.url}/admin/stats`)).status).toBe(404);
     const line = await logs.waitFor((l) => l.msg === 'request' && l.url === '/v2/other/tags/list');
     expect(line).toMatchObject({ status: 403, identity: 'anonymous', client: '127.0.0.1' });
   });
