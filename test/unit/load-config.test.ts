@@ -147,7 +147,7 @@ describe('shipped examples', () => {
 
   it('every config/examples/*.yaml is valid', async () => {
     const files = (await readdir(examplesDir)).filter((f) => f.endsWith('.yaml'));
-    expect(files).toEqual(expect.arrayContaining(['dockerhub-auth.yaml', 'redis.yaml', 'local-mirror.yaml', 'air-gapped.yaml']));
+    expect(files).toEqual(expect.arrayContaining(['dockerhub-auth.yaml', 'redis.yaml', 'local-mirror.yaml', 'air-gapped.yaml', 'secured.yaml']));
     for (const f of files) {
       const raw: unknown = parseYaml(await readFile(path.join(examplesDir, f), 'utf8'));
       const result = configSchema.safeParse(raw);
