@@ -1,0 +1,188 @@
+// The S3 blob store's own promises, beyond the shared contract: multipart uploads of blobs larger
+// than a part (followed while they land), what goes on the wire to publish (If-None-Match), and
+// the paths a lenient server (s3rver) cannot show, through a fault-injecting proxy in front of
+// it: a 412 on publish, a failing S3, an aborted upload.
+import { createHash, randomBytes } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { DigestMismatchError, readChunks, type BlobStore, type BlobWriter } from '../../src/cache/blob-store.ts';
+import { createS3BlobStore } from '../../src/cache/s3-blob-store.ts';
+import { createS3Client } from '../../src/cache/s3-client.ts';
+import { S3BlobStoreError } from '../../src/cache/s3-errors.ts';
+import { startS3FaultProxy, type S3FaultProxy } from '../support/s3-fault-proxy.ts';
+import { startS3Server, type S3Server } from '../support/s3-server.ts';
+import { makeTempDir, type TempDir } from '../support/temp-dir.ts';
+
+const PART = 5 * 1024 * 1024;
+
+const sha256 = (bytes: Uint8Array) => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+
+async function writeAll(writer: BlobWriter, bytes: Buffer, chunk = 256 * 1024): Promise<void> {
+  for (let at = 0; at < bytes.length; at += chunk) await writer.write(bytes.subarray(at, at + chunk));
+}
+
+let s3: S3Server;
+beforeAll(async () => {
+  s3 = await startS3Server();
+});
+afterAll(async () => {
+  await s3?.stop();
+});
+
+describe('S3BlobStore', () => {
+  let proxy: S3FaultProxy;
+  let spool: TempDir;
+  let client: S3Client;
+  let store: BlobStore;
+  let prefix = 0;
+
+  beforeEach(async () => {
+    proxy = await startS3FaultProxy(s3.endpoint);
+    spool = await makeTempDir('wharf-s3-spool-');
+    client = createS3Client({
+      endpoint: proxy.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    });
+    store = createS3BlobStore({ client, bucket: s3.bucket, prefix: `p${++prefix}/`, spoolDir: spool.path, partSize: PART, requestTimeoutMs: 5000 });
+  });
+
+  afterEach(async () => {
+    client.destroy();
+    await proxy.stop();
+    await spool.cleanup();
+  });
+
+  const listed = async () => {
+    const all = [];
+    for await (const b of store.list()) all.push(b.digest);
+    return all;
+  };
+
+  it('uploads a blob larger than a part in parts, completes it with If-None-Match: *, and a follower reads it as it lands', async () => {
+    const bytes = randomBytes(2 * PART + 12345);
+    const digest = sha256(bytes);
+    const writer = await store.createWriter(digest);
+    const follower = await writer.openReader();
+    const seen = Buffer.alloc(bytes.length);
+    let readTo = 0;
+    for (let at = 0; at < bytes.length; at += 1 << 20) {
+      await writer.write(bytes.subarray(at, at + (1 << 20)));
+      while (readTo < writer.written) readTo += await follower.read(seen, readTo, writer.written - readTo, readTo);
+    }
+    expect(seen.equals(bytes)).toBe(true);
+    await follower.close();
+    // Nothing is visible before the commit, though parts went out.
+    expect(await store.stat(digest)).toBeUndefined();
+    const info = await writer.commit();
+    expect(info.size).toBe(bytes.length);
+
+    const parts = proxy.requests.filter((r) => r.method === 'PUT' && r.path.includes('partNumber='));
+    expect(parts.length).toBe(3);
+    const publishes = proxy.requests.filter((r) => r.publish);
+    expect(publishes.map((r) => [r.method, r.ifNoneMatch])).toEqual([['POST', '*']]);
+
+    const reader = (await (await store.stat(digest))!.open())!;
+    const back: Buffer[] = [];
+    for await (const c of readChunks(reader, bytes.length)) back.push(Buffer.from(c));
+    await reader.close();
+    expect(Buffer.concat(back).equals(bytes)).toBe(true);
+  });
+
+  it('publishes a small blob with one PUT carrying If-None-Match: *', async () => {
+    const bytes = randomBytes(70_000);
+    const writer = await store.createWriter(sha256(bytes));
+    await writeAll(writer, bytes);
+    await writer.commit();
+    const publishes = proxy.requests.filter((r) => r.publish);
+    expect(publishes.map((r) => [r.method, r.ifNoneMatch])).toEqual([['PUT', '*']]);
+    expect(proxy.requests.some((r) => r.path.includes('uploads'))).toBe(false);
+  });
+
+  it('never completes an upload whose bytes do not match: the parts are aborted and nothing is listed', async () => {
+    const bytes = randomBytes(2 * PART + 1);
+    const expected = sha256(Buffer.from('something else'));
+    const writer = await store.createWriter(expected);
+    await writeAll(writer, bytes);
+    await expect(writer.commit()).rejects.toBeInstanceOf(DigestMismatchError);
+    expect(proxy.requests.some((r) => r.method === 'PUT' && r.path.includes('partNumber='))).toBe(true);
+    expect(proxy.requests.filter((r) => r.publish)).toEqual([]);
+    // AbortMultipartUpload went out (s3rver answers it with 405, so only the request is checked).
+    expect(proxy.requests.some((r) => r.method === 'DELETE' && r.path.includes('uploadId='))).toBe(true);
+    expect(await store.stat(expected)).toBeUndefined();
+    expect(await listed()).toEqual([]);
+  });
+
+  it('aborting a writer mid-upload publishes nothing', async () => {
+    const bytes = randomBytes(PART + 100);
+    const writer = await store.createWriter(sha256(bytes));
+    await writeAll(writer, bytes);
+    await writer.abort();
+    expect(proxy.requests.filter((r) => r.publish)).toEqual([]);
+    expect(await store.stat(sha256(bytes))).toBeUndefined();
+    expect(await store.removeTempFiles()).toBe(0);
+  });
+
+  it('takes a 412 on publish (another replica published it first) as success', async () => {
+    for (const size of [1000, PART + 1]) {
+      proxy.failPublishWith = { status: 412, code: 'PreconditionFailed' };
+      const bytes = randomBytes(size);
+      const writer = await store.createWriter(sha256(bytes));
+      await writeAll(writer, bytes);
+      const info = await writer.commit();
+      expect(info.size).toBe(size);
+      expect(proxy.requests.filter((r) => r.publish).length).toBeGreaterThan(0);
+    }
+  });
+
+  it('fails the commit when the publish fails for real, leaving nothing visible', async () => {
+    proxy.failPublishWith = { status: 409, code: 'ConditionalRequestConflict' };
+    const bytes = randomBytes(5000);
+    const writer = await store.createWriter(sha256(bytes));
+    await writer.write(bytes);
+    // A 409 with no object behind it is not a success.
+    await expect(writer.commit()).rejects.toBeInstanceOf(S3BlobStoreError);
+    proxy.failPublishWith = { status: 500, code: 'InternalError' };
+    const other = await store.createWriter(sha256(bytes));
+    await other.write(bytes);
+    await expect(other.commit()).rejects.toBeInstanceOf(S3BlobStoreError);
+    proxy.failPublishWith = undefined;
+    expect(await store.stat(sha256(bytes))).toBeUndefined();
+    expect(await store.removeTempFiles()).toBe(0);
+  });
+
+  it('fails writes once the upload has failed, and says S3 is away in stat and ping', async () => {
+    proxy.failAllWith = { status: 403, code: 'AccessDenied' };
+    const bytes = randomBytes(3 * PART);
+    const writer = await store.createWriter(sha256(bytes));
+    await expect(writeAll(writer, bytes)).rejects.toBeInstanceOf(S3BlobStoreError);
+    await writer.abort();
+    await expect(store.stat(sha256(bytes))).rejects.toBeInstanceOf(S3BlobStoreError);
+    await expect(store.ping()).rejects.toBeInstanceOf(S3BlobStoreError);
+    proxy.failAllWith = undefined;
+    await expect(store.ping()).resolves.toBeUndefined();
+  });
+
+  it('reads any range of a committed blob, out of order, without suffix ranges', async () => {
+    const bytes = randomBytes(3 * 1024 * 1024);
+    const writer = await store.createWriter(sha256(bytes));
+    await writeAll(writer, bytes);
+    const info = await writer.commit();
+    const reader = (await info.open())!;
+    try {
+      for (const [position, length] of [[2_500_000, 100_000], [10, 20], [10, 20], [1_000_000, 5], [1_000_100, 7], [bytes.length - 50, 50]] as const) {
+        const buf = Buffer.alloc(length);
+        expect(await reader.read(buf, 0, length, position)).toBe(length);
+        expect(buf.equals(bytes.subarray(position, position + length))).toBe(true);
+      }
+      expect(await reader.read(Buffer.alloc(10), 0, 10, bytes.length)).toBe(0);
+      const short = Buffer.alloc(100);
+      expect(await reader.read(short, 0, 100, bytes.length - 30)).toBe(30);
+    } finally {
+      await reader.close();
+    }
+    const gets = proxy.requests.filter((r) => r.method === 'GET' && !r.path.includes('list-type'));
+    expect(gets.length).toBeGreaterThan(1);
+  });
+});
