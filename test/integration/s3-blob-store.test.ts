@@ -3,12 +3,17 @@
 // the paths a lenient server (s3rver) cannot show, through a fault-injecting proxy in front of
 // it: a 412 on publish, a failing S3, an aborted upload.
 import { createHash, randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { DigestMismatchError, readChunks, type BlobStore, type BlobWriter } from '../../src/cache/blob-store.ts';
 import { createS3BlobStore } from '../../src/cache/s3-blob-store.ts';
 import { createS3Client } from '../../src/cache/s3-client.ts';
 import { S3BlobStoreError } from '../../src/cache/s3-errors.ts';
+import { sendfileFileSender, streamFileSender, type FileSender } from '../../src/http/file-sender.ts';
+import { loadSendfileAddon } from '../../src/http/sendfile-addon.ts';
 import { startS3FaultProxy, type S3FaultProxy } from '../support/s3-fault-proxy.ts';
 import { startS3Server, type S3Server } from '../support/s3-server.ts';
 import { makeTempDir, type TempDir } from '../support/temp-dir.ts';
@@ -184,5 +189,52 @@ describe('S3BlobStore', () => {
     }
     const gets = proxy.requests.filter((r) => r.method === 'GET' && !r.path.includes('list-type'));
     expect(gets.length).toBeGreaterThan(1);
+  });
+
+  it('uploads the bytes that were hashed, even when the caller reuses its buffer after a write', async () => {
+    const bytes = randomBytes(PART + 4096);
+    const digest = sha256(bytes);
+    const writer = await store.createWriter(digest);
+    const scratch = Buffer.alloc(64 * 1024);
+    for (let at = 0; at < bytes.length; at += scratch.length) {
+      const n = bytes.copy(scratch, 0, at, at + scratch.length);
+      await writer.write(scratch.subarray(0, n));
+      scratch.fill(0); // as a caller reading into one buffer would, before the upload took the bytes
+    }
+    const info = await writer.commit();
+    const reader = (await info.open())!;
+    const back: Buffer[] = [];
+    for await (const c of readChunks(reader, info.size)) back.push(Buffer.from(c));
+    await reader.close();
+    expect(sha256(Buffer.concat(back))).toBe(digest);
+  });
+
+  it('is sent by both file senders: without a descriptor, the sendfile sender streams', async () => {
+    const addon = loadSendfileAddon();
+    if (addon instanceof Error) throw new Error(`the sendfile addon does not load (npm run build:native): ${addon.message}`);
+    const bytes = randomBytes(3 * 1024 * 1024 + 7);
+    const writer = await store.createWriter(sha256(bytes));
+    await writeAll(writer, bytes);
+    const info = await writer.commit();
+    for (const sender of [sendfileFileSender(addon), streamFileSender()] as FileSender[]) {
+      const server = createServer((req, res) => {
+        const url = new URL(req.url ?? '/', 'http://x');
+        const range = { start: Number(url.searchParams.get('start')), end: Number(url.searchParams.get('end')) };
+        res.writeHead(200, { 'Content-Length': String(range.end - range.start + 1) });
+        void sender.send(res, info, range);
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      try {
+        const { port } = server.address() as AddressInfo;
+        for (const [start, end] of [[0, bytes.length - 1], [1_500_000, 2_600_000]] as const) {
+          const answer = await request(`http://127.0.0.1:${port}/?start=${start}&end=${end}`);
+          const body = Buffer.from(await answer.body.arrayBuffer());
+          expect(body.equals(bytes.subarray(start, end + 1)), `${sender.method} ${start}-${end}`).toBe(true);
+        }
+      } finally {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
+    }
   });
 });
