@@ -13,7 +13,7 @@ export interface S3ObjectLocation {
   readonly client: S3Client;
   readonly bucket: string;
   readonly key: string;
-  /** Deadline for an answer's headers (the body then streams at the reader's pace). */
+  /** Deadline for an answer's headers, and for the next bytes of a body a read waits for. */
   readonly headersTimeoutMs: number;
 }
 
@@ -138,11 +138,20 @@ class S3ObjectReader implements BlobReader {
     if (body.pending) return body.pending;
     if (body.ended) return undefined;
     let step: IteratorResult<Buffer>;
+    // An idle deadline only while this reader waits for bytes: a client slow to take them pauses
+    // the stream without any read waiting, and must not have it cut.
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no bytes within ${this.#at.headersTimeoutMs} ms`)), this.#at.headersTimeoutMs);
+    });
     try {
-      step = await body.chunks.next();
+      step = await Promise.race([body.chunks.next(), stalled]);
     } catch (err) {
       body.ended = true;
+      body.body.destroy();
       throw new S3BlobStoreError('get', err);
+    } finally {
+      clearTimeout(timer);
     }
     const { value, done } = step;
     if (done) {

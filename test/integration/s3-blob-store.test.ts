@@ -237,4 +237,23 @@ describe('S3BlobStore', () => {
       }
     }
   });
+
+  it('gives up on a GET whose body stops coming, within the request deadline', async () => {
+    const quick = createS3BlobStore({ client, bucket: s3.bucket, prefix: `p${++prefix}/`, spoolDir: spool.path, partSize: PART, requestTimeoutMs: 300 });
+    const bytes = randomBytes(1024 * 1024);
+    const writer = await quick.createWriter(sha256(bytes));
+    await writeAll(writer, bytes);
+    const info = await writer.commit();
+    proxy.stallGetsAfter = 1000;
+    const reader = (await info.open())!;
+    try {
+      const buf = Buffer.alloc(bytes.length);
+      const started = Date.now();
+      await expect(reader.read(buf, 0, buf.length, 0)).rejects.toBeInstanceOf(S3BlobStoreError);
+      expect(Date.now() - started).toBeLessThan(3000);
+      expect(buf.subarray(0, 1000).equals(bytes.subarray(0, 1000))).toBe(true);
+    } finally {
+      await reader.close();
+    }
+  });
 });

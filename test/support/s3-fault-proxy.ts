@@ -20,6 +20,8 @@ export interface S3FaultProxy {
   failPublishWith: { status: number; code: string } | undefined;
   /** Answer every request with this status. */
   failAllWith: { status: number; code: string } | undefined;
+  /** Forward this many bytes of an object GET's body, then send nothing more (a hung server). */
+  stallGetsAfter: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -31,9 +33,10 @@ function isPublish(req: IncomingMessage): boolean {
 
 export async function startS3FaultProxy(targetEndpoint: string): Promise<S3FaultProxy> {
   const target = new URL(targetEndpoint);
-  const state: S3FaultProxy = { endpoint: '', requests: [], failPublishWith: undefined, failAllWith: undefined, stop: async () => undefined };
+  const state: S3FaultProxy = { endpoint: '', requests: [], failPublishWith: undefined, failAllWith: undefined, stallGetsAfter: undefined, stop: async () => undefined };
   const server: Server = createServer((req, res) => {
     const publish = isPublish(req);
+    const url = new URL(req.url ?? '/', 'http://x');
     const header = req.headers['if-none-match'];
     state.requests.push({ method: req.method ?? 'GET', path: req.url ?? '', ifNoneMatch: Array.isArray(header) ? header[0] : header, publish });
     const fault = state.failAllWith ?? (publish ? state.failPublishWith : undefined);
@@ -50,7 +53,17 @@ export async function startS3FaultProxy(targetEndpoint: string): Promise<S3Fault
       { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
+        const stallAfter = req.method === 'GET' && url.pathname.includes('/blobs/') ? state.stallGetsAfter : undefined;
+        if (stallAfter === undefined) {
+          answer.pipe(res);
+          return;
+        }
+        let sent = 0;
+        answer.on('data', (chunk: Buffer) => {
+          const n = Math.max(0, Math.min(chunk.length, stallAfter - sent));
+          if (n > 0) res.write(chunk.subarray(0, n));
+          sent += n;
+        });
       },
     );
     forwarded.once('error', () => res.destroy());
