@@ -14,6 +14,7 @@ import { createS3Client } from '../../src/cache/s3-client.ts';
 import { S3BlobStoreError } from '../../src/cache/s3-errors.ts';
 import { sendfileFileSender, streamFileSender, type FileSender } from '../../src/http/file-sender.ts';
 import { loadSendfileAddon } from '../../src/http/sendfile-addon.ts';
+import { BlobFill, runFill } from '../../src/proxy/blob-fill.ts';
 import { startS3FaultProxy, type S3FaultProxy } from '../support/s3-fault-proxy.ts';
 import { startS3Server, type S3Server } from '../support/s3-server.ts';
 import { makeTempDir, type TempDir } from '../support/temp-dir.ts';
@@ -254,6 +255,42 @@ describe('S3BlobStore', () => {
       expect(buf.subarray(0, 1000).equals(bytes.subarray(0, 1000))).toBe(true);
     } finally {
       await reader.close();
+    }
+  });
+
+  it('serves followers of a fill from its spool while the upload runs, through both senders', async () => {
+    const addon = loadSendfileAddon();
+    if (addon instanceof Error) throw new Error(`the sendfile addon does not load (npm run build:native): ${addon.message}`);
+    const bytes = randomBytes(PART + 2 * 1024 * 1024);
+    const digest = sha256(bytes);
+    const writer = await store.createWriter(digest);
+    const fill = new BlobFill(digest, bytes.length, () => writer.openReader());
+    async function* upstream(): AsyncIterable<Uint8Array> {
+      for (let at = 0; at < bytes.length; at += 64 * 1024) {
+        if (at % (1 << 20) === 0) await new Promise((r) => setTimeout(r, 5));
+        yield bytes.subarray(at, at + 64 * 1024);
+      }
+    }
+    const senders: FileSender[] = [sendfileFileSender(addon), streamFileSender()];
+    const server = createServer((req, res) => {
+      const sender = senders[Number(new URL(req.url ?? '/', 'http://x').searchParams.get('sender'))]!;
+      res.writeHead(200, { 'Content-Length': String(bytes.length) });
+      res.flushHeaders();
+      void sender.sendFill(res, fill, { start: 0, end: undefined });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const filling = runFill(fill, writer, upstream());
+      const bodies = await Promise.all([0, 1, 0, 1].map(async (i) => Buffer.from(await (await request(`http://127.0.0.1:${port}/?sender=${i}`)).body.arrayBuffer())));
+      await filling;
+      expect(fill.state).toBe('complete');
+      for (const body of bodies) expect(body.equals(bytes)).toBe(true);
+      expect((await store.stat(digest))?.size).toBe(bytes.length);
+      expect(await store.removeTempFiles()).toBe(0);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
 });
