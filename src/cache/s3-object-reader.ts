@@ -112,7 +112,8 @@ class S3ObjectReader implements BlobReader {
         throw err;
       }
     }
-    const body = this.#open!;
+    const body = this.#open;
+    if (!body) throw new Error('read after close');
     let filled = 0;
     while (filled < length) {
       const chunk = await this.#next(body);
@@ -167,8 +168,10 @@ class S3ObjectReader implements BlobReader {
     this.#open = undefined;
   }
 
+  // The stream goes first, so a read waiting for bytes ends now rather than at its deadline.
   async close(): Promise<void> {
     this.#closed = true;
+    this.#drop();
     await this.#queue;
     this.#drop();
   }

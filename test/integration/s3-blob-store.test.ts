@@ -293,4 +293,24 @@ describe('S3BlobStore', () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
+
+  it('closing a reader ends a read that waits on a stalled body at once, not at the deadline', async () => {
+    const bytes = randomBytes(1024 * 1024);
+    const writer = await store.createWriter(sha256(bytes));
+    await writeAll(writer, bytes);
+    const info = await writer.commit();
+    proxy.stallGetsAfter = 1000;
+    const reader = (await info.open())!;
+    const started = Date.now();
+    const pending = reader.read(Buffer.alloc(bytes.length), 0, bytes.length, 0).then(
+      (n) => n,
+      (err: unknown) => err,
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    await reader.close();
+    const outcome = await pending;
+    // The store's deadline is 5 s: both must be over well before it.
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(outcome === 1000 || outcome instanceof S3BlobStoreError).toBe(true);
+  });
 });
