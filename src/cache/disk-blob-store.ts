@@ -2,10 +2,11 @@
 // temp files in dataDir/blobs/tmp (same filesystem, so the final rename is atomic).
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, mkdir, open, readdir, rename, rm, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
+import { access, mkdir, open, readdir, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { parseDigest } from '../oci/digest.ts';
 import { DigestMismatchError, type BlobInfo, type BlobReader, type BlobStore, type BlobWriter } from './blob-store.ts';
+import { removeIdleEntries } from './temp-files.ts';
 
 export interface DiskBlobStoreOptions {
   /**
@@ -55,18 +56,7 @@ export function createDiskBlobStore(dataDir: string, opts: DiskBlobStoreOptions 
     },
 
     async removeTempFiles(options = {}) {
-      const cutoff = Date.now() - (options.olderThanMs ?? 0);
-      let removed = 0;
-      for (const name of await readdirOrEmpty(tmpDir)) {
-        const path = join(tmpDir, name);
-        if (options.olderThanMs !== undefined) {
-          const st = await stat(path).catch(() => undefined);
-          if (!st || st.mtimeMs > cutoff) continue;
-        }
-        if (!options.dryRun) await rm(path, { recursive: true, force: true });
-        removed++;
-      }
-      return removed;
+      return removeIdleEntries(tmpDir, options);
     },
 
     async ping() {

@@ -11,10 +11,11 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, stat, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { isSupportedDigest, parseDigest } from '../oci/digest.ts';
 import type { BlobInfo, BlobStore, StoredBlob } from './blob-store.ts';
+import { removeIdleEntries } from './temp-files.ts';
 import { S3BlobWriter } from './s3-blob-writer.ts';
 import { isNotFound, S3BlobStoreError } from './s3-errors.ts';
 import { openS3Object, type S3ObjectLocation } from './s3-object-reader.ts';
@@ -132,22 +133,7 @@ export function createS3BlobStore(opts: S3BlobStoreOptions): BlobStore {
     // keep their parts; a bucket lifecycle rule (AbortIncompleteMultipartUpload after a day) is
     // what removes them, since one replica cannot tell another's running upload from a leftover.
     async removeTempFiles(options = {}) {
-      const cutoff = Date.now() - (options.olderThanMs ?? 0);
-      let removed = 0;
-      const names = await readdir(spoolDir).catch((err: unknown) => {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-        throw err;
-      });
-      for (const name of names) {
-        const path = join(spoolDir, name);
-        if (options.olderThanMs !== undefined) {
-          const st = await stat(path).catch(() => undefined);
-          if (!st || st.mtimeMs > cutoff) continue;
-        }
-        if (!options.dryRun) await rm(path, { recursive: true, force: true });
-        removed++;
-      }
-      return removed;
+      return removeIdleEntries(spoolDir, options);
     },
 
     async ping() {
