@@ -52,16 +52,19 @@ const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE
 export async function readTlsFiles(files: TlsFiles): Promise<TlsMaterial> {
   const problems: string[] = [];
   const problem = (key: TlsKey, file: string, what: string) => problems.push(`${key}: ${file}: ${what}`);
+  // Read at once, reported in the config's order (not the order the reads happen to end in).
   const read = (key: TlsKey, file: string) =>
-    readFile(file, 'utf8').catch((err: unknown) => {
-      problem(key, file, `cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
-      return undefined;
-    });
-  const [cert, key, ca] = await Promise.all([
+    readFile(file, 'utf8').then(
+      (text) => ({ text, report: () => undefined }),
+      (err: unknown) => ({ text: undefined, report: () => problem(key, file, `cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`) }),
+    );
+  const reads = await Promise.all([
     read('tls.certFile', files.certFile),
     read('tls.keyFile', files.keyFile),
     files.clientCaFile === undefined ? undefined : read('tls.clientCaFile', files.clientCaFile),
   ]);
+  for (const r of reads) r?.report();
+  const [cert, key, ca] = reads.map((r) => r?.text);
 
   const chain = cert === undefined ? undefined : certificatesIn(cert, (what) => problem('tls.certFile', files.certFile, what));
   const privateKey = key === undefined ? undefined : privateKeyIn(key, (what) => problem('tls.keyFile', files.keyFile, what));
