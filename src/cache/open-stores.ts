@@ -5,7 +5,7 @@
 // a command deadline) and to reconnect on its own. Commands get the bare store, and an error
 // when it cannot be reached, since there is no request to serve around it.
 import { join } from 'node:path';
-import type { Redis as RedisClient } from 'ioredis';
+import type { Redis as RedisClient, RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config/load-config.ts';
 import type { Metrics } from '../metrics/metrics.ts';
@@ -29,8 +29,8 @@ export function openBlobStore(config: Config): BlobStore {
  * cleans it up and writes; they re-read tags the main thread may have revalidated.
  */
 export async function openManifestStore(config: Config, logger: Logger, metrics: Metrics, role: 'owner' | 'reader' = 'owner'): Promise<MemoryCachedManifestStore> {
-  const persistent = config.redis.url
-    ? await openRedisStore(config.redis.url, config.redis.keyPrefix, logger)
+  const persistent = usesRedis(config)
+    ? await openRedisStore(config.redis, logger)
     : await openEmbeddedStore(config.dataDir, logger, role === 'owner');
   return new MemoryCachedManifestStore(new FaultTolerantManifestStore(persistent, { logger, metrics }), {
     maxManifests: config.cache.memoryManifests,
@@ -40,18 +40,48 @@ export async function openManifestStore(config: Config, logger: Logger, metrics:
 
 /** The persistent store alone, for a command; rejects when Redis cannot be reached. */
 export async function openCommandManifestStore(config: Config, logger: Logger): Promise<ManifestStore> {
-  if (!config.redis.url) return new EmbeddedManifestStore(join(config.dataDir, 'manifests'));
-  const { Redis } = await import('ioredis');
-  const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  if (!usesRedis(config)) return new EmbeddedManifestStore(join(config.dataDir, 'manifests'));
+  const redis = await redisClient(config.redis, { lazyConnect: true, maxRetriesPerRequest: 1 });
   redis.on('error', (err) => logger.debug({ err: err.message }, 'redis'));
   await redis.connect();
   return new RedisManifestStore(redis, config.redis.keyPrefix, { ownsClient: true });
 }
 
-async function openRedisStore(url: string, keyPrefix: string, logger: Logger): Promise<ManifestStore> {
+type RedisConfig = Config['redis'];
+
+function usesRedis(config: Config): boolean {
+  return config.redis.url !== undefined || config.redis.sentinels !== undefined;
+}
+
+/** A client for the configured Redis: one server by URL, or the master Sentinel names. */
+async function redisClient(config: RedisConfig, options: RedisOptions): Promise<RedisClient> {
   // Loaded only when Redis is configured: ioredis costs ~10 MB of memory at import.
   const { Redis } = await import('ioredis');
-  const redis: RedisClient = new Redis(url, {
+  if (config.sentinels === undefined) return new Redis(config.url!, options);
+  const url = config.url === undefined ? undefined : new URL(config.url);
+  return new Redis({
+    ...options,
+    sentinels: config.sentinels.map((hp) => ({ host: hp.slice(0, hp.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1'), port: Number(hp.slice(hp.lastIndexOf(':') + 1)) })),
+    name: config.sentinelName!,
+    // Follow a failover as the sentinels announce it (+switch-master), and leave a master that
+    // became a replica (READONLY) for the new one, rather than failing writes until a reconnect.
+    failoverDetector: true,
+    reconnectOnError: (err) => err.message.startsWith('READONLY'),
+    ...(url?.password ? { password: decodeURIComponent(url.password) } : {}),
+    ...(url?.username ? { username: decodeURIComponent(url.username) } : {}),
+    ...(url && url.pathname.length > 1 ? { db: Number(url.pathname.slice(1)) } : {}),
+  });
+}
+
+/** How the logs name the configured Redis (never its password). */
+function redisName(config: RedisConfig): string {
+  return config.sentinels === undefined ? redactedUrl(config.url!) : `sentinel ${config.sentinelName} via ${config.sentinels.join(',')}`;
+}
+
+async function openRedisStore(config: RedisConfig, logger: Logger): Promise<ManifestStore> {
+  const url = redisName(config);
+  const keyPrefix = config.keyPrefix;
+  const redis: RedisClient = await redisClient(config, {
     enableAutoPipelining: true,
     // While Redis is away, commands fail at once (the request goes on without the store)
     // instead of queueing until it returns; a hung Redis is bounded by the command timeout.
@@ -63,10 +93,10 @@ async function openRedisStore(url: string, keyPrefix: string, logger: Logger): P
   let connected = false;
   redis.on('ready', () => {
     connected = true;
-    logger.info({ redis: redactedUrl(url) }, 'redis connected');
+    logger.info({ redis: url }, 'redis connected');
   });
   redis.on('close', () => {
-    if (connected) logger.warn({ redis: redactedUrl(url) }, 'redis connection lost; reconnecting');
+    if (connected) logger.warn({ redis: url }, 'redis connection lost; reconnecting');
     connected = false;
   });
   // Without a listener ioredis would print every reconnect error; the close/ready lines say it.
@@ -79,7 +109,7 @@ async function openRedisStore(url: string, keyPrefix: string, logger: Logger): P
       resolve();
     });
   });
-  if (!connected) logger.warn({ redis: redactedUrl(url) }, 'redis not reachable at start; serving without it until it is');
+  if (!connected) logger.warn({ redis: url }, 'redis not reachable at start; serving without it until it is');
   return new RedisManifestStore(redis, keyPrefix, { ownsClient: true });
 }
 

@@ -144,7 +144,15 @@ export const configSchema = z
       .strictObject({
         url: z.url({ protocol: /^rediss?$/, error: 'expected redis://host:port[/db] or rediss://...' }).optional(),
         keyPrefix: z.string().default('wharf:'),
+        /**
+         * Redis Sentinel: the sentinels (host:port) and the name of the master group they watch;
+         * wharf asks them for the master and follows failovers. With them, url's password and db
+         * still apply and its host is not used.
+         */
+        sentinels: z.array(hostPort).min(1).optional(),
+        sentinelName: z.string().min(1).optional(),
       })
+      .refine((r) => (r.sentinels === undefined) === (r.sentinelName === undefined), { message: 'set sentinels and sentinelName together', path: ['sentinels'] })
       .prefault({}),
     cache: z
       .strictObject({

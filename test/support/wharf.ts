@@ -25,6 +25,8 @@ export interface WharfOptions {
   auth?: Record<string, unknown>;
   dataDir?: string;
   redisUrl?: string;
+  /** The redis block as in the config file (sentinels and sentinelName, say); redisUrl is a shorthand. */
+  redis?: Record<string, unknown>;
   tagTtlSeconds?: number;
   cache?: {
     maxBytes?: number | string;
@@ -82,6 +84,7 @@ export async function startWharf(opts: WharfOptions): Promise<TestWharf> {
   if (opts.sendfile !== undefined) config.sendfile = opts.sendfile;
   if (opts.tls) config.tls = { listen: '127.0.0.1:0', ...opts.tls };
   if (opts.redisUrl) config.redis = { url: opts.redisUrl };
+  if (opts.redis) config.redis = opts.redis;
   if (opts.timeouts) config.timeouts = opts.timeouts;
   if (opts.offline !== undefined) config.offline = opts.offline;
   if (opts.adminToken !== undefined) config.admin = { token: opts.adminToken };

@@ -504,3 +504,14 @@ describe('auth', () => {
     expect(config.upstreams[0]!.repositories).toEqual({ allow: ['library/**'], deny: ['library/evil'] });
   });
 });
+
+describe('redis sentinel', () => {
+  it('takes sentinels with their master name, and refuses one without the other', async () => {
+    const config = await load(`redis: { sentinels: ["127.0.0.1:26379", "[::1]:26380"], sentinelName: mymaster }\n${minimal}`);
+    expect(config.redis).toMatchObject({ sentinels: ['127.0.0.1:26379', '[::1]:26380'], sentinelName: 'mymaster' });
+    expect((await problemsOf(load(`redis: { sentinels: ["127.0.0.1:26379"] }\n${minimal}`))).join('\n')).toMatch(/set sentinels and sentinelName together/);
+    expect((await problemsOf(load(`redis: { sentinelName: m }\n${minimal}`))).join('\n')).toMatch(/set sentinels and sentinelName together/);
+    expect((await problemsOf(load(`redis: { sentinels: ["no-port"], sentinelName: m }\n${minimal}`))).join('\n')).toMatch(/redis\.sentinels\.0/);
+  });
+});
+
