@@ -5,7 +5,7 @@
 // a command deadline) and to reconnect on its own. Commands get the bare store, and an error
 // when it cannot be reached, since there is no request to serve around it.
 import { join } from 'node:path';
-import type { Redis as RedisClient, RedisOptions } from 'ioredis';
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config/load-config.ts';
 import type { Metrics } from '../metrics/metrics.ts';
@@ -49,32 +49,53 @@ export async function openCommandManifestStore(config: Config, logger: Logger): 
 
 type RedisConfig = Config['redis'];
 
+type RedisClient = Redis | Cluster;
+
 function usesRedis(config: Config): boolean {
-  return config.redis.url !== undefined || config.redis.sentinels !== undefined;
+  return config.redis.url !== undefined || config.redis.sentinels !== undefined || config.redis.cluster !== undefined;
 }
 
-/** A client for the configured Redis: one server by URL, or the master Sentinel names. */
+function hostAndPort(hp: string): { host: string; port: number } {
+  const colon = hp.lastIndexOf(':');
+  return { host: hp.slice(0, colon).replace(/^\[(.*)\]$/, '$1'), port: Number(hp.slice(colon + 1)) };
+}
+
+/** A client for the configured Redis: one server by URL, the master Sentinel names, or a Cluster. */
 async function redisClient(config: RedisConfig, options: RedisOptions): Promise<RedisClient> {
   // Loaded only when Redis is configured: ioredis costs ~10 MB of memory at import.
-  const { Redis } = await import('ioredis');
-  if (config.sentinels === undefined) return new Redis(config.url!, options);
+  const { Redis, Cluster } = await import('ioredis');
   const url = config.url === undefined ? undefined : new URL(config.url);
+  const credentials = {
+    ...(url?.password ? { password: decodeURIComponent(url.password) } : {}),
+    ...(url?.username ? { username: decodeURIComponent(url.username) } : {}),
+  };
+  if (config.cluster !== undefined) {
+    const { enableOfflineQueue, ...perNode } = options;
+    return new Cluster(config.cluster.map(hostAndPort), {
+      ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }),
+      enableAutoPipelining: options.enableAutoPipelining ?? false,
+      lazyConnect: options.lazyConnect ?? false,
+      redisOptions: { ...perNode, ...credentials },
+      clusterRetryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+    });
+  }
+  if (config.sentinels === undefined) return new Redis(config.url!, options);
   return new Redis({
     ...options,
-    sentinels: config.sentinels.map((hp) => ({ host: hp.slice(0, hp.lastIndexOf(':')).replace(/^\[(.*)\]$/, '$1'), port: Number(hp.slice(hp.lastIndexOf(':') + 1)) })),
+    sentinels: config.sentinels.map(hostAndPort),
     name: config.sentinelName!,
     // Follow a failover as the sentinels announce it (+switch-master), and leave a master that
     // became a replica (READONLY) for the new one, rather than failing writes until a reconnect.
     failoverDetector: true,
     reconnectOnError: (err) => err.message.startsWith('READONLY'),
-    ...(url?.password ? { password: decodeURIComponent(url.password) } : {}),
-    ...(url?.username ? { username: decodeURIComponent(url.username) } : {}),
+    ...credentials,
     ...(url && url.pathname.length > 1 ? { db: Number(url.pathname.slice(1)) } : {}),
   });
 }
 
 /** How the logs name the configured Redis (never its password). */
 function redisName(config: RedisConfig): string {
+  if (config.cluster !== undefined) return `cluster via ${config.cluster.join(',')}`;
   return config.sentinels === undefined ? redactedUrl(config.url!) : `sentinel ${config.sentinelName} via ${config.sentinels.join(',')}`;
 }
 

@@ -6,7 +6,7 @@
 //
 // The client should be created with `enableAutoPipelining: true`: concurrent gets then share
 // round trips. Bodies are read with getBuffer and never decoded.
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { parseDigest } from '../oci/digest.ts';
 import type { ManifestStore, RepoKey, StoredManifest, TagListRecord, TagRecord } from './manifest-store.ts';
 import {
@@ -30,11 +30,11 @@ export interface RedisManifestStoreOptions {
 
 export class RedisManifestStore implements ManifestStore {
   readonly backend = 'redis';
-  readonly #redis: Redis;
+  readonly #redis: Redis | Cluster;
   readonly #prefix: string;
   readonly #ownsClient: boolean;
 
-  constructor(redis: Redis, keyPrefix: string, opts: RedisManifestStoreOptions = {}) {
+  constructor(redis: Redis | Cluster, keyPrefix: string, opts: RedisManifestStoreOptions = {}) {
     this.#redis = redis;
     this.#prefix = keyPrefix;
     this.#ownsClient = opts.ownsClient ?? false;
@@ -91,7 +91,7 @@ export class RedisManifestStore implements ManifestStore {
 
   async *scanLinks(): AsyncIterable<{ repo: RepoKey; digest: string }> {
     const start = `${this.#prefix}links:`;
-    for await (const keys of this.#redis.scanStream({ match: `${escapeGlob(start)}*`, count: 500 })) {
+    for await (const keys of this.#scanKeys(start)) {
       for (const key of keys as string[]) {
         const path = key.slice(start.length);
         const slash = path.indexOf('/');
@@ -106,14 +106,14 @@ export class RedisManifestStore implements ManifestStore {
 
   async *scanManifests(): AsyncIterable<string> {
     const start = `${this.#prefix}manifest:`;
-    for await (const keys of this.#redis.scanStream({ match: `${escapeGlob(start)}*`, count: 500 })) {
+    for await (const keys of this.#scanKeys(start)) {
       for (const key of keys as string[]) yield key.slice(start.length);
     }
   }
 
   async *scanTags(): AsyncIterable<{ repo: RepoKey; tag: string; record: TagRecord }> {
     const start = `${this.#prefix}tag:`;
-    for await (const keys of this.#redis.scanStream({ match: `${escapeGlob(start)}*`, count: 500 })) {
+    for await (const keys of this.#scanKeys(start)) {
       for (const key of keys as string[]) {
         // tag:<upstream>/<repository>:<tag>; tags have no ':' and upstream names no '/'.
         const rest = key.slice(start.length);
@@ -143,6 +143,18 @@ export class RedisManifestStore implements ManifestStore {
   #tagKey(repo: RepoKey, tag: string): string {
     assertTag(tag);
     return `${this.#prefix}tag:${repoPath(repo)}:${tag}`;
+  }
+
+  /**
+   * Batches of keys starting with `start`. A Cluster has no keyspace-wide SCAN: every master is
+   * scanned for the slots it holds (each key lives on exactly one master).
+   */
+  async *#scanKeys(start: string): AsyncIterable<string[]> {
+    const match = `${escapeGlob(start)}*`;
+    const nodes = 'nodes' in this.#redis && typeof this.#redis.nodes === 'function' ? this.#redis.nodes('master') : [this.#redis as Redis];
+    for (const node of nodes) {
+      for await (const keys of node.scanStream({ match, count: 500 })) yield keys as string[];
+    }
   }
 
   #linksKey(repo: RepoKey): string {

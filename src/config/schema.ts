@@ -151,8 +151,11 @@ export const configSchema = z
          */
         sentinels: z.array(hostPort).min(1).optional(),
         sentinelName: z.string().min(1).optional(),
+        /** Redis Cluster: some of its nodes (host:port); the client learns the rest. url's password still applies. */
+        cluster: z.array(hostPort).min(1).optional(),
       })
       .refine((r) => (r.sentinels === undefined) === (r.sentinelName === undefined), { message: 'set sentinels and sentinelName together', path: ['sentinels'] })
+      .refine((r) => r.cluster === undefined || r.sentinels === undefined, { message: 'set cluster or sentinels, not both', path: ['cluster'] })
       .prefault({}),
     cache: z
       .strictObject({

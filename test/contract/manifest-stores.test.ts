@@ -9,15 +9,18 @@ import type { ManifestStore, RepoKey, StoredManifest, TagListRecord, TagRecord }
 import { MemoryCachedManifestStore } from '../../src/cache/memory-cached-manifest-store.ts';
 import { RedisManifestStore } from '../../src/cache/redis-manifest-store.ts';
 import { startRedisServer, type RedisServer } from '../support/redis-server.ts';
+import { startRedisCluster, type RedisCluster } from '../support/redis-cluster.ts';
 import { makeTempDir } from '../support/temp-dir.ts';
 import { manifest, manifestStoreContract, type ManifestStoreFixture } from './manifest-store.contract.ts';
 
 let redisServer: RedisServer;
+let redisCluster: RedisCluster;
 beforeAll(async () => {
-  redisServer = await startRedisServer();
+  [redisServer, redisCluster] = await Promise.all([startRedisServer(), startRedisCluster()]);
 });
 afterAll(async () => {
   await redisServer?.stop();
+  await redisCluster?.stop();
 });
 
 const memory = (inner: ManifestStore) => new MemoryCachedManifestStore(inner, { maxManifests: 1000 });
@@ -48,10 +51,24 @@ async function redisFixture(wrap: (s: ManifestStore) => ManifestStore = (s) => s
   };
 }
 
+/** The same store on a three-master Cluster: keys spread over the masters, scans walk each. */
+async function clusterFixture(): Promise<ManifestStoreFixture> {
+  const prefix = `wharf-test:${randomUUID()}:`;
+  const client = redisCluster.client();
+  return {
+    store: new RedisManifestStore(client, prefix),
+    reopen: async () => new RedisManifestStore(redisCluster.client(), prefix, { ownsClient: true }),
+    cleanup: async () => {
+      await client.quit();
+    },
+  };
+}
+
 manifestStoreContract('embedded', () => embeddedFixture());
 manifestStoreContract('embedded + memory', () => embeddedFixture(memory));
 manifestStoreContract('redis', () => redisFixture());
 manifestStoreContract('redis + memory', () => redisFixture(memory));
+manifestStoreContract('redis cluster', () => clusterFixture());
 
 describe('RedisManifestStore', () => {
   it('uses the documented keys, body read back as raw bytes', async () => {

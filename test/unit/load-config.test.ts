@@ -506,12 +506,14 @@ describe('auth', () => {
 });
 
 describe('redis sentinel', () => {
-  it('takes sentinels with their master name, and refuses one without the other', async () => {
+  it('takes sentinels with their master name or cluster nodes, and refuses what cannot work', async () => {
     const config = await load(`redis: { sentinels: ["127.0.0.1:26379", "[::1]:26380"], sentinelName: mymaster }\n${minimal}`);
     expect(config.redis).toMatchObject({ sentinels: ['127.0.0.1:26379', '[::1]:26380'], sentinelName: 'mymaster' });
     expect((await problemsOf(load(`redis: { sentinels: ["127.0.0.1:26379"] }\n${minimal}`))).join('\n')).toMatch(/set sentinels and sentinelName together/);
     expect((await problemsOf(load(`redis: { sentinelName: m }\n${minimal}`))).join('\n')).toMatch(/set sentinels and sentinelName together/);
     expect((await problemsOf(load(`redis: { sentinels: ["no-port"], sentinelName: m }\n${minimal}`))).join('\n')).toMatch(/redis\.sentinels\.0/);
+    expect((await load(`redis: { cluster: ["127.0.0.1:7000", "127.0.0.1:7001"] }\n${minimal}`)).redis.cluster).toEqual(['127.0.0.1:7000', '127.0.0.1:7001']);
+    expect((await problemsOf(load(`redis: { cluster: ["127.0.0.1:7000"], sentinels: ["127.0.0.1:26379"], sentinelName: m }\n${minimal}`))).join('\n')).toMatch(/set cluster or sentinels, not both/);
   });
 });
 
