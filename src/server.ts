@@ -2,6 +2,7 @@
 // HTTP on `listen` unless it is off, HTTPS on `tls.listen` when tls is set, both with the same
 // request listener. With threads > 1 the main thread shares each public port (SO_REUSEPORT) with
 // hit threads, which hand it what they cannot answer from the cache through a loopback listener.
+import { splitHostPort } from './config/host-port.ts';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -121,10 +122,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   }
 }
 
+/** A listen address; no host (":5000") means every IPv4 interface. */
 export function splitListen(listen: string): { host: string; port: number } {
-  const colon = listen.lastIndexOf(':');
-  const host = listen.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
-  return { host: host === '' ? '0.0.0.0' : host, port: Number(listen.slice(colon + 1)) };
+  const { host, port } = splitHostPort(listen);
+  return { host: host === '' ? '0.0.0.0' : host, port };
 }
 
 function shownHost(address: AddressInfo): string {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config/load-config.ts';
+import { splitHostPort } from '../config/host-port.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { ManifestStore } from './manifest-store.ts';
 import type { BlobStore } from './blob-store.ts';
@@ -55,11 +56,6 @@ function usesRedis(config: Config): boolean {
   return config.redis.url !== undefined || config.redis.sentinels !== undefined || config.redis.cluster !== undefined;
 }
 
-function hostAndPort(hp: string): { host: string; port: number } {
-  const colon = hp.lastIndexOf(':');
-  return { host: hp.slice(0, colon).replace(/^\[(.*)\]$/, '$1'), port: Number(hp.slice(colon + 1)) };
-}
-
 /** A client for the configured Redis: one server by URL, the master Sentinel names, or a Cluster. */
 async function redisClient(config: RedisConfig, options: RedisOptions): Promise<RedisClient> {
   // Loaded only when Redis is configured: ioredis costs ~10 MB of memory at import.
@@ -71,7 +67,7 @@ async function redisClient(config: RedisConfig, options: RedisOptions): Promise<
   };
   if (config.cluster !== undefined) {
     const { enableOfflineQueue, ...perNode } = options;
-    return new Cluster(config.cluster.map(hostAndPort), {
+    return new Cluster(config.cluster.map(splitHostPort), {
       ...(enableOfflineQueue === undefined ? {} : { enableOfflineQueue }),
       enableAutoPipelining: options.enableAutoPipelining ?? false,
       lazyConnect: options.lazyConnect ?? false,
@@ -82,7 +78,7 @@ async function redisClient(config: RedisConfig, options: RedisOptions): Promise<
   if (config.sentinels === undefined) return new Redis(config.url!, options);
   return new Redis({
     ...options,
-    sentinels: config.sentinels.map(hostAndPort),
+    sentinels: config.sentinels.map(splitHostPort),
     name: config.sentinelName!,
     // Follow a failover as the sentinels announce it (+switch-master), and leave a master that
     // became a replica (READONLY) for the new one, rather than failing writes until a reconnect.
