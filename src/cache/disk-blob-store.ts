@@ -7,6 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parseDigest } from '../oci/digest.ts';
 import { DigestMismatchError, type BlobInfo, type BlobReader, type BlobStore, type BlobWriter } from './blob-store.ts';
 import { removeIdleEntries } from './temp-files.ts';
+import { writeFully } from './write-fully.ts';
 
 export interface DiskBlobStoreOptions {
   /**
@@ -165,14 +166,10 @@ export class DiskBlobWriter implements BlobWriter {
     try {
       const length = chunk.byteLength;
       if (length === 0) return;
-      let offset = 0;
       // Start the write first so hashing on this thread overlaps the I/O on the pool.
-      const first = this.#handle.write(chunk, 0, length, this.#written);
+      const written = writeFully(this.#handle, chunk, this.#written);
       this.#hash.update(chunk);
-      offset += (await first).bytesWritten;
-      while (offset < length) {
-        offset += (await this.#handle.write(chunk, offset, length - offset, this.#written + offset)).bytesWritten;
-      }
+      await written;
       // Only now may readers pread these bytes.
       this.#written += length;
     } finally {

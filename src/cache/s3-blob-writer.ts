@@ -2,6 +2,7 @@
 // bytes to a local temp file that readers following the fill read as they land (S3 shows nothing
 // of an upload before it completes). The upload completes only in commit(), after the hash
 // matched, so S3 never shows bytes that do not match their name; anything else aborts it.
+import { writeFully } from './write-fully.ts';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { Hash } from 'node:crypto';
@@ -208,12 +209,5 @@ export class S3BlobWriter implements BlobWriter {
     if (this.#state !== 'open') throw new Error(`blob writer for ${this.digest}: ${op} after commit or abort`);
     if (this.#busy) throw new Error(`blob writer for ${this.digest}: ${op} while a write is in flight`);
     this.#busy = true;
-  }
-}
-
-async function writeFully(handle: FileHandle, bytes: Buffer, position: number): Promise<void> {
-  let offset = 0;
-  while (offset < bytes.length) {
-    offset += (await handle.write(bytes, offset, bytes.length - offset, position + offset)).bytesWritten;
   }
 }
