@@ -7,6 +7,7 @@ import { makeImage, type TestImage } from '../support/test-images.ts';
 import { pushImage } from '../support/push-image.ts';
 import { startRedisServer, type RedisServer } from '../support/redis-server.ts';
 import { startWharf, type TestWharf } from '../support/wharf.ts';
+import { pullProblem } from '../support/pull-check.ts';
 import { metricValue } from '../support/metrics.ts';
 
 const TAGS = 12;
@@ -33,17 +34,7 @@ describe('Redis faults under load', () => {
     await upstream?.stop();
   });
 
-  /** GETs tag i's manifest and its config blob; returns what went wrong, if anything. */
-  async function pullOne(i: number): Promise<string | undefined> {
-    const image = images[i]!;
-    const m = await fetch(`${wharf.url}/v2/library/app/manifests/t${i}`, { headers: { accept: image.manifest.mediaType } });
-    const body = Buffer.from(await m.arrayBuffer());
-    if (m.status !== 200 || !body.equals(image.manifest.body)) return `manifest t${i}: ${m.status}`;
-    const b = await fetch(`${wharf.url}/v2/library/app/blobs/${image.config.digest}`);
-    const blob = Buffer.from(await b.arrayBuffer());
-    if (b.status !== 200 || !blob.equals(image.config.body)) return `blob t${i}: ${b.status}`;
-    return undefined;
-  }
+  const pullOne = (i: number) => pullProblem(wharf.url, 'library/app', `t${i}`, images[i]!);
 
   it('keeps every request succeeding while Redis is killed, and writes to it again once it is back', async () => {
     // Half the tags are cached before the crash; the other half are first asked for during it.

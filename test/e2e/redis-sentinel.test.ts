@@ -8,6 +8,7 @@ import { makeImage, type TestImage } from '../support/test-images.ts';
 import { pushImage } from '../support/push-image.ts';
 import { startRedisSentinelSet, SENTINEL_NAME, type RedisSentinelSet } from '../support/redis-sentinel.ts';
 import { startWharf, type TestWharf } from '../support/wharf.ts';
+import { pullProblem } from '../support/pull-check.ts';
 
 const TAGS = 6;
 const images: TestImage[] = Array.from({ length: TAGS }, (_, i) => makeImage({ name: `sentinel-${i}`, files: { 'n.txt': `${i}\n` } }));
@@ -32,16 +33,7 @@ describe('Redis Sentinel', () => {
     await upstream?.stop();
   });
 
-  async function pullOne(i: number): Promise<string | undefined> {
-    const image = images[i]!;
-    const m = await fetch(`${wharf.url}/v2/library/app/manifests/t${i}`, { headers: { accept: image.manifest.mediaType } });
-    const body = Buffer.from(await m.arrayBuffer());
-    if (m.status !== 200 || !body.equals(image.manifest.body)) return `manifest t${i}: ${m.status}`;
-    const b = await fetch(`${wharf.url}/v2/library/app/blobs/${image.config.digest}`);
-    const blob = Buffer.from(await b.arrayBuffer());
-    if (b.status !== 200 || !blob.equals(image.config.body)) return `blob t${i}: ${b.status}`;
-    return undefined;
-  }
+  const pullOne = (i: number) => pullProblem(wharf.url, 'library/app', `t${i}`, images[i]!);
 
   it('keeps every cached pull succeeding through a failover, then writes to the promoted master', async () => {
     for (let i = 0; i < TAGS; i++) expect(await pullOne(i)).toBeUndefined();
