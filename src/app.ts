@@ -16,6 +16,8 @@ import type { RequestObserver } from './http/request-observer.ts';
 import type { AccessControl } from './auth/open-access-gate.ts';
 import { identifyCaller, observersOnly } from './http/access-middleware.ts';
 import { serveToken } from './http/token-route.ts';
+import { addPeerRoute } from './http/peer-route.ts';
+import type { ClusterSecret } from './cluster/cluster-secret.ts';
 
 export interface AppDeps extends RegistryServices {
   readonly logger: Logger;
@@ -27,6 +29,8 @@ export interface AppDeps extends RegistryServices {
   readonly observer: RequestObserver;
   /** The access gate and token service; undefined when wharf is open. */
   readonly access: AccessControl | undefined;
+  /** Set in a cluster: other replicas read running fills from this one with it. */
+  readonly cluster?: { readonly secret: ClusterSecret } | undefined;
 }
 
 /** The operator's endpoints that name repositories: only observers and admins read them. */
@@ -54,6 +58,7 @@ export function createApp(deps: AppDeps): Hono<WharfEnv> {
   }
   app.all('/v2', (c) => handleRegistryRequest(c, services));
   app.all('/v2/*', (c) => handleRegistryRequest(c, services));
+  if (deps.cluster) addPeerRoute(app, { secret: deps.cluster.secret, blobs: deps.blobs, files: deps.files });
   addOpsRoutes(app, deps);
   // Admins are identities only where wharf authenticates (proxy filters alone authenticate nobody).
   const adminGate = access?.tokens ? access.gate : undefined;

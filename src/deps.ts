@@ -9,7 +9,9 @@ import type { BlobStore } from './cache/blob-store.ts';
 import type { ManifestStore } from './cache/manifest-store.ts';
 import { locateImage } from './proxy/locate-image.ts';
 import { collectGarbage, maintenanceFromConfig } from './cache/maintenance.ts';
-import { openBlobStore, openManifestStore } from './cache/open-stores.ts';
+import { openBlobStore, openManifestStore, openSharedBlobs } from './cache/open-stores.ts';
+import { openCluster, type ClusterParts } from './cluster/open-cluster.ts';
+import { FillOrigins } from './cluster/fill-origins.ts';
 import { linkTaggedImages } from './cache/manifest-links.ts';
 import { defaultUpstreamName, UpstreamRouter } from './proxy/upstream-router.ts';
 import { Metrics } from './metrics/metrics.ts';
@@ -36,6 +38,8 @@ export interface Deps extends AppDeps {
   readonly manifestFastPath: ManifestFastPath;
   readonly blobStore: BlobStore;
   readonly manifestStore: ManifestStore;
+  /** Set when this wharf shares fills with other replicas (config `cluster`). */
+  readonly cluster: ClusterParts | undefined;
   close(): Promise<void>;
 }
 
@@ -51,6 +55,10 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
     .catch((err: unknown) => logger.error({ err: String(err) }, 'cannot clean blob temp files'));
 
   const manifestStore = await openManifestStore(config, logger, metrics);
+  const sharedBlobs = await openSharedBlobs(config, logger, metrics);
+  const version = readVersion();
+  const startedAt = Date.now();
+  const cluster = await openCluster(config, { logger, metrics, version, startedAt });
 
   const settings = { offline: config.offline, staleAfterMs: config.resilience.staleAfterMs, breaker: config.resilience.breaker };
   const upstreams = config.upstreams.map((u) => new HttpUpstream(u, settings, { metrics, logger }));
@@ -87,7 +95,9 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
   const fills = new FillRegistry({ onCount: (running) => metrics.fillsInFlight.set(running) });
   // One owner of repository links for both services: a manifest links its blobs for the blob service.
   const links = new RepositoryLinks(manifestStore, logger);
-  const blobs = new BlobService({ store: blobStore, logger, guard, fills, accounting, links, verifiedRangesOnly: config.cache.verifiedRangesOnly });
+  const origins =
+    sharedBlobs || cluster ? new FillOrigins({ shared: sharedBlobs?.shared, leases: cluster?.leases, peers: cluster?.peers, metrics, logger }) : undefined;
+  const blobs = new BlobService({ store: blobStore, logger, guard, fills, accounting, links, verifiedRangesOnly: config.cache.verifiedRangesOnly, origins });
   const manifests = ManifestService.fromConfig(config, manifestStore, logger, links);
   const tagLists = new TagListService({
     store: manifestStore,
@@ -108,11 +118,13 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
     maintenance,
     adminToken: config.admin.token,
     status: {
-      version: readVersion(),
-      startedAt: Date.now(),
+      version,
+      startedAt,
       offline: config.offline,
       blobStore,
       manifestStore,
+      sharedBlobStore: sharedBlobs?.shared,
+      replicas: cluster?.replicas,
       upstreams,
       metrics,
       topRepositories,
@@ -127,12 +139,15 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
     manifestFastPath: new ManifestFastPath({ router, manifests, observer, gate: access?.gate, manifestServed: (m) => accounting.manifestServed(m) }),
     blobStore,
     manifestStore,
+    cluster,
     async close() {
       closed = true;
       evictor.stop();
       clearInterval(gcTimer);
       await Promise.allSettled(upstreams.map((u) => u.close()));
       await manifestStore.close();
+      await cluster?.close();
+      sharedBlobs?.close();
       access?.close();
     },
   };

@@ -166,3 +166,10 @@ export class MainThreadUnavailableError extends RegistryError {
     super('UNAVAILABLE', 503, 'wharf is starting or stopping; try again', undefined, { 'Retry-After': '1' });
   }
 }
+
+/** A replica's peer endpoint was asked without the cluster secret, or with another. */
+export class PeerUnauthorizedError extends RegistryError {
+  constructor() {
+    super('UNAUTHORIZED', 401, 'peer endpoint: missing or wrong cluster secret', undefined, { 'WWW-Authenticate': 'Bearer realm="wharf-peer"' });
+  }
+}

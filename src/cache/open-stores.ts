@@ -5,6 +5,7 @@
 // a command deadline) and to reconnect on its own. Commands get the bare store, and an error
 // when it cannot be reached, since there is no request to serve around it.
 import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config/load-config.ts';
@@ -17,12 +18,56 @@ import { EmbeddedManifestStore } from './embedded-manifest-store.ts';
 import { RedisManifestStore } from './redis-manifest-store.ts';
 import { FaultTolerantManifestStore } from './fault-tolerant-manifest-store.ts';
 import { MemoryCachedManifestStore } from './memory-cached-manifest-store.ts';
+import { createS3Client } from './s3-client.ts';
+import { createS3BlobStore } from './s3-blob-store.ts';
+import { SharedBlobs } from './shared-blobs.ts';
+import { observeS3Requests } from './s3-metrics.ts';
 
 const REDIS_COMMAND_TIMEOUT_MS = 1000;
 const REDIS_FIRST_CONNECT_WAIT_MS = 2000;
 
+/** The local disk store: the whole blob cache, or with blobs.s3 this replica's cache in front of S3. */
 export function openBlobStore(config: Config): BlobStore {
   return createDiskBlobStore(config.dataDir);
+}
+
+/** The S3 store blobs are shared on (blobs.s3), or undefined when none is configured. */
+export async function openSharedBlobs(config: Config, logger: Logger, metrics: Metrics): Promise<{ shared: SharedBlobs; close(): void } | undefined> {
+  const s3 = config.blobs.s3;
+  if (!s3) return undefined;
+  const client = createS3Client({
+    region: s3.region,
+    forcePathStyle: s3.forcePathStyle,
+    ...(s3.endpoint !== undefined && { endpoint: s3.endpoint }),
+    ...(await s3Credentials(s3)),
+  });
+  observeS3Requests(client, metrics);
+  const store = createS3BlobStore({
+    client,
+    bucket: s3.bucket,
+    prefix: s3.prefix,
+    spoolDir: join(config.dataDir, 's3-spool'),
+    partSize: s3.partSize,
+    queueSize: s3.queueSize,
+    requestTimeoutMs: s3.requestTimeoutMs,
+  });
+  const shared = new SharedBlobs({ store, logger: logger.child({ component: 's3' }) });
+  return { shared, close: () => client.destroy() };
+}
+
+/** Keys from the configured files; none: the SDK's chain (AWS_* env, shared files, instance or pod role). */
+async function s3Credentials(s3: NonNullable<Config['blobs']['s3']>): Promise<{ credentials?: { accessKeyId: string; secretAccessKey: string } }> {
+  if (s3.accessKeyIdFile === undefined || s3.secretAccessKeyFile === undefined) return {};
+  const read = async (file: string, key: string) => {
+    try {
+      const value = (await readFile(file, 'utf8')).trim();
+      if (value === '') throw new Error('is empty');
+      return value;
+    } catch (err) {
+      throw new Error(`blobs.s3.${key} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  };
+  return { credentials: { accessKeyId: await read(s3.accessKeyIdFile, 'accessKeyIdFile'), secretAccessKey: await read(s3.secretAccessKeyFile, 'secretAccessKeyFile') } };
 }
 
 /**
@@ -50,7 +95,7 @@ export async function openCommandManifestStore(config: Config, logger: Logger): 
 
 type RedisConfig = Config['redis'];
 
-type RedisClient = Redis | Cluster;
+export type RedisClient = Redis | Cluster;
 
 function usesRedis(config: Config): boolean {
   return config.redis.url !== undefined || config.redis.sentinels !== undefined || config.redis.cluster !== undefined;
@@ -96,8 +141,16 @@ function redisName(config: RedisConfig): string {
 }
 
 async function openRedisStore(config: RedisConfig, logger: Logger): Promise<ManifestStore> {
+  const redis = await openServingRedis(config, logger, 'redis');
+  return new RedisManifestStore(redis, config.keyPrefix, { ownsClient: true });
+}
+
+/**
+ * A Redis client for serving: commands fail fast while Redis is away and it reconnects on its
+ * own; waits a moment for the first connection, never blocks start. what: how logs name it.
+ */
+export async function openServingRedis(config: RedisConfig, logger: Logger, what: string): Promise<RedisClient> {
   const url = redisName(config);
-  const keyPrefix = config.keyPrefix;
   const redis: RedisClient = await redisClient(config, {
     enableAutoPipelining: true,
     // While Redis is away, commands fail at once (the request goes on without the store)
@@ -110,10 +163,10 @@ async function openRedisStore(config: RedisConfig, logger: Logger): Promise<Mani
   let connected = false;
   redis.on('ready', () => {
     connected = true;
-    logger.info({ redis: url }, 'redis connected');
+    logger.info({ redis: url }, `${what} connected`);
   });
   redis.on('close', () => {
-    if (connected) logger.warn({ redis: url }, 'redis connection lost; reconnecting');
+    if (connected) logger.warn({ redis: url }, `${what} connection lost; reconnecting`);
     connected = false;
   });
   // Without a listener ioredis would print every reconnect error; the close/ready lines say it.
@@ -126,8 +179,8 @@ async function openRedisStore(config: RedisConfig, logger: Logger): Promise<Mani
       resolve();
     });
   });
-  if (!connected) logger.warn({ redis: url }, 'redis not reachable at start; serving without it until it is');
-  return new RedisManifestStore(redis, keyPrefix, { ownsClient: true });
+  if (!connected) logger.warn({ redis: url }, `${what} not reachable at start; serving without it until it is`);
+  return redis;
 }
 
 async function openEmbeddedStore(dataDir: string, logger: Logger, cleanUp: boolean): Promise<ManifestStore> {

@@ -17,6 +17,7 @@ import { isSupportedDigest, parseDigest } from '../oci/digest.ts';
 import type { BlobInfo, BlobStore, StoredBlob } from './blob-store.ts';
 import { removeIdleEntries } from './temp-files.ts';
 import { S3BlobWriter } from './s3-blob-writer.ts';
+import { S3Upload } from './s3-upload.ts';
 import { isNotFound, S3BlobStoreError } from './s3-errors.ts';
 import { openS3Object, type S3ObjectLocation } from './s3-object-reader.ts';
 
@@ -39,7 +40,15 @@ const MIN_PART_SIZE = 5 * 1024 * 1024;
 // 13 digits hold every epoch millisecond until the year 2286, so markers sort by time.
 const USE_DIGITS = 13;
 
-export function createS3BlobStore(opts: S3BlobStoreOptions): BlobStore {
+export interface S3BlobStore extends BlobStore {
+  /**
+   * An upload of the digest's object without spool or hash: for a caller that verified the bytes
+   * itself (shared-blobs.ts publishes blobs the local disk holds). It completes only when told.
+   */
+  createUpload(digest: string): S3Upload;
+}
+
+export function createS3BlobStore(opts: S3BlobStoreOptions): S3BlobStore {
   const { client, bucket } = opts;
   const prefix = opts.prefix ?? '';
   const spoolDir = resolve(opts.spoolDir);
@@ -127,6 +136,11 @@ export function createS3BlobStore(opts: S3BlobStoreOptions): BlobStore {
         { digest, hex, spoolPath, spool, hash: createHash(algorithm), committed: (size) => committed(digest, key, size) },
         { client, bucket, key, partSize, queueSize, headersTimeoutMs: timeoutMs },
       );
+    },
+
+    createUpload(digest) {
+      const { algorithm, hex } = parseDigest(digest);
+      return new S3Upload({ client, bucket, key: blobKey(algorithm, hex), partSize, queueSize, headersTimeoutMs: timeoutMs });
     },
 
     // Only the local spools. Uploads a crash left open in S3 are invisible (never completed) but

@@ -86,7 +86,16 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<Config> 
   const tls = parsed.tls && resolveTlsPaths(parsed.tls, cwd);
   const dataDir = path.resolve(cwd, parsed.dataDir);
   const auth = parsed.auth && resolveAuthPaths(parsed.auth, cwd, dataDir);
-  return deepFreeze({ ...parsed, dataDir, upstreams, ...(tls ? { tls } : {}), ...(auth ? { auth } : {}) }) as Config;
+  const blobs = resolveBlobPaths(parsed.blobs, cwd);
+  const cluster = parsed.cluster && { ...parsed.cluster, secretFile: path.resolve(cwd, parsed.cluster.secretFile) };
+  return deepFreeze({ ...parsed, dataDir, upstreams, blobs, ...(tls ? { tls } : {}), ...(auth ? { auth } : {}), ...(cluster ? { cluster } : {}) }) as Config;
+}
+
+/** The S3 key files are read where the client is built. */
+function resolveBlobPaths(blobs: ParsedConfig['blobs'], cwd: string): ParsedConfig['blobs'] {
+  const s3 = blobs.s3;
+  if (s3?.accessKeyIdFile === undefined || s3.secretAccessKeyFile === undefined) return blobs;
+  return { ...blobs, s3: { ...s3, accessKeyIdFile: path.resolve(cwd, s3.accessKeyIdFile), secretAccessKeyFile: path.resolve(cwd, s3.secretAccessKeyFile) } };
 }
 
 /** Like the TLS files, the auth files are read (and watched) where they are used. */

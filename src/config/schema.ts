@@ -1,6 +1,7 @@
 // The one configuration schema: every key, its default and its check. Parsed once, then frozen.
 import { z } from 'zod';
 import { authSchema, proxyFilterSchema } from './auth-schema.ts';
+import { blobsSchema, clusterSchema } from './scale-out-schema.ts';
 
 const hostPort = z
   .string()
@@ -157,6 +158,10 @@ export const configSchema = z
       .refine((r) => (r.sentinels === undefined) === (r.sentinelName === undefined), { message: 'set sentinels and sentinelName together', path: ['sentinels'] })
       .refine((r) => r.cluster === undefined || r.sentinels === undefined, { message: 'set cluster or sentinels, not both', path: ['cluster'] })
       .prefault({}),
+    /** Where blobs are shared besides the data dir (blobs.s3: S3-compatible object storage). */
+    blobs: blobsSchema,
+    /** Replicas sharing Redis (and S3): one upstream fill per blob between them. Unset: one wharf alone. */
+    cluster: clusterSchema.optional(),
     cache: z
       .strictObject({
         /** Seconds a tag is served without asking the upstream. */
@@ -224,6 +229,10 @@ export const configSchema = z
       if (seen.has(u.name)) ctx.addIssue({ code: 'custom', message: `duplicate upstream name ${u.name}`, path: ['upstreams', i, 'name'] });
       seen.add(u.name);
     });
+    const { redis } = cfg;
+    if (cfg.cluster && redis.url === undefined && redis.sentinels === undefined && redis.cluster === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'cluster needs redis (url, sentinels or cluster): the replicas meet there', path: ['cluster'] });
+    }
     const defaults = cfg.upstreams.filter((u) => u.default).length;
     if (defaults > 1) ctx.addIssue({ code: 'custom', message: 'at most one upstream may be the default', path: ['upstreams'] });
   });
@@ -247,6 +256,8 @@ export const ENV_OVERRIDABLE_KEYS = [
   'logLevel',
   'redis.url',
   'redis.keyPrefix',
+  'cluster.advertiseUrl',
+  'cluster.replicaName',
   'cache.tagTtlSeconds',
   'cache.memoryManifests',
   'cache.maxBytes',

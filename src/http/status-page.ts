@@ -1,5 +1,5 @@
-// The status page at / for a person: upstream health, hit ratio, cache size and the most pulled
-// repositories, filled in from /status.json and refreshed every 5 s. Repository names come
+// The status page at / for a person: upstream health, hit ratio, cache size, the replicas sharing
+// the cache and the most pulled repositories, filled in from /status.json and refreshed every 5 s. Repository names come
 // from clients, so they are set as text, never as HTML.
 export const STATUS_PAGE = `<!doctype html>
 <html lang="en">
@@ -37,6 +37,10 @@ export const STATUS_PAGE = `<!doctype html>
 <table><thead><tr><th>registry</th><th>state</th><th>breaker</th><th>last answer</th><th>last failure</th></tr></thead><tbody id="upstreams"></tbody></table>
 <h2>Stores</h2>
 <table><tbody id="stores"></tbody></table>
+<div id="replicas-section" hidden>
+<h2>Replicas</h2>
+<table><thead><tr><th>replica</th><th>state</th><th>address</th><th>served</th><th>from cache</th><th>fetched upstream</th><th>fills</th><th>last heartbeat</th></tr></thead><tbody id="replicas"></tbody></table>
+</div>
 <h2>Most pulled repositories</h2>
 <table><thead><tr><th>repository</th><th>pulls</th></tr></thead><tbody id="top-repositories"></tbody></table>
 <script>
@@ -65,8 +69,12 @@ async function refresh() {
     set('bytes-saved', bytes(s.traffic.servedFromCacheBytes));
     set('bytes-upstream', bytes(s.traffic.upstreamBytes));
     rows('upstreams', s.upstreams, (u) => [[u.name], [u.reachability, u.reachability], [u.breaker], [u.lastSuccessAt || '–'], [u.lastFailure ? u.lastFailure.reason + ' (' + u.lastFailure.at + ')' : '–']]);
-    rows('stores', [['blob store', s.stores.blobStore], ['manifest store (' + s.stores.manifestStore.backend + ')', s.stores.manifestStore]],
+    const stores = [['blob store', s.stores.blobStore], ['manifest store (' + s.stores.manifestStore.backend + ')', s.stores.manifestStore]];
+    if (s.stores.sharedBlobStore) stores.push(['shared blob store (s3)', s.stores.sharedBlobStore]);
+    rows('stores', stores,
       ([name, c]) => [[name], [c.ok ? 'ok' : 'failing: ' + c.error, c.ok ? 'reachable' : 'unreachable']]);
+    document.getElementById('replicas-section').hidden = !s.replicas;
+    rows('replicas', s.replicas || [], (r) => [[r.name + (r.self ? ' (this one)' : '')], [r.alive ? 'up' : 'silent', r.alive ? 'reachable' : 'unreachable'], [r.url], [bytes(r.figures.servedBytes)], [bytes(r.figures.servedFromCacheBytes)], [bytes(r.figures.upstreamBytes)], [String(r.figures.fillsInFlight)], [r.seenAt]]);
     rows('top-repositories', s.topRepositories, (r) => [[r.repository], [String(r.pulls)]]);
   } catch (err) {
     set('error', 'cannot load status: ' + err.message);

@@ -6,6 +6,7 @@ import type { ManifestStore } from '../cache/manifest-store.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import type { TopRepositories } from '../metrics/top-repositories.ts';
 import type { HttpUpstream } from '../proxy/upstream.ts';
+import type { ReplicaRegistry } from '../cluster/replica-registry.ts';
 
 export interface StatusSources {
   readonly version: string;
@@ -16,6 +17,10 @@ export interface StatusSources {
   readonly upstreams: readonly HttpUpstream[];
   readonly metrics: Metrics;
   readonly topRepositories: TopRepositories;
+  /** The S3 store blobs are shared on, when configured. */
+  readonly sharedBlobStore?: { ping(): Promise<void> } | undefined;
+  /** The replicas sharing the cache, when this one is in a cluster. */
+  readonly replicas?: ReplicaRegistry | undefined;
 }
 
 export interface Check {
@@ -30,9 +35,14 @@ const CHECK_TIMEOUT_MS = 1000;
 const FROM_CACHE = new Set(['hit', 'revalidated', 'stale', 'coalesced']);
 const COUNTED = new Set([...FROM_CACHE, 'miss', 'bypass']);
 
-export async function checkStores(sources: StatusSources): Promise<{ blobStore: Check; manifestStore: Check & { backend: string } }> {
-  const [blobStore, manifestStore] = await Promise.all([check(() => sources.blobStore.ping()), check(() => sources.manifestStore.ping())]);
-  return { blobStore, manifestStore: { ...manifestStore, backend: sources.manifestStore.backend } };
+export async function checkStores(sources: StatusSources): Promise<{ blobStore: Check; manifestStore: Check & { backend: string }; sharedBlobStore?: Check }> {
+  const shared = sources.sharedBlobStore;
+  const [blobStore, manifestStore, sharedBlobStore] = await Promise.all([
+    check(() => sources.blobStore.ping()),
+    check(() => sources.manifestStore.ping()),
+    shared && check(() => shared.ping()),
+  ]);
+  return { blobStore, manifestStore: { ...manifestStore, backend: sources.manifestStore.backend }, ...(sharedBlobStore && { sharedBlobStore }) };
 }
 
 export function upstreamStatus(sources: StatusSources) {
@@ -77,6 +87,7 @@ export async function statusReport(sources: StatusSources) {
       upstreamBytes: figures.upstreamBytes,
     },
     topRepositories: sources.topRepositories.top(10),
+    ...(sources.replicas && { replicas: await sources.replicas.list() }),
   };
 }
 

@@ -54,6 +54,10 @@ export class Metrics {
   readonly blobCacheBypassed: Counter<'reason'>;
   /** Authentication and authorisation outcomes (ok, denied, bad-credentials, expired) by identity kind. */
   readonly auth: Counter<'result' | 'kind'>;
+  readonly fillLeases: Counter<'outcome'>;
+  readonly fillBytes: Counter<'origin'>;
+  readonly sharedPublishes: Counter<'result'>;
+  readonly s3Requests: Histogram<'operation' | 'outcome'>;
   /** Hit threads count in their own registries; their figures are added in when read. */
   readonly #remotes: MetricsSource[] = [];
 
@@ -94,6 +98,16 @@ export class Metrics {
     this.cacheEvictions = counter('wharf_cache_evictions_total', 'Blobs evicted from the cache');
     this.manifestStoreOperations = counter('wharf_manifest_store_operations_total', 'Manifest store operations that reached the backend', ['backend', 'operation']);
     this.manifestStoreErrors = counter('wharf_manifest_store_errors_total', 'Manifest store operations that failed (the request went on without the store)', ['backend', 'operation']);
+    this.fillLeases = counter('wharf_fill_leases_total', 'Blob fills by how the replicas shared them: won (this replica fetched it), followed (streamed from the replica that did), taken-over (that replica died; the rest came from the upstream), peer-failed and unavailable (Redis away) both fetched it again', ['outcome']);
+    this.fillBytes = counter('wharf_blob_fill_bytes_total', "Bytes brought into this replica's disk cache, by origin: upstream, s3 (the shared store) or peer (another replica)", ['origin']);
+    this.sharedPublishes = counter('wharf_shared_blob_publishes_total', 'Blobs this replica fetched from the upstream and offered to the shared store: published, present (another replica had), failed', ['result']);
+    this.s3Requests = new Histogram({
+      name: 'wharf_s3_request_duration_seconds',
+      help: 'S3 requests of the shared blob store by operation and outcome (ok or the error code), until the answer headers',
+      labelNames: ['operation', 'outcome'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+      registers,
+    });
     this.blobCacheBypassed = counter('wharf_blob_cache_bypassed_total', 'Blobs passed through from the upstream without caching because the blob store could not take them', ['reason']);
   }
 

@@ -19,6 +19,8 @@ import type { UpstreamBody } from './upstream-client.ts';
 import type { FillRegistry } from './fill-registry.ts';
 import type { CacheAccounting } from '../cache/cache-accounting.ts';
 import type { RepositoryLinks } from './repository-links.ts';
+import { UPSTREAM_ALONE, type FillOrigins, type OtherOrigin } from '../cluster/fill-origins.ts';
+import type { HeldLease } from '../cluster/fill-leases.ts';
 
 export type BlobSource =
   /** filled: this request waited for a fill that stored the blob just now (a miss, not a hit). */
@@ -66,6 +68,8 @@ export class BlobService {
   readonly #accounting: CacheAccounting;
   readonly #links: RepositoryLinks;
   readonly #verifiedRangesOnly: boolean;
+  /** Where else a missing blob may come from (S3, the replica filling it); unset: the upstream only. */
+  readonly #origins: FillOrigins | undefined;
 
   constructor(deps: {
     store: BlobStore;
@@ -76,7 +80,9 @@ export class BlobService {
     links: RepositoryLinks;
     /** cache.verifiedRangesOnly: answer a Range of an uncached blob only from the verified whole. */
     verifiedRangesOnly?: boolean;
+    origins?: FillOrigins | undefined;
   }) {
+    this.#origins = deps.origins;
     this.#verifiedRangesOnly = deps.verifiedRangesOnly ?? false;
     this.#store = deps.store;
     this.#log = deps.logger;
@@ -104,7 +110,7 @@ export class BlobService {
       this.#accounting.used(digest);
       return { kind: 'cached', info };
     }
-    if (upstream.offline) throw new BlobUnknownError(digest);
+    if (upstream.offline && !this.#origins?.sharesBlobs) throw new BlobUnknownError(digest);
     // Re-check after the await: another request may have started the fill meanwhile.
     const raced = this.#fills.get(digest);
     if (raced) return this.#join(raced, upstream, repository, digest);
@@ -142,10 +148,29 @@ export class BlobService {
       const fill = await inFlight.catch(() => undefined);
       if (fill?.size !== undefined && (await this.#links.has({ upstream: upstream.name, repository }, digest))) return { size: fill.size, cached: false };
     }
+    const shared = await this.#origins?.sharedBlob(digest);
+    if (shared) {
+      await this.#links.confirm(upstream, repository, digest, 'blob');
+      return { size: shared.size, cached: true };
+    }
     if (upstream.offline) throw new BlobUnknownError(digest);
     const res = await upstream.head({ path: `/v2/${repository}/blobs/${digest}`, repository, notFound: () => new BlobUnknownError(digest) });
     await res.body.dump();
     return { size: contentLength(res.headers), cached: false };
+  }
+
+  /**
+   * For another replica following this one's fill (peer-route.ts): the running fill or the
+   * cached blob, never a new fill; undefined when this replica has neither.
+   */
+  async openForPeer(digest: string): Promise<BlobSource | undefined> {
+    const inFlight = this.#fills.get(digest);
+    const fill = inFlight && (await inFlight.catch(() => undefined));
+    if (fill && fill.state !== 'failed') return { kind: 'filling', fill, joined: true };
+    const info = await this.#store.stat(digest);
+    if (!info) return undefined;
+    this.#accounting.used(digest);
+    return { kind: 'cached', info };
   }
 
   /** Waits for running fills to settle (used at shutdown and by tests). */
@@ -197,8 +222,57 @@ export class BlobService {
     return res;
   }
 
-  /** The upstream's answer, a writer, and the task that writes the fill and keeps the books. */
+  /**
+   * The fill's origin (S3, the replica filling it, or the upstream), a writer, and the task that
+   * writes the fill and keeps the books.
+   */
   async #startFill(upstream: Upstream, repository: string, digest: string): Promise<{ fill: BlobFill; task: Promise<void> }> {
+    const choice = this.#origins
+      ? await this.#origins.choose(upstream, repository, digest, () => this.#links.confirm(upstream, repository, digest, 'blob'))
+      : UPSTREAM_ALONE;
+    if (choice.kind === 'other') {
+      const started = await this.#fillFromOther(choice.origin, upstream, digest);
+      if (started) return started;
+    }
+    const lease = choice.kind === 'upstream' ? choice.lease : undefined;
+    try {
+      if (upstream.offline) throw new BlobUnknownError(digest);
+      return await this.#fillFromUpstream(upstream, repository, digest, lease);
+    } catch (err) {
+      await lease?.release();
+      throw err;
+    }
+  }
+
+  /** A fill from S3 or another replica; undefined when the disk has no room for it (the upstream path passes it through). */
+  async #fillFromOther(origin: OtherOrigin, upstream: Upstream, digest: string): Promise<{ fill: BlobFill; task: Promise<void> } | undefined> {
+    let writer: BlobWriter | undefined;
+    if (await this.#guard.hasRoomFor(origin.size, this.#fills.bytesStillToWrite())) {
+      writer = await this.#store.createWriter(digest).catch((err: unknown) => {
+        this.#guard.recordWriteError(err);
+        return undefined;
+      });
+    }
+    if (!writer) {
+      origin.body.destroy?.();
+      return undefined;
+    }
+    const fill = new BlobFill(digest, origin.size, () => writer.openReader());
+    const task = runFill(fill, writer, origin.body, { minRate: blobMinRate(upstream.timeouts) }).then(async () => {
+      if (fill.state === 'complete' && fill.info) {
+        this.#accounting.committed(digest, fill.written);
+        await this.#origins?.filled(origin.kind, fill.info, origin.publishes());
+        return;
+      }
+      if (!this.#guard.recordWriteError(fill.error)) {
+        this.#log.warn({ origin: origin.kind, digest, err: fill.error?.message }, 'blob fill failed; nothing cached');
+      }
+    });
+    return { fill, task };
+  }
+
+  /** The upstream's answer, a writer, and the task that writes the fill, keeps the books and releases the lease. */
+  async #fillFromUpstream(upstream: Upstream, repository: string, digest: string, lease: HeldLease | undefined): Promise<{ fill: BlobFill; task: Promise<void> }> {
     const res = await this.#getUpstream(upstream, repository, digest);
     // The upstream serves the blob for this repository: the repository references it.
     this.#links.noteBlob({ upstream: upstream.name, repository }, digest);
@@ -215,22 +289,26 @@ export class BlobService {
       throw err;
     }
     const fill = new BlobFill(digest, size, () => writer.openReader());
-    const task = runFill(fill, writer, res.body, { minRate: blobMinRate(upstream.timeouts) }).then(() => {
-      upstream.received(fill.written);
-      if (fill.state === 'complete') {
-        this.#accounting.committed(digest, fill.written);
-        this.#log.debug({ upstream: upstream.name, digest, size: fill.written }, 'blob cached');
-        return;
-      }
-      if (fill.error instanceof SlowBodyError) {
-        upstream.tooSlow(fill.error.message);
-        return;
-      }
-      // A disk error mid-fill sends the next requests around the cache; the waiters were cut.
-      if (!this.#guard.recordWriteError(fill.error)) {
-        this.#log.warn({ upstream: upstream.name, digest, err: fill.error?.message }, 'blob fill failed; nothing cached');
-      }
-    });
+    const task = runFill(fill, writer, res.body, { minRate: blobMinRate(upstream.timeouts) })
+      .then(async () => {
+        upstream.received(fill.written);
+        if (fill.state === 'complete' && fill.info) {
+          this.#accounting.committed(digest, fill.written);
+          this.#log.debug({ upstream: upstream.name, digest, size: fill.written }, 'blob cached');
+          // Published before the lease goes: a replica that asks after it finds the blob on S3.
+          await this.#origins?.filled('upstream', fill.info, true);
+          return;
+        }
+        if (fill.error instanceof SlowBodyError) {
+          upstream.tooSlow(fill.error.message);
+          return;
+        }
+        // A disk error mid-fill sends the next requests around the cache; the waiters were cut.
+        if (!this.#guard.recordWriteError(fill.error)) {
+          this.#log.warn({ upstream: upstream.name, digest, err: fill.error?.message }, 'blob fill failed; nothing cached');
+        }
+      })
+      .finally(() => lease?.release());
     return { fill, task };
   }
 }

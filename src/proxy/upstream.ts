@@ -20,6 +20,8 @@ export interface UpstreamAsk {
   /** The repository the request is about: it names the token scope. */
   readonly repository: string;
   readonly accept?: string;
+  /** A Range header: a 206 answer is then ok too (the caller checks its Content-Range). */
+  readonly range?: string;
   /** A small answer (manifest, tag page, referrers): bounded whole by timeouts.manifestTotalMs. */
   readonly small?: boolean;
   /** The error for the upstream's "no such thing" (404, or Docker Hub's 401 after a fresh token). */
@@ -147,7 +149,7 @@ export class HttpUpstream implements Upstream {
   }
 
   async #expectOk(ask: UpstreamAsk, res: UpstreamResponse): Promise<UpstreamOk> {
-    if (res.statusCode === 200) return { status: res.statusCode, headers: res.headers, body: res.body };
+    if (res.statusCode === 200 || (ask.range !== undefined && res.statusCode === 206)) return { status: res.statusCode, headers: res.headers, body: res.body };
     await res.body.dump();
     throw upstreamAnswerError(this.name, res, ask.notFound);
   }
@@ -165,7 +167,7 @@ export class HttpUpstream implements Upstream {
       // The deadline's signal goes with the body too: an upstream that drips a small answer
       // byte by byte is cut off there.
       const signal = ask.small ? AbortSignal.timeout(this.timeouts.manifestTotalMs) : undefined;
-      const headers = ask.accept ? { accept: ask.accept } : undefined;
+      const headers = ask.accept || ask.range ? { ...(ask.accept && { accept: ask.accept }), ...(ask.range && { range: ask.range }) } : undefined;
       const res = await this.#client.request({ method, path: ask.path, repository: ask.repository, headers, signal });
       stopTimer();
       this.#recordAnswer(method, res);

@@ -9,6 +9,6 @@ export async function pullProblem(wharfUrl: string, repository: string, tag: str
   if (m.status !== 200 || !body.equals(image.manifest.body)) return `manifest ${tag}: ${m.status}`;
   const b = await fetch(`${wharfUrl}/v2/${repository}/blobs/${image.config.digest}`);
   const blob = Buffer.from(await b.arrayBuffer());
-  if (b.status !== 200 || !blob.equals(image.config.body)) return `blob ${tag}: ${b.status}`;
+  if (b.status !== 200 || !blob.equals(image.config.body)) return `blob ${tag}: ${b.status}, ${blob.length} of ${image.config.body.length} bytes`;
   return undefined;
 }
