@@ -1,8 +1,9 @@
 // Checks that the rendered objects fit together and fit wharf: the ConfigMap's wharf.yaml loads
 // with wharf's own loader (in the environment the pod gives it: the image's ENV, then the
 // container's env), the probes and Services reach the port wharf listens on, every mounted
-// Secret and ConfigMap exists, and every file the config names is a mounted file. Each
-// function returns its problems, one line each; empty means fine.
+// Secret and ConfigMap exists, every file the config names is a mounted file, and a cluster
+// replica advertises its own stable name under the headless Service. Each function returns its
+// problems, one line each; empty means fine.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -16,14 +17,14 @@ const find = (objects: readonly K8sObject[], kind: string, name?: string): Plain
   objects.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name)) as Plain[];
 
 /** The StatefulSet's wharf container, its pod spec and its claim templates' names. */
-function workload(objects: readonly K8sObject[]): { pod: Plain; container: Plain; claims: string[] } {
+function workload(objects: readonly K8sObject[]): { set: Plain; pod: Plain; container: Plain; claims: string[] } {
   const sets = find(objects, 'StatefulSet');
   if (sets.length !== 1) throw new Error(`expected one StatefulSet, found ${sets.length}`);
   const set = sets[0] as Plain;
   const pod = set.spec.template.spec as Plain;
   const container = (pod.containers as Plain[]).find((c) => c.name === 'wharf');
   if (container === undefined) throw new Error('no container named wharf');
-  return { pod, container, claims: ((set.spec.volumeClaimTemplates ?? []) as Plain[]).map((t) => String(t.metadata.name)) };
+  return { set, pod, container, claims: ((set.spec.volumeClaimTemplates ?? []) as Plain[]).map((t) => String(t.metadata.name)) };
 }
 
 /** ENV of the Dockerfile's last stage, as the container starts with it. */
@@ -37,10 +38,25 @@ export async function imageEnv(dockerfile: string): Promise<Record<string, strin
   return env;
 }
 
-/** The container's environment: the image's, overridden by the plain values of its env list. */
-function podEnv(container: Plain, image: Record<string, string>): Record<string, string> {
+/** The name the StatefulSet gives its first pod, standing in for the downward API's metadata.name. */
+export const firstPodName = (set: Plain): string => `${String(set.metadata.name)}-0`;
+
+/**
+ * The container's environment: the image's, overridden by its env list as the kubelet fills it
+ * in: plain values with $(VAR) expanded from the variables listed before (Kubernetes leaves an
+ * unknown reference as written, and $$ escapes), and fieldRef metadata.name as the first pod's name.
+ */
+function podEnv(set: Plain, container: Plain, image: Record<string, string>): Record<string, string> {
   const env = { ...image };
-  for (const e of (container.env ?? []) as Plain[]) if (typeof e.value === 'string') env[e.name] = e.value;
+  const listed = new Map<string, string>();
+  for (const e of (container.env ?? []) as Plain[]) {
+    let value: string | undefined;
+    if (typeof e.value === 'string') value = e.value.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (ref, name?: string) => (name === undefined ? '$' : (listed.get(name) ?? ref)));
+    else if (e.valueFrom?.fieldRef?.fieldPath === 'metadata.name') value = firstPodName(set);
+    if (value === undefined) continue;
+    listed.set(e.name, value);
+    env[e.name] = value;
+  }
   return env;
 }
 
@@ -84,8 +100,8 @@ export function volumeSourceProblems(objects: readonly K8sObject[]): string[] {
 
 /** Loads the mounted wharf.yaml as the pod would; stand-ins in the environment for secret files the loader reads. */
 export async function configProblems(objects: readonly K8sObject[], dockerfile: string): Promise<{ problems: string[]; config?: Config }> {
-  const { pod, container, claims } = workload(objects);
-  const env = podEnv(container, await imageEnv(dockerfile));
+  const { set, pod, container, claims } = workload(objects);
+  const env = podEnv(set, container, await imageEnv(dockerfile));
   const configFile = env.WHARF_CONFIG;
   if (configFile === undefined) return { problems: ['WHARF_CONFIG is not set'] };
   const at = mountOf(pod, container, configFile);
@@ -126,6 +142,9 @@ function configFiles(config: Config): string[] {
     ...(tls ? [tls.certFile, tls.keyFile, ...(tls.clientCaFile ? [tls.clientCaFile] : [])] : []),
     ...(auth ? [auth.signingKeyFile, ...auth.previousKeyFiles, ...(auth.htpasswd ? [auth.htpasswd.path] : []), ...(auth.rulesFile ? [auth.rulesFile] : [])] : []),
     ...(auth ? Object.values(auth.machines).flatMap((m) => ('file' in m ? [m.file] : [])) : []),
+    config.blobs.s3?.accessKeyIdFile,
+    config.blobs.s3?.secretAccessKeyFile,
+    config.cluster?.secretFile,
   ].filter((f): f is string => typeof f === 'string');
 }
 
@@ -164,5 +183,44 @@ export function portProblems(objects: readonly K8sObject[], config: Config): str
       if (!selected.every((s) => (s.spec.ports as Plain[]).some((p) => p.name === e.port))) problems.push(`ServiceMonitor endpoint port ${e.port} is no port of the selected Service`);
     }
   }
+  return problems;
+}
+
+/**
+ * A cluster replica tells the others to reach it at its own pod: WHARF_CLUSTER_ADVERTISE_URL is
+ * http://$(POD)./<the StatefulSet's serviceName>:<listen port>, where POD is an env var from the
+ * downward API's metadata.name listed before it, that Service is in the output, headless, and
+ * publishes not-ready pods (a replica filling a blob is still reachable while it starts up), and
+ * WHARF_CLUSTER_REPLICA_NAME is the same pod name.
+ */
+export function clusterAddressProblems(objects: readonly K8sObject[], config: Config): string[] {
+  const { set, container } = workload(objects);
+  const env = (container.env ?? []) as Plain[];
+  const at = (name: string) => env.findIndex((e) => e.name === name);
+  const problems: string[] = [];
+  if (config.cluster === undefined) problems.push('the config has no cluster block');
+  const serviceName = String(set.spec.serviceName);
+  const service = find(objects, 'Service', serviceName)[0];
+  if (service === undefined) problems.push(`the StatefulSet's serviceName ${serviceName} is no Service of the output`);
+  else {
+    if (service.spec.clusterIP !== 'None') problems.push(`Service ${serviceName} is not headless (clusterIP: None), so pods get no names under it`);
+    if (service.spec.publishNotReadyAddresses !== true) problems.push(`Service ${serviceName} does not publish not-ready pods`);
+  }
+  const listenPort = /:(\d+)$/.exec(config.listen)?.[1];
+  const advertise = env[at('WHARF_CLUSTER_ADVERTISE_URL')]?.value;
+  const m = typeof advertise === 'string' ? /^https?:\/\/\$\(([A-Za-z_][A-Za-z0-9_]*)\)\.([^.:/]+)(?:\.[^:/]*)?:(\d+)$/.exec(advertise) : null;
+  if (m === null) {
+    problems.push(`WHARF_CLUSTER_ADVERTISE_URL ${advertise === undefined ? 'is not set' : `${String(advertise)} is not http://$(POD_NAME).<headless Service>:<port>`}`);
+    return problems;
+  }
+  const [, podVar, host, port] = m as unknown as [string, string, string, string];
+  const source = env[at(podVar)];
+  if (source?.valueFrom?.fieldRef?.fieldPath !== 'metadata.name') problems.push(`WHARF_CLUSTER_ADVERTISE_URL: ${podVar} is not the pod's metadata.name`);
+  else if (at(podVar) > at('WHARF_CLUSTER_ADVERTISE_URL')) problems.push(`WHARF_CLUSTER_ADVERTISE_URL: ${podVar} is listed after it, so $(${podVar}) is not expanded`);
+  if (host !== serviceName) problems.push(`WHARF_CLUSTER_ADVERTISE_URL names the pod under ${host}, not the StatefulSet's headless Service ${serviceName}`);
+  if (port !== listenPort) problems.push(`WHARF_CLUSTER_ADVERTISE_URL port ${port} is not wharf's listen port ${String(listenPort)}`);
+  const replicaName = env[at('WHARF_CLUSTER_REPLICA_NAME')]?.value;
+  if (replicaName !== `$(${podVar})`) problems.push(`WHARF_CLUSTER_REPLICA_NAME ${String(replicaName)} is not $(${podVar})`);
+  else if (at(podVar) > at('WHARF_CLUSTER_REPLICA_NAME')) problems.push(`WHARF_CLUSTER_REPLICA_NAME: ${podVar} is listed after it, so $(${podVar}) is not expanded`);
   return problems;
 }

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kustomizeBuild, strategicMerge, type K8sObject } from '../support/kustomize-lite.ts';
 import { DOCKERFILE, renderOverlay } from '../support/render-kubernetes.ts';
 import { schemaProblems } from '../support/k8s-schema-checks.ts';
-import { configProblems, portProblems, volumeSourceProblems } from '../support/k8s-wiring-checks.ts';
+import { clusterAddressProblems, configProblems, portProblems, volumeSourceProblems } from '../support/k8s-wiring-checks.ts';
 import type { Config } from '../../src/config/load-config.ts';
 
 type Plain = Record<string, any>; // rendered YAML
@@ -136,6 +136,65 @@ describe('port check', () => {
   it('catches a ServiceMonitor that selects both Services or names a missing port', () => {
     expect(portProblems(broken('ServiceMonitor', (o) => delete o.spec.selector.matchExpressions), config)).toEqual(['ServiceMonitor wharf selects 2 Services, expected 1']);
     expect(portProblems(broken('ServiceMonitor', (o) => (o.spec.endpoints[0].port = 'metrics')), config)).toEqual(['ServiceMonitor endpoint port metrics is no port of the selected Service']);
+  });
+});
+
+describe('cluster address check (replicas-redis-s3)', () => {
+  let scaleOut: K8sObject[];
+  let scaleOutConfig: Config;
+  beforeAll(async () => {
+    scaleOut = await renderOverlay('replicas-redis-s3');
+    scaleOutConfig = (await configProblems(scaleOut, DOCKERFILE)).config!;
+  });
+  const edited = (kind: string, edit: (o: Plain) => void, name?: string): K8sObject[] => {
+    const copy = structuredClone(scaleOut);
+    edit(copy.find((o) => o.kind === kind && (name === undefined || o.metadata.name === name)) as Plain);
+    return copy;
+  };
+  const envOf = (o: Plain, name: string): Plain => container(o).env.find((e: Plain) => e.name === name);
+
+  it('catches an advertise URL under the load-balanced Service instead of the headless one', () => {
+    const objects = edited('StatefulSet', (o) => (envOf(o, 'WHARF_CLUSTER_ADVERTISE_URL').value = 'http://$(POD_NAME).wharf:5000'));
+    expect(clusterAddressProblems(objects, scaleOutConfig)).toEqual(["WHARF_CLUSTER_ADVERTISE_URL names the pod under wharf, not the StatefulSet's headless Service wharf-headless"]);
+  });
+
+  it('catches an advertise URL that names no pod (every replica would advertise the Service)', () => {
+    const objects = edited('StatefulSet', (o) => (envOf(o, 'WHARF_CLUSTER_ADVERTISE_URL').value = 'http://wharf-headless:5000'));
+    expect(clusterAddressProblems(objects, scaleOutConfig)).toEqual(['WHARF_CLUSTER_ADVERTISE_URL http://wharf-headless:5000 is not http://$(POD_NAME).<headless Service>:<port>']);
+  });
+
+  it('catches a pod variable from the wrong field, listed too late, or a replica name that is not the pod', () => {
+    const fromNamespace = edited('StatefulSet', (o) => (envOf(o, 'POD_NAME').valueFrom.fieldRef.fieldPath = 'metadata.namespace'));
+    expect(clusterAddressProblems(fromNamespace, scaleOutConfig)).toEqual(["WHARF_CLUSTER_ADVERTISE_URL: POD_NAME is not the pod's metadata.name"]);
+    const late = edited('StatefulSet', (o) => {
+      const env = container(o).env as Plain[];
+      container(o).env = [...env.filter((e) => e.name !== 'POD_NAME'), ...env.filter((e) => e.name === 'POD_NAME')];
+    });
+    expect(clusterAddressProblems(late, scaleOutConfig)).toEqual([
+      'WHARF_CLUSTER_ADVERTISE_URL: POD_NAME is listed after it, so $(POD_NAME) is not expanded',
+      'WHARF_CLUSTER_REPLICA_NAME: POD_NAME is listed after it, so $(POD_NAME) is not expanded',
+    ]);
+    const fixedName = edited('StatefulSet', (o) => (envOf(o, 'WHARF_CLUSTER_REPLICA_NAME').value = 'wharf'));
+    expect(clusterAddressProblems(fixedName, scaleOutConfig)).toEqual(['WHARF_CLUSTER_REPLICA_NAME wharf is not $(POD_NAME)']);
+  });
+
+  it('catches a governing Service that is not headless, and a port other than the listen port', () => {
+    const notHeadless = edited('Service', (o) => delete o.spec.clusterIP, 'wharf-headless');
+    expect(clusterAddressProblems(notHeadless, scaleOutConfig)).toEqual(['Service wharf-headless is not headless (clusterIP: None), so pods get no names under it']);
+    const port = edited('StatefulSet', (o) => (envOf(o, 'WHARF_CLUSTER_ADVERTISE_URL').value = 'http://$(POD_NAME).wharf-headless:6000'));
+    expect(clusterAddressProblems(port, scaleOutConfig)).toEqual(["WHARF_CLUSTER_ADVERTISE_URL port 6000 is not wharf's listen port 5000"]);
+  });
+
+  it('expands $(POD_NAME) for the loader: a misspelt reference reaches it unexpanded', async () => {
+    const objects = edited('StatefulSet', (o) => (envOf(o, 'WHARF_CLUSTER_REPLICA_NAME').value = '$(POD_NAM)'));
+    expect((await configProblems(objects, DOCKERFILE)).problems.join('\n')).toMatch(/WHARF_CLUSTER_REPLICA_NAME: cluster.replicaName: expected a short name/);
+  });
+
+  it('catches an S3 key file or cluster secret that no mount provides', async () => {
+    const s3 = edited('ConfigMap', wharfYaml((t) => t.replace('/etc/wharf/s3/s3-secret-access-key', '/etc/wharf/s3/secret-key')));
+    expect((await configProblems(s3, DOCKERFILE)).problems).toEqual(['/etc/wharf/s3/secret-key: Secret wharf-s3-credentials has no key secret-key']);
+    const unmounted = edited('StatefulSet', (o) => (container(o).volumeMounts = container(o).volumeMounts.filter((m: Plain) => m.name !== 'cluster-secret')));
+    expect((await configProblems(unmounted, DOCKERFILE)).problems).toEqual(['/etc/wharf/cluster/cluster-secret is on no volume mount']);
   });
 });
 
