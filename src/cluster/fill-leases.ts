@@ -40,6 +40,7 @@ export interface Me {
 
 // Fences only need to grow across leases that could overlap; a day bounds the counters' life.
 const FENCE_TTL_MS = 24 * 3600 * 1000;
+const RELEASE_WAIT_MS = 1000;
 
 const CLAIM = `
 local held = redis.call('GET', KEYS[1])
@@ -108,8 +109,12 @@ export class RedisFillLeases implements FillLeases {
         if (released) return;
         released = true;
         clearInterval(timer);
-        // Left to lapse if Redis does not answer.
-        await this.#redis.eval(RELEASE, 1, key, value).catch(() => undefined);
+        // Left to lapse if Redis does not answer, and never waited on for longer than a moment:
+        // the fill behind it has ended and its clients are done.
+        let wait: NodeJS.Timeout | undefined;
+        const gaveUp = new Promise<void>((resolve) => (wait = setTimeout(resolve, RELEASE_WAIT_MS)));
+        await Promise.race([this.#redis.eval(RELEASE, 1, key, value).catch(() => undefined), gaveUp]);
+        clearTimeout(wait);
       },
     };
   }

@@ -28,7 +28,7 @@ export async function startRedisSentinelSet(): Promise<RedisSentinelSet> {
   const children: ChildProcess[] = [];
   const master: RedisServer = await startRedisServer();
   const replicaPort = await freePort();
-  children.push(spawn(REDIS_SERVER, ['--save', '', '--appendonly', 'no', '--bind', '127.0.0.1', '--port', String(replicaPort), '--replicaof', '127.0.0.1', String(master.port)], { stdio: 'ignore' }));
+  children.push(spawn(REDIS_SERVER, ['--save', '', '--appendonly', 'no', '--repl-diskless-load', 'swapdb', '--bind', '127.0.0.1', '--port', String(replicaPort), '--replicaof', '127.0.0.1', String(master.port)], { stdio: 'ignore', cwd: dir.path }));
   const sentinelPort = await freePort();
   const conf = join(dir.path, 'sentinel.conf');
   // The sentinel rewrites its own file: it must be writable.
@@ -43,7 +43,7 @@ export async function startRedisSentinelSet(): Promise<RedisSentinelSet> {
       '',
     ].join('\n'),
   );
-  children.push(spawn(REDIS_SERVER, [conf, '--sentinel'], { stdio: 'ignore' }));
+  children.push(spawn(REDIS_SERVER, [conf, '--sentinel'], { stdio: 'ignore', cwd: dir.path }));
   const sentinel = new Redis({ host: '127.0.0.1', port: sentinelPort, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => 100 });
   sentinel.on('error', () => undefined);
   const masterPort = async () => Number(((await sentinel.call('SENTINEL', 'get-master-addr-by-name', SENTINEL_NAME)) as [string, string])[1]);

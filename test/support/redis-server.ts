@@ -37,7 +37,7 @@ export async function startRedisServer(opts: { port?: number } = {}): Promise<Re
 }
 
 async function startOn(port: number): Promise<RedisServer> {
-  const child = spawn(REDIS_SERVER, ['--save', '', '--appendonly', 'no', '--bind', HOST, '--port', String(port)], {
+  const child = spawn(REDIS_SERVER, ['--save', '', '--appendonly', 'no', '--repl-diskless-load', 'swapdb', '--bind', HOST, '--port', String(port)], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
