@@ -10,7 +10,7 @@ import type { ManifestStore } from './cache/manifest-store.ts';
 import { locateImage } from './proxy/locate-image.ts';
 import { collectGarbage, maintenanceFromConfig } from './cache/maintenance.ts';
 import { openBlobStore, openManifestStore, openSharedBlobs } from './cache/open-stores.ts';
-import { openCluster, type ClusterParts } from './cluster/open-cluster.ts';
+import { openCluster, readClusterSecret, type ClusterParts } from './cluster/open-cluster.ts';
 import { FillOrigins } from './cluster/fill-origins.ts';
 import { linkTaggedImages } from './cache/manifest-links.ts';
 import { defaultUpstreamName, UpstreamRouter } from './proxy/upstream-router.ts';
@@ -44,6 +44,7 @@ export interface Deps extends AppDeps {
 }
 
 export async function createDeps(config: Config, logger: Logger): Promise<Deps> {
+  const clusterSecret = await readClusterSecret(config);
   const metrics = new Metrics();
   // A data dir that cannot be written must not keep wharf from serving: blobs then pass
   // through uncached and the manifest store is skipped (both logged and counted).
@@ -58,7 +59,7 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
   const sharedBlobs = await openSharedBlobs(config, logger, metrics);
   const version = readVersion();
   const startedAt = Date.now();
-  const cluster = await openCluster(config, { logger, metrics, version, startedAt });
+  const cluster = await openCluster(config, { secret: clusterSecret, logger, metrics, version, startedAt });
 
   const settings = { offline: config.offline, staleAfterMs: config.resilience.staleAfterMs, breaker: config.resilience.breaker };
   const upstreams = config.upstreams.map((u) => new HttpUpstream(u, settings, { metrics, logger }));

@@ -20,14 +20,18 @@ export interface ClusterParts {
   close(): Promise<void>;
 }
 
+/** The cluster secret, read before anything else starts: a wharf that cannot guard its peer endpoint does not start. */
+export async function readClusterSecret(config: Config): Promise<ClusterSecret | undefined> {
+  return config.cluster && ClusterSecret.fromFile(config.cluster.secretFile);
+}
+
 export async function openCluster(
   config: Config,
-  deps: { logger: Logger; metrics: Metrics; version: string; startedAt: number },
+  deps: { secret: ClusterSecret | undefined; logger: Logger; metrics: Metrics; version: string; startedAt: number },
 ): Promise<ClusterParts | undefined> {
-  const cluster = config.cluster;
-  if (!cluster) return undefined;
-  const { logger, metrics } = deps;
-  const secret = await ClusterSecret.fromFile(cluster.secretFile);
+  const { cluster } = config;
+  const { secret, logger, metrics } = deps;
+  if (!cluster || !secret) return undefined;
   const name = cluster.replicaName ?? hostname();
   const redis = await openServingRedis(config.redis, logger, 'redis (fill leases)');
   const me = { replica: name, url: cluster.advertiseUrl };

@@ -55,6 +55,10 @@ export interface WharfOptions {
   listen?: string;
   /** An HTTPS listener on 127.0.0.1:0 with these files. */
   tls?: { certFile: string; keyFile: string; clientCaFile?: string; requireClientCert?: boolean };
+  /** The cluster block (src/config/scale-out-schema.ts); its secretFile must outlive the start. */
+  cluster?: Record<string, unknown>;
+  /** The blobs block (blobs.s3). */
+  blobs?: Record<string, unknown>;
   /** Where log lines go (default stdout); a test can collect them. */
   logDestination?: DestinationStream;
 }
@@ -90,6 +94,8 @@ export async function startWharf(opts: WharfOptions): Promise<TestWharf> {
   if (opts.adminToken !== undefined) config.admin = { token: opts.adminToken };
   if (opts.resilience) config.resilience = opts.resilience;
   if (opts.auth) config.auth = opts.auth;
+  if (opts.cluster) config.cluster = opts.cluster;
+  if (opts.blobs) config.blobs = opts.blobs;
   await writeFile(configPath, stringify(config));
   const loaded = await loadConfig({ path: configPath, env: {} }).finally(() => rm(configDir, { recursive: true, force: true }));
   const server = await startServer(loaded, createLogger(loaded.logLevel, opts.logDestination));

@@ -519,3 +519,44 @@ describe('redis sentinel', () => {
   });
 });
 
+
+describe('scale-out: blobs.s3 and cluster', () => {
+  const s3 = `blobs:\n  s3: { endpoint: "http://127.0.0.1:9000/", bucket: wharf-blobs, forcePathStyle: true, accessKeyIdFile: keys/id, secretAccessKeyFile: keys/secret }\n`;
+  const cluster = `redis: { url: "redis://127.0.0.1:6379" }\ncluster: { advertiseUrl: "http://10.0.0.5:5000/", secretFile: secrets/cluster }\n`;
+
+  it('takes an S3 store and a cluster, resolving their files against the config', async () => {
+    const config = await load(minimal + s3 + cluster);
+    expect(config.blobs.s3).toMatchObject({
+      endpoint: 'http://127.0.0.1:9000',
+      region: 'us-east-1',
+      bucket: 'wharf-blobs',
+      prefix: '',
+      forcePathStyle: true,
+      accessKeyIdFile: path.join(dir, 'keys/id'),
+      secretAccessKeyFile: path.join(dir, 'keys/secret'),
+      partSize: 8 * 2 ** 20,
+    });
+    expect(config.cluster).toEqual({ advertiseUrl: 'http://10.0.0.5:5000', secretFile: path.join(dir, 'secrets/cluster'), leaseMs: 15000 });
+  });
+
+  it('gives each replica its own address and name from the environment', async () => {
+    const config = await load(minimal + cluster, { WHARF_CLUSTER_ADVERTISE_URL: 'http://wharf-2.wharf-headless:5000', WHARF_CLUSTER_REPLICA_NAME: 'wharf-2' });
+    expect(config.cluster).toMatchObject({ advertiseUrl: 'http://wharf-2.wharf-headless:5000', replicaName: 'wharf-2' });
+  });
+
+  it('says what is wrong with a bad S3 or cluster block', async () => {
+    expect(await problemsOf(load(`${minimal}cluster: { advertiseUrl: "http://10.0.0.5:5000", secretFile: s }\n`))).toEqual([
+      'wharf.yaml: cluster: cluster needs redis (url, sentinels or cluster): the replicas meet there',
+    ]);
+    expect(
+      await problemsOf(load(`${minimal}blobs:\n  s3: { bucket: Not_A_Bucket, prefix: "no-slash", accessKeyIdFile: id, partSize: 1024 }\n`)),
+    ).toEqual([
+      'wharf.yaml: blobs.s3.bucket: expected an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)',
+      'wharf.yaml: blobs.s3.prefix: expected a key prefix ending in /, such as wharf/',
+      'wharf.yaml: blobs.s3.partSize: S3 parts are at least 5 MiB',
+      'wharf.yaml: blobs.s3.accessKeyIdFile: set accessKeyIdFile and secretAccessKeyFile together',
+    ]);
+    const bad = await problemsOf(load(`${minimal}redis: { url: "redis://127.0.0.1:6379" }\ncluster: { advertiseUrl: "ftp://x", secretFile: s, replicaName: "a b", leaseMs: 10 }\n`));
+    expect(bad.map((p) => p.split(':')[1]!.trim())).toEqual(['cluster.advertiseUrl', 'cluster.replicaName', 'cluster.leaseMs']);
+  });
+});
