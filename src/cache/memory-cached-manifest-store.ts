@@ -129,11 +129,17 @@ export class MemoryCachedManifestStore implements ManifestStore, ManifestMemory 
     await this.#inner.putManifest(manifest);
   }
 
-  getTag(repo: RepoKey, tag: string): Promise<TagRecord | undefined> {
+  async getTag(repo: RepoKey, tag: string): Promise<TagRecord | undefined> {
     const key = tagKey(repo, tag);
     const held = this.#tags.get(key);
-    if (held && Date.now() - held.fetchedAt >= this.#tagRecheckAfterMs) this.#tags.delete(key);
-    return readThrough(this.#tags, key, () => this.#inner.getTag(repo, tag));
+    if (!held || Date.now() - held.fetchedAt < this.#tagRecheckAfterMs) return readThrough(this.#tags, key, () => this.#inner.getTag(repo, tag));
+    // Due: the store may hold a newer record. One it cannot give (away, or it has none) keeps
+    // the held one, which is still what to serve stale should the upstream be away too.
+    const found = await this.#inner.getTag(repo, tag);
+    const now = this.#tags.get(key);
+    // A put that landed while we read is newer than what we read: keep it.
+    if (found && now === held && found.fetchedAt > held.fetchedAt) this.#tags.set(key, found);
+    return this.#tags.get(key) ?? held;
   }
 
   async putTag(repo: RepoKey, tag: string, record: TagRecord): Promise<void> {

@@ -78,9 +78,13 @@ export async function openManifestStore(config: Config, logger: Logger, metrics:
   const persistent = usesRedis(config)
     ? await openRedisStore(config.redis, logger)
     : await openEmbeddedStore(config.dataDir, logger, role === 'owner');
+  // Re-read a tag from the store once memory's copy is due for revalidation, where another
+  // process may have revalidated it meanwhile: hit threads behind the main thread, and replicas
+  // sharing Redis (so a tag costs one upstream HEAD per TTL between them, not one each).
+  const shared = role === 'reader' || usesRedis(config);
   return new MemoryCachedManifestStore(new FaultTolerantManifestStore(persistent, { logger, metrics }), {
     maxManifests: config.cache.memoryManifests,
-    tagRecheckAfterMs: role === 'reader' ? config.cache.tagTtlSeconds * 1000 : undefined,
+    tagRecheckAfterMs: shared ? config.cache.tagTtlSeconds * 1000 : undefined,
   });
 }
 
