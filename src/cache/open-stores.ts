@@ -22,6 +22,7 @@ import { createS3Client } from './s3-client.ts';
 import { createS3BlobStore } from './s3-blob-store.ts';
 import { SharedBlobs } from './shared-blobs.ts';
 import { observeS3Requests } from './s3-metrics.ts';
+import { createPresigner } from './s3-presigner.ts';
 
 const REDIS_COMMAND_TIMEOUT_MS = 1000;
 const REDIS_FIRST_CONNECT_WAIT_MS = 2000;
@@ -35,13 +36,15 @@ export function openBlobStore(config: Config): BlobStore {
 export async function openSharedBlobs(config: Config, logger: Logger, metrics: Metrics): Promise<{ shared: SharedBlobs; close(): void } | undefined> {
   const s3 = config.blobs.s3;
   if (!s3) return undefined;
-  const client = createS3Client({
-    region: s3.region,
-    forcePathStyle: s3.forcePathStyle,
-    ...(s3.endpoint !== undefined && { endpoint: s3.endpoint }),
-    ...(await s3Credentials(s3)),
-  });
+  const credentials = await s3Credentials(s3);
+  const clientFor = (endpoint: string | undefined) =>
+    createS3Client({ region: s3.region, forcePathStyle: s3.forcePathStyle, ...(endpoint !== undefined && { endpoint }), ...credentials });
+  const client = clientFor(s3.endpoint);
   observeS3Requests(client, metrics);
+  // Presigning makes no request: a client of its own only names the endpoint clients reach.
+  const redirect = s3.redirect;
+  const presignClient = redirect.enabled ? (redirect.publicEndpoint === undefined ? client : clientFor(redirect.publicEndpoint)) : undefined;
+  const presign = presignClient && createPresigner({ client: presignClient, bucket: s3.bucket, prefix: s3.prefix, ttlSeconds: redirect.ttlSeconds });
   const store = createS3BlobStore({
     client,
     bucket: s3.bucket,
@@ -51,8 +54,14 @@ export async function openSharedBlobs(config: Config, logger: Logger, metrics: M
     queueSize: s3.queueSize,
     requestTimeoutMs: s3.requestTimeoutMs,
   });
-  const shared = new SharedBlobs({ store, logger: logger.child({ component: 's3' }) });
-  return { shared, close: () => client.destroy() };
+  const shared = new SharedBlobs({ store, logger: logger.child({ component: 's3' }), ...(presign && { presign }) });
+  return {
+    shared,
+    close: () => {
+      client.destroy();
+      presignClient?.destroy();
+    },
+  };
 }
 
 /** Keys from the configured files; none: the SDK's chain (AWS_* env, shared files, instance or pod role). */

@@ -16,7 +16,11 @@ export class SharedBlobs {
   readonly #log: Logger;
   readonly #onError: (operation: string) => void;
 
-  constructor(deps: { store: S3BlobStore; logger: Logger; onError?: (operation: string) => void }) {
+  /** Presigns a GET of a shared blob (blobs.s3.redirect); unset: blobs always stream through wharf. */
+  readonly presign: ((digest: string) => Promise<string>) | undefined;
+
+  constructor(deps: { store: S3BlobStore; logger: Logger; onError?: (operation: string) => void; presign?: (digest: string) => Promise<string> }) {
+    this.presign = deps.presign;
     this.#store = deps.store;
     this.#log = deps.logger;
     this.#onError = deps.onError ?? (() => undefined);

@@ -52,6 +52,19 @@ export class FillOrigins {
     return this.#shared !== undefined;
   }
 
+  /**
+   * With blobs.s3.redirect, a presigned URL for a blob S3 holds (the repository confirmed first);
+   * undefined when redirects are off or S3 does not have it.
+   */
+  async redirect(digest: string, confirm: () => Promise<void>): Promise<string | undefined> {
+    const presign = this.#shared?.presign;
+    if (!presign) return undefined;
+    const info = await this.#shared!.stat(digest);
+    if (!info || !plausibleSize(digest, info.size)) return undefined;
+    await confirm();
+    return presign(digest);
+  }
+
   /** The blob on the shared store, if there is one and it answers. */
   sharedBlob(digest: string): Promise<BlobInfo | undefined> {
     return this.#shared?.stat(digest) ?? Promise.resolve(undefined);

@@ -32,6 +32,20 @@ export const s3Schema = z
     queueSize: z.number().int().min(1).max(16).default(2),
     /** Deadline for an S3 answer's headers; bodies stream at the reader's pace. */
     requestTimeoutMs: z.number().int().positive().default(10_000),
+    /**
+     * Opt-in: answer a GET of a blob S3 holds but this replica's disk does not with a 307 to a
+     * presigned S3 URL, so the bytes do not pass through wharf. Off by default: clients behind
+     * firewalls or air gaps often cannot reach the bucket, and bucket egress is billed.
+     */
+    redirect: z
+      .strictObject({
+        enabled: z.boolean().default(false),
+        /** The S3 address clients reach, when wharf itself uses an internal one (endpoint). */
+        publicEndpoint: httpUrl.optional(),
+        /** How long a presigned URL is good for. */
+        ttlSeconds: z.number().int().min(10).max(7 * 24 * 3600).default(300),
+      })
+      .prefault({}),
   })
   .refine((s) => (s.accessKeyIdFile === undefined) === (s.secretAccessKeyFile === undefined), {
     message: 'set accessKeyIdFile and secretAccessKeyFile together',

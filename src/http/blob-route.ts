@@ -50,6 +50,12 @@ export async function getBlob(
 /** Writes a blob from wherever it comes (disk, a running fill, the upstream) to the response. */
 export function sendBlob(res: ServerResponse, source: BlobSource, request: BlobRequest): Response {
   const { digest, rangeHeader, namespace } = request;
+  if (source.kind === 'redirect') {
+    // The presigned URL expires: neither it nor this answer may be cached.
+    res.writeHead(307, { ...contentHeaders({ contentType: BLOB_CONTENT_TYPE, digest, length: 0, cache: 'redirect', namespace }), Location: source.url, 'Cache-Control': 'no-store' });
+    res.end();
+    return RESPONSE_ALREADY_SENT;
+  }
   const size = sourceSize(source);
   let range: ByteRange | undefined;
   try {
@@ -78,7 +84,7 @@ export function sendBlob(res: ServerResponse, source: BlobSource, request: BlobR
   return RESPONSE_ALREADY_SENT;
 }
 
-function sourceSize(source: BlobSource): number | undefined {
+function sourceSize(source: Exclude<BlobSource, { kind: 'redirect' }>): number | undefined {
   if (source.kind === 'cached') return source.info.size;
   return source.kind === 'filling' ? source.fill.size : source.size;
 }

@@ -26,6 +26,8 @@ export type BlobSource =
   /** filled: this request waited for a fill that stored the blob just now (a miss, not a hit). */
   | { readonly kind: 'cached'; readonly info: BlobInfo; readonly filled?: 'miss' | 'coalesced' }
   | { readonly kind: 'filling'; readonly fill: BlobFill; readonly joined: boolean }
+  /** blobs.s3.redirect: the client gets the blob from S3 itself, at this presigned URL. */
+  | { readonly kind: 'redirect'; readonly url: string }
   /**
    * Straight from the upstream, not cached: the reader must verify and consume or destroy it.
    * floor: the reader tells it the bytes it reads and when it holds the body back; it cuts a
@@ -94,7 +96,8 @@ export class BlobService {
 
   async open(upstream: Upstream, repository: string, digest: string, options: BlobOpenOptions = {}): Promise<BlobSource> {
     const source = await this.#open(upstream, repository, digest);
-    if (!this.#verifiedRangesOnly || source.kind === 'cached') return source;
+    // S3 holds only verified blobs: a redirect's Range is always answered from verified bytes.
+    if (!this.#verifiedRangesOnly || source.kind === 'cached' || source.kind === 'redirect') return source;
     const size = source.kind === 'filling' ? source.fill.size : source.size;
     if (!sendsPartOfBlob(options.rangeHeader, size)) return source;
     if (source.kind === 'passthrough') return { ...source, wholeOnly: true };
@@ -110,6 +113,9 @@ export class BlobService {
       this.#accounting.used(digest);
       return { kind: 'cached', info };
     }
+    // Only a blob already on S3 is redirected, never one still filling (handled above).
+    const redirect = await this.#origins?.redirect(digest, () => this.#links.confirm(upstream, repository, digest, 'blob'));
+    if (redirect) return { kind: 'redirect', url: redirect };
     if (upstream.offline && !this.#origins?.sharesBlobs) throw new BlobUnknownError(digest);
     // Re-check after the await: another request may have started the fill meanwhile.
     const raced = this.#fills.get(digest);
