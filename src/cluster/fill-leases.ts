@@ -41,6 +41,7 @@ export interface Me {
 // Fences only need to grow across leases that could overlap; a day bounds the counters' life.
 const FENCE_TTL_MS = 24 * 3600 * 1000;
 const RELEASE_WAIT_MS = 1000;
+const CLAIM_WAIT_MS = 300;
 
 const CLAIM = `
 local held = redis.call('GET', KEYS[1])
@@ -75,10 +76,19 @@ export class RedisFillLeases implements FillLeases {
   async claim(digest: string): Promise<LeaseClaim> {
     const lease = this.#key(digest, 'lease');
     let answer: [number, string];
+    // The lease saves downloads; it must not cost a client more than a moment's wait: a Redis
+    // that hangs is given up on sooner than the store's command deadline. Should the claim land
+    // after all, the lease lapses unextended, and the others follow this fill meanwhile.
+    let wait: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<never>((_, reject) => (wait = setTimeout(() => reject(new Error(`no answer within ${CLAIM_WAIT_MS} ms`)), CLAIM_WAIT_MS)));
     try {
-      answer = (await this.#redis.eval(CLAIM, 2, lease, this.#key(digest, 'fence'), `${this.#me.replica}|${this.#me.url}`, this.#ttlMs, FENCE_TTL_MS)) as [number, string];
+      const claimed = this.#redis.eval(CLAIM, 2, lease, this.#key(digest, 'fence'), `${this.#me.replica}|${this.#me.url}`, this.#ttlMs, FENCE_TTL_MS);
+      claimed.catch(() => undefined);
+      answer = (await Promise.race([claimed, gaveUp])) as [number, string];
     } catch (err) {
       return { kind: 'unavailable', why: err instanceof Error ? err.message : String(err) };
+    } finally {
+      clearTimeout(wait);
     }
     const [won, value] = answer;
     const holder = parseHolder(value);

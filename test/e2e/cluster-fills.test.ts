@@ -1,0 +1,85 @@
+// Replicas in a cluster without S3 (each with its own disk) on one Redis: a herd spread over
+// them costs one upstream download, the others streaming it from the winner; with Redis away,
+// each replica fills alone and every client still gets the whole blob. Both thread modes.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBlobUpstream, type BlobUpstream } from '../support/blob-upstream.ts';
+import { startRedisServer, type RedisServer } from '../support/redis-server.ts';
+import { makeTempDir, type TempDir } from '../support/temp-dir.ts';
+import { pseudoRandomBytes, sha256 } from '../support/test-images.ts';
+import { startWharf, type TestWharf } from '../support/wharf.ts';
+import { freePort } from '../support/free-port.ts';
+import { metricValue } from '../support/metrics.ts';
+
+describe.each([1, 2])('fills shared by two replicas without S3 (threads: %i)', (threads) => {
+  let upstream: BlobUpstream;
+  let redis: RedisServer;
+  let dir: TempDir;
+  let replicas: TestWharf[];
+
+  beforeAll(async () => {
+    upstream = await startBlobUpstream();
+    redis = await startRedisServer();
+    dir = await makeTempDir('wharf-cluster-fills-');
+    await writeFile(join(dir.path, 'secret'), 'cluster-fills-test-secret-0123456789abcdef\n');
+    replicas = [];
+    for (const name of ['a', 'b']) {
+      const port = await freePort();
+      replicas.push(
+        await startWharf({
+          threads,
+          listen: `127.0.0.1:${port}`,
+          redisUrl: redis.url,
+          cluster: { advertiseUrl: `http://127.0.0.1:${port}`, secretFile: join(dir.path, 'secret'), replicaName: name, leaseMs: 2000 },
+          upstreams: [{ name: 'docker.io', url: upstream.url, default: true }],
+        }),
+      );
+    }
+  });
+
+  afterAll(async () => {
+    await Promise.all(replicas.map((r) => r.stop()));
+    await redis?.stop();
+    await upstream?.stop();
+    await dir?.cleanup();
+  });
+
+  const fetchAll = (digest: string, clients: number) =>
+    Promise.all(
+      Array.from({ length: clients }, async (_, i) => {
+        const res = await fetch(`${replicas[i % replicas.length]!.url}/v2/library/app/blobs/${digest}`);
+        return { status: res.status, digest: sha256(Buffer.from(await res.arrayBuffer())) };
+      }),
+    );
+
+  it('a herd over both replicas costs one upstream GET; the follower keeps its own copy', async () => {
+    const body = pseudoRandomBytes(`cluster-herd-${threads}`, 2 << 20);
+    // 64 KiB every 20 ms: the fill takes about 0.7 s, so every client arrives while it runs.
+    const digest = upstream.serve(body, { kind: 'drip', bytes: 64 << 10, everyMs: 20 });
+    const results = await fetchAll(digest, 12);
+    for (const r of results) expect(r).toEqual({ status: 200, digest });
+    expect(upstream.gets(digest)).toBe(1);
+    const [a, b] = replicas as [TestWharf, TestWharf];
+    const followed = (await metricValue(a.url, 'wharf_fill_leases_total', { outcome: 'followed' })) + (await metricValue(b.url, 'wharf_fill_leases_total', { outcome: 'followed' }));
+    expect(followed).toBe(1);
+    expect((await metricValue(a.url, 'wharf_blob_fill_bytes_total', { origin: 'peer' })) + (await metricValue(b.url, 'wharf_blob_fill_bytes_total', { origin: 'peer' }))).toBe(body.length);
+    // Both disks hold it now: asking again costs nobody anything.
+    for (const r of await fetchAll(digest, 4)) expect(r).toEqual({ status: 200, digest });
+    expect(upstream.gets(digest)).toBe(1);
+  });
+
+  it('with Redis away, each replica fills alone and every client gets the whole blob', async () => {
+    const body = pseudoRandomBytes(`cluster-alone-${threads}`, 1 << 20);
+    const digest = upstream.serve(body, { kind: 'drip', bytes: 64 << 10, everyMs: 20 });
+    redis.pause();
+    try {
+      const results = await fetchAll(digest, 6);
+      for (const r of results) expect(r).toEqual({ status: 200, digest });
+      expect(upstream.gets(digest)).toBe(2);
+      for (const r of replicas) expect(await metricValue(r.url, 'wharf_fill_leases_total', { outcome: 'unavailable' })).toBeGreaterThanOrEqual(1);
+    } finally {
+      redis.resume();
+    }
+  });
+});
