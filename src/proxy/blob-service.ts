@@ -1,5 +1,6 @@
-// Blob policy: serve from disk when cached; otherwise start (or join) the single fill for the
-// digest. The fill belongs to no client: it runs to the end even if every client leaves. When
+// Blob policy: serve from disk when cached (or, with blobs.s3.redirect, send the client to S3 for
+// a blob S3 holds); otherwise start (or join) the single fill for the digest, from S3, the
+// replica filling it or the upstream (fill-starter.ts). The fill belongs to no client: it runs to the end even if every client leaves. When
 // the disk cannot take the blob, the upstream's bytes pass through to the client uncached.
 // Upstream bodies slower than the upstream's blob minimum rate are cut. With verifiedRangesOnly,
 // a Range that would be answered with part of an unverified blob waits for the verified whole.
@@ -7,11 +8,10 @@
 // the repository is linked to the digest or its upstream confirms it (repository-links.ts).
 import type { Logger } from 'pino';
 import { BlobUnknownError, UpstreamProtocolError, UpstreamUnavailableError, type RegistryError } from '../errors.ts';
-import { DigestMismatchError, type BlobInfo, type BlobStore, type BlobWriter } from '../cache/blob-store.ts';
+import { DigestMismatchError, type BlobInfo, type BlobStore } from '../cache/blob-store.ts';
 import { parseRange } from '../oci/range.ts';
-import { digestOf, parseDigest } from '../oci/digest.ts';
-import { BlobFill, runFill } from './blob-fill.ts';
-import { blobMinRate, rateFloor, SlowBodyError, type RateFloor } from './rate-floor.ts';
+import type { BlobFill } from './blob-fill.ts';
+import { blobMinRate, rateFloor, type RateFloor } from './rate-floor.ts';
 import { CacheWriteGuard, diskErrorCode } from '../cache/cache-write-guard.ts';
 import type { Upstream, UpstreamOk } from './upstream.ts';
 import { contentLength } from './upstream-answer.ts';
@@ -19,8 +19,8 @@ import type { UpstreamBody } from './upstream-client.ts';
 import type { FillRegistry } from './fill-registry.ts';
 import type { CacheAccounting } from '../cache/cache-accounting.ts';
 import type { RepositoryLinks } from './repository-links.ts';
-import { UPSTREAM_ALONE, type FillOrigins, type OtherOrigin } from '../cluster/fill-origins.ts';
-import type { HeldLease } from '../cluster/fill-leases.ts';
+import type { FillOrigins } from '../cluster/fill-origins.ts';
+import { CacheUnwritableError, FillStarter, getUpstreamBlob } from './fill-starter.ts';
 
 export type BlobSource =
   /** filled: this request waited for a fill that stored the blob just now (a miss, not a hit). */
@@ -52,18 +52,8 @@ export interface BlobHead {
   readonly cached: boolean;
 }
 
-/** The disk refused a new fill; carries the upstream response so its bytes are not wasted. */
-class CacheUnwritableError extends Error {
-  readonly response: UpstreamOk;
-  constructor(response: UpstreamOk, cause: unknown) {
-    super('blob cache cannot write', { cause });
-    this.response = response;
-  }
-}
-
 export class BlobService {
   readonly #store: BlobStore;
-  readonly #log: Logger;
   /** Free space: whether a fill fits, and when to go around the cache. */
   readonly #guard: CacheWriteGuard;
   readonly #fills: FillRegistry;
@@ -72,6 +62,7 @@ export class BlobService {
   readonly #verifiedRangesOnly: boolean;
   /** Where else a missing blob may come from (S3, the replica filling it); unset: the upstream only. */
   readonly #origins: FillOrigins | undefined;
+  readonly #starter: FillStarter;
 
   constructor(deps: {
     store: BlobStore;
@@ -87,11 +78,11 @@ export class BlobService {
     this.#origins = deps.origins;
     this.#verifiedRangesOnly = deps.verifiedRangesOnly ?? false;
     this.#store = deps.store;
-    this.#log = deps.logger;
     this.#guard = deps.guard;
     this.#fills = deps.fills;
     this.#accounting = deps.accounting;
     this.#links = deps.links;
+    this.#starter = new FillStarter(deps);
   }
 
   async open(upstream: Upstream, repository: string, digest: string, options: BlobOpenOptions = {}): Promise<BlobSource> {
@@ -122,7 +113,7 @@ export class BlobService {
     if (raced) return this.#join(raced, upstream, repository, digest);
     if (this.#guard.bypassing) return this.#passThrough(upstream, repository, digest, 'disk-unwritable');
     try {
-      return { kind: 'filling', fill: await this.#fills.start(digest, () => this.#startFill(upstream, repository, digest)), joined: false };
+      return { kind: 'filling', fill: await this.#fills.start(digest, () => this.#starter.start(upstream, repository, digest)), joined: false };
     } catch (err) {
       if (!(err instanceof CacheUnwritableError)) throw err;
       this.#guard.countBypass(diskErrorCode(err.cause) ?? 'write-error');
@@ -198,7 +189,7 @@ export class BlobService {
   }
 
   async #passThrough(upstream: Upstream, repository: string, digest: string, reason: string, wholeOnly = false): Promise<BlobSource> {
-    const res = await this.#getUpstream(upstream, repository, digest);
+    const res = await getUpstreamBlob(upstream, repository, digest);
     this.#guard.countBypass(reason);
     return this.#passThroughSource(upstream, res, wholeOnly);
   }
@@ -218,105 +209,6 @@ export class BlobService {
     return { kind: 'passthrough', body, size, floor, wholeOnly };
   }
 
-  async #getUpstream(upstream: Upstream, repository: string, digest: string): Promise<UpstreamOk> {
-    const res = await upstream.get({ path: `/v2/${repository}/blobs/${digest}`, repository, notFound: () => new BlobUnknownError(digest) });
-    // An empty body has no last byte to hold back until verified: check it before answering.
-    if (contentLength(res.headers) === 0 && digest !== digestOf(Buffer.alloc(0), parseDigest(digest).algorithm)) {
-      await res.body.dump();
-      throw new UpstreamProtocolError(upstream.name, `empty body for blob ${digest}`);
-    }
-    return res;
-  }
-
-  /**
-   * The fill's origin (S3, the replica filling it, or the upstream), a writer, and the task that
-   * writes the fill and keeps the books.
-   */
-  async #startFill(upstream: Upstream, repository: string, digest: string): Promise<{ fill: BlobFill; task: Promise<void> }> {
-    const choice = this.#origins
-      ? await this.#origins.choose(upstream, repository, digest, () => this.#links.confirm(upstream, repository, digest, 'blob'))
-      : UPSTREAM_ALONE;
-    if (choice.kind === 'other') {
-      const started = await this.#fillFromOther(choice.origin, upstream, digest);
-      if (started) return started;
-    }
-    const lease = choice.kind === 'upstream' ? choice.lease : undefined;
-    try {
-      if (upstream.offline) throw new BlobUnknownError(digest);
-      return await this.#fillFromUpstream(upstream, repository, digest, lease);
-    } catch (err) {
-      await lease?.release();
-      throw err;
-    }
-  }
-
-  /** A fill from S3 or another replica; undefined when the disk has no room for it (the upstream path passes it through). */
-  async #fillFromOther(origin: OtherOrigin, upstream: Upstream, digest: string): Promise<{ fill: BlobFill; task: Promise<void> } | undefined> {
-    let writer: BlobWriter | undefined;
-    if (await this.#guard.hasRoomFor(origin.size, this.#fills.bytesStillToWrite())) {
-      writer = await this.#store.createWriter(digest).catch((err: unknown) => {
-        this.#guard.recordWriteError(err);
-        return undefined;
-      });
-    }
-    if (!writer) {
-      origin.body.destroy?.();
-      return undefined;
-    }
-    const fill = new BlobFill(digest, origin.size, () => writer.openReader());
-    const task = runFill(fill, writer, origin.body, { minRate: blobMinRate(upstream.timeouts) }).then(async () => {
-      if (fill.state === 'complete' && fill.info) {
-        this.#accounting.committed(digest, fill.written);
-        await this.#origins?.filled(origin.kind, fill.info, origin.publishes());
-        return;
-      }
-      if (!this.#guard.recordWriteError(fill.error)) {
-        this.#log.warn({ origin: origin.kind, digest, err: fill.error?.message }, 'blob fill failed; nothing cached');
-      }
-    });
-    return { fill, task };
-  }
-
-  /** The upstream's answer, a writer, and the task that writes the fill, keeps the books and releases the lease. */
-  async #fillFromUpstream(upstream: Upstream, repository: string, digest: string, lease: HeldLease | undefined): Promise<{ fill: BlobFill; task: Promise<void> }> {
-    const res = await this.#getUpstream(upstream, repository, digest);
-    // The upstream serves the blob for this repository: the repository references it.
-    this.#links.noteBlob({ upstream: upstream.name, repository }, digest);
-    const size = contentLength(res.headers);
-    if (!(await this.#guard.hasRoomFor(size, this.#fills.bytesStillToWrite()))) {
-      throw new CacheUnwritableError(res, Object.assign(new Error('not enough disk space'), { code: 'ENOSPC' }));
-    }
-    let writer: BlobWriter;
-    try {
-      writer = await this.#store.createWriter(digest);
-    } catch (err) {
-      if (this.#guard.recordWriteError(err)) throw new CacheUnwritableError(res, err);
-      res.body.destroy();
-      throw err;
-    }
-    const fill = new BlobFill(digest, size, () => writer.openReader());
-    const task = runFill(fill, writer, res.body, { minRate: blobMinRate(upstream.timeouts) })
-      .then(async () => {
-        upstream.received(fill.written);
-        if (fill.state === 'complete' && fill.info) {
-          this.#accounting.committed(digest, fill.written);
-          this.#log.debug({ upstream: upstream.name, digest, size: fill.written }, 'blob cached');
-          // Published before the lease goes: a replica that asks after it finds the blob on S3.
-          await this.#origins?.filled('upstream', fill.info, true);
-          return;
-        }
-        if (fill.error instanceof SlowBodyError) {
-          upstream.tooSlow(fill.error.message);
-          return;
-        }
-        // A disk error mid-fill sends the next requests around the cache; the waiters were cut.
-        if (!this.#guard.recordWriteError(fill.error)) {
-          this.#log.warn({ upstream: upstream.name, digest, err: fill.error?.message }, 'blob fill failed; nothing cached');
-        }
-      })
-      .finally(() => lease?.release());
-    return { fill, task };
-  }
 }
 
 /**
