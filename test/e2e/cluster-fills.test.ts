@@ -69,6 +69,17 @@ describe.each([1, 2])('fills shared by two replicas without S3 (threads: %i)', (
     expect(upstream.gets(digest)).toBe(1);
   });
 
+  it('shows the replicas it knows, from their heartbeats, on the status page', async () => {
+    const status = (await (await fetch(`${replicas[0]!.url}/status.json`)).json()) as { replicas: Array<{ name: string; url: string; alive: boolean; self: boolean; figures: { servedBytes: number } }> };
+    expect(status.replicas.map((r) => [r.name, r.alive, r.self])).toEqual([
+      ['a', true, true],
+      ['b', true, false],
+    ]);
+    expect(status.replicas[1]!.url).toBe(replicas[1]!.url);
+    const page = await (await fetch(`${replicas[0]!.url}/`)).text();
+    expect(page).toContain('id="replicas"');
+  });
+
   it('with Redis away, each replica fills alone and every client gets the whole blob', async () => {
     const body = pseudoRandomBytes(`cluster-alone-${threads}`, 1 << 20);
     const digest = upstream.serve(body, { kind: 'drip', bytes: 64 << 10, everyMs: 20 });
