@@ -74,7 +74,10 @@ async function refresh() {
     rows('stores', stores,
       ([name, c]) => [[name], [c.ok ? 'ok' : 'failing: ' + c.error, c.ok ? 'reachable' : 'unreachable']]);
     document.getElementById('replicas-section').hidden = !s.replicas;
-    rows('replicas', s.replicas || [], (r) => [[r.name + (r.self ? ' (this one)' : '')], [r.alive ? 'up' : 'silent', r.alive ? 'reachable' : 'unreachable'], [r.url], [bytes(r.figures.servedBytes)], [bytes(r.figures.servedFromCacheBytes)], [bytes(r.figures.upstreamBytes)], [String(r.figures.fillsInFlight)], [r.seenAt]]);
+    const replicas = s.replicas || [];
+    const total = (key) => replicas.reduce((sum, r) => sum + r.figures[key], 0);
+    const all = replicas.length > 1 ? [{ name: 'all replicas', alive: true, url: '', seenAt: '', total: true, figures: { servedBytes: total('servedBytes'), servedFromCacheBytes: total('servedFromCacheBytes'), upstreamBytes: total('upstreamBytes'), fillsInFlight: total('fillsInFlight') } }] : [];
+    rows('replicas', [...replicas, ...all], (r) => [[r.name + (r.self ? ' (this one)' : '')], r.total ? [''] : [r.alive ? 'up' : 'silent', r.alive ? 'reachable' : 'unreachable'], [r.url], [bytes(r.figures.servedBytes)], [bytes(r.figures.servedFromCacheBytes)], [bytes(r.figures.upstreamBytes)], [String(r.figures.fillsInFlight)], [r.seenAt]]);
     rows('top-repositories', s.topRepositories, (r) => [[r.repository], [String(r.pulls)]]);
   } catch (err) {
     set('error', 'cannot load status: ' + err.message);

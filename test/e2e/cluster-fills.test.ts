@@ -11,6 +11,7 @@ import { pseudoRandomBytes, sha256 } from '../support/test-images.ts';
 import { startWharf, type TestWharf } from '../support/wharf.ts';
 import { freePort } from '../support/free-port.ts';
 import { metricValue } from '../support/metrics.ts';
+import { renderedDom } from '../support/chromium.ts';
 
 describe.each([1, 2])('fills shared by two replicas without S3 (threads: %i)', (threads) => {
   let upstream: BlobUpstream;
@@ -76,8 +77,12 @@ describe.each([1, 2])('fills shared by two replicas without S3 (threads: %i)', (
       ['b', true, false],
     ]);
     expect(status.replicas[1]!.url).toBe(replicas[1]!.url);
-    const page = await (await fetch(`${replicas[0]!.url}/`)).text();
-    expect(page).toContain('id="replicas"');
+    // In a real browser: the page's script fills in one row per replica and one for them all.
+    const dom = await renderedDom(`${replicas[0]!.url}/`);
+    const rows = /id="replicas">(.*?)<\/tbody>/s.exec(dom)![1]!;
+    expect(rows).toContain('<td>a (this one)</td><td class="reachable">up</td>');
+    expect(rows).toContain(`<td>b</td><td class="reachable">up</td><td>${replicas[1]!.url}</td>`);
+    expect(rows).toContain('<td>all replicas</td>');
   });
 
   it('with Redis away, each replica fills alone and every client gets the whole blob', async () => {
