@@ -1,6 +1,7 @@
 // What a replica needs to share fills with the others (config `cluster`): its name and
 // address, the secret they show each other, the fill leases and the heartbeat on Redis, and
 // the client that reads a blob from the replica filling it. Built once, by the composition root.
+import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Config } from '../config/load-config.ts';
@@ -25,6 +26,14 @@ export async function readClusterSecret(config: Config): Promise<ClusterSecret |
   return config.cluster && ClusterSecret.fromFile(config.cluster.secretFile);
 }
 
+async function readClusterCa(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    throw new Error(`cluster.caFile ${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+}
+
 export async function openCluster(
   config: Config,
   deps: { secret: ClusterSecret | undefined; logger: Logger; metrics: Metrics; version: string; startedAt: number },
@@ -43,7 +52,7 @@ export async function openCluster(
     logger,
     onLost: () => metrics.fillLeases.inc({ outcome: 'lost' }),
   });
-  const peers = new PeerClient(secret, config.timeouts);
+  const peers = new PeerClient(secret, config.timeouts, cluster.caFile === undefined ? undefined : await readClusterCa(cluster.caFile));
   const replicas = new ReplicaRegistry({
     redis,
     keyPrefix: config.redis.keyPrefix,

@@ -25,9 +25,15 @@ export class PeerClient {
   readonly #agent: Agent;
   readonly #secret: ClusterSecret;
 
-  constructor(secret: ClusterSecret, timeouts: { connectMs: number; headersMs: number; bodyIdleMs: number }) {
+  /** ca: PEM of the CAs that issue the replicas' certificates (cluster.caFile); unset: the system's. */
+  constructor(secret: ClusterSecret, timeouts: { connectMs: number; headersMs: number; bodyIdleMs: number }, ca?: string) {
     this.#secret = secret;
-    this.#agent = new Agent({ connect: { timeout: timeouts.connectMs }, headersTimeout: timeouts.headersMs, bodyTimeout: timeouts.bodyIdleMs, keepAliveTimeout: 10_000 });
+    this.#agent = new Agent({
+      connect: { timeout: timeouts.connectMs, ...(ca !== undefined && { ca }) },
+      headersTimeout: timeouts.headersMs,
+      bodyTimeout: timeouts.bodyIdleMs,
+      keepAliveTimeout: 10_000,
+    });
   }
 
   /** The blob from the peer at url; undefined when it has neither a fill nor the blob (any more). */

@@ -87,7 +87,11 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<Config> 
   const dataDir = path.resolve(cwd, parsed.dataDir);
   const auth = parsed.auth && resolveAuthPaths(parsed.auth, cwd, dataDir);
   const blobs = resolveBlobPaths(parsed.blobs, cwd);
-  const cluster = parsed.cluster && { ...parsed.cluster, secretFile: path.resolve(cwd, parsed.cluster.secretFile) };
+  const cluster = parsed.cluster && {
+    ...parsed.cluster,
+    secretFile: path.resolve(cwd, parsed.cluster.secretFile),
+    ...(parsed.cluster.caFile !== undefined && { caFile: path.resolve(cwd, parsed.cluster.caFile) }),
+  };
   return deepFreeze({ ...parsed, dataDir, upstreams, blobs, ...(tls ? { tls } : {}), ...(auth ? { auth } : {}), ...(cluster ? { cluster } : {}) }) as Config;
 }
 

@@ -64,6 +64,8 @@ export const clusterSchema = z.strictObject({
   advertiseUrl: httpUrl,
   /** A file holding the secret replicas show each other (at least 32 characters); the same on every replica. */
   secretFile: filePath,
+  /** PEM: the CAs that issue the replicas' HTTPS certificates, when advertiseUrl is https and they are private. */
+  caFile: filePath.optional(),
   /** Names this replica on the status page and in leases. Unset: the host name. */
   replicaName: z
     .string()

@@ -1,7 +1,6 @@
 // Replicas in a cluster without S3 (each with its own disk) on one Redis: a herd spread over
 // them costs one upstream download, the others streaming it from the winner; with Redis away,
 // each replica fills alone and every client still gets the whole blob. Both thread modes.
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBlobUpstream, type BlobUpstream } from '../support/blob-upstream.ts';
@@ -12,6 +11,9 @@ import { startWharf, type TestWharf } from '../support/wharf.ts';
 import { freePort } from '../support/free-port.ts';
 import { metricValue } from '../support/metrics.ts';
 import { renderedDom } from '../support/chromium.ts';
+import { createTestCa } from '../support/test-ca.ts';
+import { readFile, writeFile } from 'node:fs/promises';
+import { Agent, request as undiciRequest } from 'undici';
 
 describe.each([1, 2])('fills shared by two replicas without S3 (threads: %i)', (threads) => {
   let upstream: BlobUpstream;
@@ -96,6 +98,80 @@ describe.each([1, 2])('fills shared by two replicas without S3 (threads: %i)', (
       for (const r of replicas) expect(await metricValue(r.url, 'wharf_fill_leases_total', { outcome: 'unavailable' })).toBeGreaterThanOrEqual(1);
     } finally {
       redis.resume();
+    }
+  });
+});
+
+describe('replicas that listen only on HTTPS', () => {
+  let upstream: BlobUpstream;
+  let redis: RedisServer;
+  let dir: TempDir;
+  const started: TestWharf[] = [];
+
+  beforeAll(async () => {
+    upstream = await startBlobUpstream();
+    redis = await startRedisServer();
+    dir = await makeTempDir('wharf-cluster-tls-');
+    await writeFile(join(dir.path, 'secret'), 'cluster-tls-test-secret-0123456789abcdef\n');
+  });
+
+  afterAll(async () => {
+    await Promise.all(started.map((r) => r.stop()));
+    await redis?.stop();
+    await upstream?.stop();
+    await dir?.cleanup();
+  });
+
+  /** Two TLS-only replicas with a private CA's certificates, told that CA (caFile) or not; and a client trusting it. */
+  async function pair(prefix: string, trustCa: boolean): Promise<{ urls: string[]; client: Agent }> {
+    const ca = await createTestCa(dir.path, `ca-${prefix}`);
+    const server = await ca.issue('localhost', { usage: 'server' });
+    const urls: string[] = [];
+    for (const name of ['a', 'b']) {
+      const port = await freePort();
+      const wharf = await startWharf({
+        listen: 'off',
+        tls: { certFile: server.certPath, keyFile: server.keyPath, listen: `127.0.0.1:${port}` },
+        redis: { url: redis.url, keyPrefix: `${prefix}:` },
+        cluster: { advertiseUrl: `https://127.0.0.1:${port}`, secretFile: join(dir.path, 'secret'), replicaName: name, ...(trustCa && { caFile: ca.certPath }) },
+        upstreams: [{ name: 'docker.io', url: upstream.url, default: true }],
+      });
+      started.push(wharf);
+      urls.push(wharf.tls!.url);
+    }
+    return { urls, client: new Agent({ connect: { ca: await readFile(ca.certPath, 'utf8') } }) };
+  }
+
+  const herd = (set: { urls: string[]; client: Agent }, digest: string) =>
+    Promise.all(
+      Array.from({ length: 6 }, async (_, i) => {
+        const res = await undiciRequest(`${set.urls[i % 2]}/v2/library/app/blobs/${digest}`, { dispatcher: set.client });
+        return sha256(Buffer.from(await res.body.arrayBuffer()));
+      }),
+    );
+  const leaseOutcomes = async (set: { urls: string[]; client: Agent }, outcome: string) => {
+    let total = 0;
+    for (const url of set.urls) {
+      const text = await (await undiciRequest(`${url}/metrics`, { dispatcher: set.client })).body.text();
+      total += Number(new RegExp(`^wharf_fill_leases_total\\{outcome="${outcome}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+    }
+    return total;
+  };
+
+  it('follow each other over HTTPS when told the CA; when not, each fetches, never wrongly', async () => {
+    const trusted = await pair('trusted', true);
+    const untrusted = await pair('untrusted', false);
+    try {
+      const one = upstream.serve(pseudoRandomBytes('tls-peers-1', 1 << 20), { kind: 'drip', bytes: 64 << 10, everyMs: 20 });
+      expect(await herd(trusted, one)).toEqual(Array(6).fill(one));
+      expect(upstream.gets(one)).toBe(1);
+      expect(await leaseOutcomes(trusted, 'followed')).toBe(1);
+      const two = upstream.serve(pseudoRandomBytes('tls-peers-2', 1 << 20), { kind: 'drip', bytes: 64 << 10, everyMs: 20 });
+      expect(await herd(untrusted, two)).toEqual(Array(6).fill(two));
+      expect(upstream.gets(two)).toBe(2);
+      expect(await leaseOutcomes(untrusted, 'peer-failed')).toBe(1);
+    } finally {
+      await Promise.all([trusted.client.close(), untrusted.client.close()]);
     }
   });
 });

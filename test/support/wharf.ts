@@ -54,7 +54,7 @@ export interface WharfOptions {
   /** The plain listener: default 127.0.0.1:0; 'off' for HTTPS only. */
   listen?: string;
   /** An HTTPS listener on 127.0.0.1:0 with these files. */
-  tls?: { certFile: string; keyFile: string; clientCaFile?: string; requireClientCert?: boolean };
+  tls?: { certFile: string; keyFile: string; clientCaFile?: string; requireClientCert?: boolean; listen?: string };
   /** The cluster block (src/config/scale-out-schema.ts); its secretFile must outlive the start. */
   cluster?: Record<string, unknown>;
   /** The blobs block (blobs.s3). */
