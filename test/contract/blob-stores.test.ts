@@ -1,13 +1,15 @@
 // Runs the BlobStore contract against the disk store, in a temp dir, with and without fsync, and
-// against the S3 store on a real S3-compatible server (s3rver, started for this file; one key
-// prefix per test keeps tests apart on it).
+// against the S3 store on two real S3-compatible servers, one of each started for this file (one
+// key prefix per test keeps tests apart on them): radosgw, the faithful one (signatures checked,
+// a conditional PUT of an existing key really refused with 412), and s3rver, the lenient one (a
+// server that lets more through must not make wharf wrong either). test/support/s3-server.ts.
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { createDiskBlobStore, DiskBlobWriter } from '../../src/cache/disk-blob-store.ts';
 import { createS3Client } from '../../src/cache/s3-client.ts';
 import { createS3BlobStore } from '../../src/cache/s3-blob-store.ts';
-import { startS3Server, type S3Server } from '../support/s3-server.ts';
+import { startS3Server, type S3Server, type S3ServerKind } from '../support/s3-server.ts';
 import { makeTempDir } from '../support/temp-dir.ts';
 import { blobStoreContract } from './blob-store.contract.ts';
 
@@ -28,27 +30,34 @@ for (const fsync of [true, false]) {
   });
 }
 
-let s3: S3Server;
+const servers: S3ServerKind[] = ['radosgw', 's3rver'];
+const running = new Map<S3ServerKind, S3Server>();
 beforeAll(async () => {
-  s3 = await startS3Server();
-});
+  // One after the other: radosgw takes ~15 s on its own, and two cold starts at once on a small
+  // machine only slow each other down.
+  for (const server of servers) running.set(server, await startS3Server({ server }));
+}, 150_000);
 afterAll(async () => {
-  await s3?.stop();
+  await Promise.all([...running.values()].map((s3) => s3.stop()));
 });
 
-blobStoreContract('s3 (s3rver)', async () => {
-  const spool = await makeTempDir('wharf-s3-spool-');
-  const client = createS3Client({
-    endpoint: s3.endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+for (const server of servers) {
+  blobStoreContract(`s3 (${server})`, async () => {
+    const s3 = running.get(server);
+    if (!s3) throw new Error(`${server} did not start (see beforeAll)`);
+    const spool = await makeTempDir('wharf-s3-spool-');
+    const client = createS3Client({
+      endpoint: s3.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    });
+    return {
+      store: createS3BlobStore({ client, bucket: s3.bucket, prefix: `${randomUUID()}/`, spoolDir: spool.path }),
+      cleanup: async () => {
+        client.destroy();
+        await spool.cleanup();
+      },
+    };
   });
-  return {
-    store: createS3BlobStore({ client, bucket: s3.bucket, prefix: `${randomUUID()}/`, spoolDir: spool.path }),
-    cleanup: async () => {
-      client.destroy();
-      await spool.cleanup();
-    },
-  };
-});
+}

@@ -71,7 +71,7 @@ describe('three replicas on Redis (Sentinel) and S3', () => {
     // 8 MiB/s per connection: the 16 MiB herd blob takes 2 s, the crash blob 3 s.
     link.setBandwidth(8 * MiB);
     redis = await startRedisSentinelSet();
-    s3 = await startS3Server();
+    s3 = await startS3Server({ server: 'radosgw' });
     set = await startReplicas({
       upstreamUrl: link.url,
       redis: { sentinels: [redis.sentinel], sentinelName: SENTINEL_NAME },

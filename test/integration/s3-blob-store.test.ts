@@ -1,13 +1,16 @@
 // The S3 blob store's own promises, beyond the shared contract: multipart uploads of blobs larger
 // than a part (followed while they land), what goes on the wire to publish (If-None-Match), and
-// the paths a lenient server (s3rver) cannot show, through a fault-injecting proxy in front of
-// it: a 412 on publish, a failing S3, an aborted upload.
+// the paths no server shows on demand, through a fault-injecting proxy in front of it: a 412 on
+// publish, a failing S3, a hung body. The server is radosgw (test/support/s3-server.ts), so what
+// it does for real is asserted for real: a conditional PUT of a present key gets its 412, an
+// abort removes the upload. It ignores If-None-Match on CompleteMultipartUpload, so the 412 on a
+// multipart publish comes from the proxy only.
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, ListMultipartUploadsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DigestMismatchError, readChunks, type BlobStore, type BlobWriter } from '../../src/cache/blob-store.ts';
 import { createS3BlobStore } from '../../src/cache/s3-blob-store.ts';
 import { createS3Client } from '../../src/cache/s3-client.ts';
@@ -28,12 +31,27 @@ async function writeAll(writer: BlobWriter, bytes: Buffer, chunk = 256 * 1024): 
 }
 
 let s3: S3Server;
+/** Straight to the server, past the proxy: to look at what really happened there. */
+let direct: S3Client;
 beforeAll(async () => {
-  s3 = await startS3Server();
-});
+  s3 = await startS3Server({ server: 'radosgw' });
+  direct = createS3Client({
+    endpoint: s3.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+  });
+}, 90_000);
 afterAll(async () => {
+  direct?.destroy();
   await s3?.stop();
 });
+
+/** Multipart uploads the server still holds under a key prefix (an abort must remove them). */
+async function openUploads(under: string): Promise<string[]> {
+  const out = await direct.send(new ListMultipartUploadsCommand({ Bucket: s3.bucket, Prefix: under }));
+  return (out.Uploads ?? []).map((u) => `${u.Key} ${u.UploadId}`);
+}
 
 describe('S3BlobStore', () => {
   let proxy: S3FaultProxy;
@@ -41,6 +59,7 @@ describe('S3BlobStore', () => {
   let client: S3Client;
   let store: BlobStore;
   let prefix = 0;
+  let storePrefix = '';
 
   beforeEach(async () => {
     proxy = await startS3FaultProxy(s3.endpoint);
@@ -51,7 +70,8 @@ describe('S3BlobStore', () => {
       forcePathStyle: true,
       credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
     });
-    store = createS3BlobStore({ client, bucket: s3.bucket, prefix: `p${++prefix}/`, spoolDir: spool.path, partSize: PART, requestTimeoutMs: 5000 });
+    storePrefix = `p${++prefix}/`;
+    store = createS3BlobStore({ client, bucket: s3.bucket, prefix: storePrefix, spoolDir: spool.path, partSize: PART, requestTimeoutMs: 5000 });
   });
 
   afterEach(async () => {
@@ -114,8 +134,9 @@ describe('S3BlobStore', () => {
     await expect(writer.commit()).rejects.toBeInstanceOf(DigestMismatchError);
     expect(proxy.requests.some((r) => r.method === 'PUT' && r.path.includes('partNumber='))).toBe(true);
     expect(proxy.requests.filter((r) => r.publish)).toEqual([]);
-    // AbortMultipartUpload went out (s3rver answers it with 405, so only the request is checked).
+    // AbortMultipartUpload went out, and radosgw really removed the upload with its parts.
     expect(proxy.requests.some((r) => r.method === 'DELETE' && r.path.includes('uploadId='))).toBe(true);
+    expect(await openUploads(storePrefix)).toEqual([]);
     expect(await store.stat(expected)).toBeUndefined();
     expect(await listed()).toEqual([]);
   });
@@ -126,8 +147,42 @@ describe('S3BlobStore', () => {
     await writeAll(writer, bytes);
     await writer.abort();
     expect(proxy.requests.filter((r) => r.publish)).toEqual([]);
+    // Any multipart upload it had begun is gone from the server, not just left uncompleted.
+    const began = proxy.requests.some((r) => r.method === 'POST' && r.path.includes('uploads'));
+    if (began) expect(proxy.requests.some((r) => r.method === 'DELETE' && r.path.includes('uploadId='))).toBe(true);
+    expect(await openUploads(storePrefix)).toEqual([]);
     expect(await store.stat(sha256(bytes))).toBeUndefined();
     expect(await store.removeTempFiles()).toBe(0);
+  });
+
+  it('publishing a digest already there gets a real 412 from the server, taken as success, and the object stays as it was', async () => {
+    const bytes = randomBytes(70_000);
+    const digest = sha256(bytes);
+    const first = await store.createWriter(digest);
+    await writeAll(first, bytes);
+    await first.commit();
+    const key = proxy.requests.find((r) => r.publish)!.path.split('?')[0]!.replace(`/${s3.bucket}/`, '');
+    const before = await direct.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: decodeURIComponent(key) }));
+    // The server refuses a conditional PUT of the present key, as wharf's publish relies on.
+    await expect(direct.send(new PutObjectCommand({ Bucket: s3.bucket, Key: decodeURIComponent(key), Body: Buffer.from('other bytes'), IfNoneMatch: '*' }))).rejects.toMatchObject({
+      $metadata: { httpStatusCode: 412 },
+    });
+    // Past a second, so an overwrite would show in Last-Modified.
+    await new Promise((r) => setTimeout(r, 1100));
+    proxy.requests.length = 0;
+    const second = await store.createWriter(digest);
+    await writeAll(second, bytes);
+    const info = await second.commit();
+    expect(info.size).toBe(bytes.length);
+    expect(proxy.requests.filter((r) => r.publish).map((r) => [r.method, r.ifNoneMatch])).toEqual([['PUT', '*']]);
+    const after = await direct.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: decodeURIComponent(key) }));
+    expect(after.LastModified?.getTime()).toBe(before.LastModified?.getTime());
+    expect(after.ContentLength).toBe(bytes.length);
+    const reader = (await info.open())!;
+    const back: Buffer[] = [];
+    for await (const c of readChunks(reader, bytes.length)) back.push(Buffer.from(c));
+    await reader.close();
+    expect(Buffer.concat(back).equals(bytes)).toBe(true);
   });
 
   it('takes a 412 on publish (another replica published it first) as success', async () => {
