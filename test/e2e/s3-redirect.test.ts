@@ -11,6 +11,7 @@ import { makeTempDir, type TempDir } from '../support/temp-dir.ts';
 import { pseudoRandomBytes, sha256 } from '../support/test-images.ts';
 import { startWharf, type TestWharf } from '../support/wharf.ts';
 import { until } from '../support/until.ts';
+import { startTcpFaults, type TcpFaults } from '../support/tcp-faults.ts';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { createS3Client } from '../../src/cache/s3-client.ts';
 
@@ -23,11 +24,13 @@ describe('presigned redirects to S3', () => {
   let filler: TestWharf;
   let redirecting: TestWharf;
   let digest: string;
+  let publicS3: TcpFaults;
 
   beforeAll(async () => {
     upstream = await startBlobUpstream();
     digest = upstream.serve(body, { kind: 'whole' }, ['library/app']);
-    s3 = await startS3Server();
+    // radosgw checks signatures: a URL presigned for the wrong host or key would be refused.
+    s3 = await startS3Server({ server: 'radosgw' });
     keys = await makeTempDir('wharf-s3-keys-');
     await writeFile(join(keys.path, 'id'), s3.accessKeyId);
     await writeFile(join(keys.path, 'secret'), s3.secretAccessKey);
@@ -36,12 +39,15 @@ describe('presigned redirects to S3', () => {
     });
     const upstreams = [{ name: 'docker.io', url: upstream.url, default: true }];
     filler = await startWharf({ upstreams, blobs: s3Block({}) });
-    // Clients reach S3 by another name than wharf does (here: localhost for 127.0.0.1).
-    redirecting = await startWharf({ upstreams, blobs: s3Block({ enabled: true, publicEndpoint: s3.endpoint.replace('127.0.0.1', 'localhost'), ttlSeconds: 60 }) });
-  });
+    // Clients reach S3 at another address than wharf does: here a TCP relay on a port of its own.
+    const s3Url = new URL(s3.endpoint);
+    publicS3 = await startTcpFaults({ host: s3Url.hostname, port: Number(s3Url.port) });
+    redirecting = await startWharf({ upstreams, blobs: s3Block({ enabled: true, publicEndpoint: publicS3.url, ttlSeconds: 60 }) });
+  }, 120_000);
 
   afterAll(async () => {
     await Promise.all([filler?.stop(), redirecting?.stop()]);
+    await publicS3?.stop();
     await s3?.stop();
     await upstream?.stop();
     await keys?.cleanup();
@@ -69,7 +75,7 @@ describe('presigned redirects to S3', () => {
     expect(res.headers.get('cache-control')).toBe('no-store');
     expect(res.headers.get('docker-content-digest')).toBe(digest);
     const location = new URL(res.headers.get('location')!);
-    expect(location.host).toBe(new URL(s3.endpoint).host.replace('127.0.0.1', 'localhost'));
+    expect(location.host).toBe(new URL(publicS3.url).host);
     expect(location.searchParams.get('X-Amz-Expires')).toBe('60');
     expect(location.searchParams.get('X-Amz-Signature')).toMatch(/^[0-9a-f]{64}$/);
     const fromS3 = await fetch(location);
@@ -81,6 +87,10 @@ describe('presigned redirects to S3', () => {
     // The bytes went from S3 to the client: nothing was filled on the redirecting replica.
     expect(await readdir(join(redirecting.dataDir, 'blobs')).catch(() => [])).toEqual([]);
     expect(upstream.gets(digest)).toBe(1);
+    // A URL whose signature does not match is refused: the signature is what lets a client in.
+    const tampered = new URL(location);
+    tampered.searchParams.set('X-Amz-Expires', '600');
+    expect((await fetch(tampered)).status).toBe(403);
   });
 
   it('never redirects under a repository that does not reference the blob', async () => {
