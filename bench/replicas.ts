@@ -1,13 +1,13 @@
 // `npm run bench:replicas` (issue 14): one wharf replica against three, each set behind one
 // address, in one run, printed side by side. Both systems run the same code path: Redis for
-// records and fill leases, blobs on S3 (s3rver) behind each replica's disk, a cluster secret.
+// records and fill leases, blobs on S3 (radosgw, or s3rver) behind each replica's disk, a cluster secret.
 // In front of each set sits the same tiny connection-level round-robin TCP balancer (its own
 // Node process, written below), so A's single replica pays the same hop as B's three.
 //
 // Started here, all on 127.0.0.1 and stopped by PID: the bench origin (the reference registry
 // with synthetic blobs, bench/origin.ts) behind the bench's simulated WAN (50 ms RTT, one
 // 100 Mbit/s link shared by every connection, test/support/tcp-faults.ts, which counts the
-// bytes it carries), one redis-server, one s3rver, 1 + 3 wharf replicas (A and B keep apart in
+// bytes it carries), one redis-server, one S3 server, 1 + 3 wharf replicas (A and B keep apart in
 // Redis by keyPrefix and in the bucket by prefix), two balancers, and for the L1 figure one more
 // replica on A's engines started with an empty disk.
 //
@@ -22,7 +22,7 @@
 //
 // Environment: BENCH_SECONDS (default 8), BENCH_ROUNDS (default 3), BENCH_L1_REPS (default 3),
 // BENCH_OUT (default docs/bench-results/2026-12-01-replicas.md). About 4-5 minutes on 2 cores.
-// Needs docker-registry, redis-server, wrk and curl (Debian packages) and s3rver (npm).
+// Needs docker-registry, redis-server, radosgw (ceph-mon, ceph-osd), wrk and curl (Debian packages), or s3rver (npm).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, createConnection, type Socket } from 'node:net';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
@@ -35,6 +35,9 @@ import { herd, median, wrkRps } from './measure.ts';
 import { startTcpFaults } from '../test/support/tcp-faults.ts';
 import { startRedisServer } from '../test/support/redis-server.ts';
 import { startS3Server, type S3Server } from '../test/support/s3-server.ts';
+
+// radosgw (Debian's Ceph, a one-node cluster) by default: a real S3 implementation; BENCH_S3=s3rver for the npm one.
+const S3_SERVER: 'radosgw' | 's3rver' = process.env.BENCH_S3 === 's3rver' ? 's3rver' : 'radosgw';
 import { freePort } from '../test/support/free-port.ts';
 import { makeTempDir, type TempDir } from '../test/support/temp-dir.ts';
 import { stopProcess } from '../test/support/stop-process.ts';
@@ -269,10 +272,10 @@ async function main(): Promise<void> {
     const oneFetchS = (await herd(`${wan.url}/v2/bench/herd/blobs/${blob.digest}`, 1, blob.size)).wallS;
     results.A.oneFetchS = results.B.oneFetchS = oneFetchS;
 
-    log('engines: redis-server, s3rver');
+    log(`engines: redis-server, ${S3_SERVER}`);
     const redis = await startRedisServer();
     cleanups.push(() => redis.stop());
-    const s3 = await startS3Server('wharf-bench');
+    const s3 = await startS3Server({ server: S3_SERVER, bucket: 'wharf-bench' });
     cleanups.push(() => s3.stop());
     const dir = await makeTempDir('wharf-bench-replicas-');
     cleanups.push(() => dir.cleanup());
@@ -446,7 +449,7 @@ async function render(startedAt: Date, r: Record<'A' | 'B', Figures>, l1: Figure
     '',
     `Machine: ${hostname()}, ${model}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}.`,
     `Command: \`npm run bench:replicas\` (BENCH_SECONDS=${SECONDS}, BENCH_ROUNDS=${ROUNDS}, BENCH_L1_REPS=${L1_REPS}).`,
-    'Both systems: wharf replicas with `threads: 1` on one redis-server (a key prefix each) and one s3rver bucket (a prefix each),',
+    `Both systems: wharf replicas with \`threads: 1\` on one redis-server (a key prefix each) and one ${S3_SERVER} bucket (a prefix each),`,
     '`cluster` on, behind the same connection-level round-robin TCP balancer (a Node process); origin: the reference registry',
     `behind the bench's simulated WAN (${WAN_RTT_MS} ms RTT, 100 Mbit/s shared). Everything on 127.0.0.1.`,
     '',
@@ -458,7 +461,7 @@ async function render(startedAt: Date, r: Record<'A' | 'B', Figures>, l1: Figure
     '',
     '| | time to first byte, ms | MB/s |',
     '|---|---|---|',
-    `| L1 miss, from S3 (s3rver) | ${fmt(l1.missTtfbMs, 1)} | ${fmt(l1.missMBps, 0)} |`,
+    `| L1 miss, from S3 (${S3_SERVER}) | ${fmt(l1.missTtfbMs, 1)} | ${fmt(l1.missMBps, 0)} |`,
     `| disk hit (the read after next) | ${fmt(l1.hitTtfbMs, 1)} | ${fmt(l1.hitMBps, 0)} |`,
     `| miss / hit | ${typeof l1.missTtfbMs === 'number' && typeof l1.hitTtfbMs === 'number' ? (l1.missTtfbMs / l1.hitTtfbMs).toFixed(1) : '–'}x | ${typeof l1.missMBps === 'number' && typeof l1.hitMBps === 'number' ? (l1.missMBps / l1.hitMBps).toFixed(2) : '–'}x |`,
     '',
