@@ -14,16 +14,15 @@ export type PublishResult = 'published' | 'present' | 'failed';
 export class SharedBlobs {
   readonly #store: S3BlobStore;
   readonly #log: Logger;
-  readonly #onError: (operation: string) => void;
 
   /** Presigns a GET of a shared blob (blobs.s3.redirect); unset: blobs always stream through wharf. */
   readonly presign: ((digest: string) => Promise<string>) | undefined;
 
-  constructor(deps: { store: S3BlobStore; logger: Logger; onError?: (operation: string) => void; presign?: (digest: string) => Promise<string> }) {
+  // S3 errors are counted where every S3 request is (s3-metrics.ts); here they are logged.
+  constructor(deps: { store: S3BlobStore; logger: Logger; presign?: (digest: string) => Promise<string> }) {
     this.presign = deps.presign;
     this.#store = deps.store;
     this.#log = deps.logger;
-    this.#onError = deps.onError ?? (() => undefined);
   }
 
   /** The shared blob, or undefined when S3 has none or cannot say now (then the upstream is asked). */
@@ -31,24 +30,31 @@ export class SharedBlobs {
     try {
       return await this.#store.stat(digest);
     } catch (err) {
-      this.#onError('stat');
       this.#log.warn({ digest, err: String(err) }, 'shared blob store did not answer; going on without it');
       return undefined;
     }
   }
 
+  /** The shared blob, or undefined when S3 has none; throws when S3 cannot say (for commands). */
+  statOrThrow(digest: string): Promise<BlobInfo | undefined> {
+    return this.#store.stat(digest);
+  }
+
   /** Puts a verified local blob on S3 unless it is there already. Never throws: S3 away costs a later download. */
   async publish(local: BlobInfo): Promise<PublishResult> {
-    const { digest } = local;
     try {
-      if (await this.#store.stat(digest)) return 'present';
-      await this.#upload(local);
-      return 'published';
+      return await this.publishOrThrow(local);
     } catch (err) {
-      this.#onError('publish');
-      this.#log.warn({ digest, err: String(err) }, 'cannot publish blob to the shared blob store; other replicas will fetch it themselves');
+      this.#log.warn({ digest: local.digest, err: String(err) }, 'cannot publish blob to the shared blob store; other replicas will fetch it themselves');
       return 'failed';
     }
+  }
+
+  /** As publish(), but a failure is thrown (for commands, which have no request to go on with). */
+  async publishOrThrow(local: BlobInfo): Promise<'published' | 'present'> {
+    if (await this.#store.stat(local.digest)) return 'present';
+    await this.#upload(local);
+    return 'published';
   }
 
   ping(): Promise<void> {

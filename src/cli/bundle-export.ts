@@ -45,7 +45,8 @@ export async function exportBundle(refs: readonly string[], cache: Cache, out: W
     try {
       images.push(await planImage(text, cache, warnings));
     } catch (err) {
-      failed.push((err as Error).message);
+      // ExportErrors name their image; a store's error (Redis, S3 away) does not.
+      failed.push(err instanceof ExportError ? err.message : `${text}: ${(err as Error).message}`);
     }
   }
   if (images.length === 0) throw new ExportError(`nothing to export:\n  ${failed.join('\n  ')}`);

@@ -6,7 +6,9 @@ import type { Config } from '../config/load-config.ts';
 import type { BlobStore } from '../cache/blob-store.ts';
 import type { ManifestStore } from '../cache/manifest-store.ts';
 import type { LocatedImage } from '../cache/located-image.ts';
-import { openBlobStore, openCommandManifestStore } from '../cache/open-stores.ts';
+import { openBlobStore, openCommandManifestStore, openSharedBlobs } from '../cache/open-stores.ts';
+import { sharedThrough } from '../cache/shared-through-blob-store.ts';
+import { Metrics } from '../metrics/metrics.ts';
 import { locateImage } from '../proxy/locate-image.ts';
 import { routerFromConfig } from '../proxy/upstream-router.ts';
 
@@ -21,10 +23,16 @@ export interface Cache {
 export async function openCache(config: Config, logger: Logger): Promise<Cache> {
   const manifestStore = await openCommandManifestStore(config, logger);
   const router = routerFromConfig(config);
+  const local = openBlobStore(config);
+  // With blobs.s3, what the cluster holds: read from S3 what this disk lacks, publish what is written.
+  const shared = await openSharedBlobs(config, logger, new Metrics({ processMetrics: false }));
   return {
-    blobStore: openBlobStore(config),
+    blobStore: shared ? sharedThrough(local, shared.shared) : local,
     manifestStore,
     locate: (text) => locateImage(router, text),
-    close: () => manifestStore.close(),
+    close: async () => {
+      shared?.close();
+      await manifestStore.close();
+    },
   };
 }
