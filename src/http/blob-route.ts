@@ -8,7 +8,7 @@ import { contentRange, parseRange, type ByteRange } from '../oci/range.ts';
 import type { BlobService, BlobSource } from '../proxy/blob-service.ts';
 import type { Route } from '../proxy/upstream-router.ts';
 import type { Upstream } from '../proxy/upstream.ts';
-import { contentHeaders } from './registry-headers.ts';
+import { contentHeaders, sendContent } from './registry-headers.ts';
 import type { FileSender } from './file-sender.ts';
 import { streamVerified } from './blob-passthrough.ts';
 
@@ -16,14 +16,14 @@ const BLOB_CONTENT_TYPE = 'application/octet-stream';
 // Blobs are immutable: their name is their content.
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 
-export async function headBlob(blobs: BlobService, route: Route<Upstream>, digestRef: string): Promise<Response> {
+export async function headBlob(blobs: BlobService, route: Route<Upstream>, digestRef: string, res: ServerResponse): Promise<Response> {
   const digest = parseDigest(digestRef).value;
   const { size, cached } = await blobs.head(route.upstream, route.repository, digest);
-  return blobHeadResponse(digest, size, cached ? 'hit' : 'miss', route.namespace);
+  return blobHeadResponse(res, digest, size, cached ? 'hit' : 'miss', route.namespace);
 }
 
-export function blobHeadResponse(digest: string, size: number | undefined, cache: 'hit' | 'miss', namespace: string | undefined): Response {
-  return new Response(null, { status: 200, headers: blobHeaders(digest, size, cache, namespace) });
+export function blobHeadResponse(res: ServerResponse, digest: string, size: number | undefined, cache: 'hit' | 'miss', namespace: string | undefined): Response {
+  return sendContent(res, blobHeaders(digest, size, cache, namespace), undefined);
 }
 
 /** What a blob response needs besides the bytes' source. */

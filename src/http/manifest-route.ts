@@ -4,7 +4,8 @@ import type { StoredManifest } from '../cache/manifest-store.ts';
 import type { CacheAccounting } from '../cache/cache-accounting.ts';
 import type { Route } from '../proxy/upstream-router.ts';
 import type { Upstream } from '../proxy/upstream.ts';
-import { contentHeaders } from './registry-headers.ts';
+import type { ServerResponse } from 'node:http';
+import { contentHeaders, sendContent } from './registry-headers.ts';
 
 export async function serveManifest(
   manifests: ManifestService,
@@ -12,16 +13,15 @@ export async function serveManifest(
   route: Route<Upstream>,
   reference: string,
   method: string,
+  res: ServerResponse,
 ): Promise<Response> {
   const { manifest, cache } = await manifests.get(route.upstream, route.repository, reference);
   if (method === 'GET') accounting.manifestServed(manifest);
-  return manifestResponse(manifest, cache, route.namespace, method);
+  return manifestResponse(res, manifest, cache, route.namespace, method);
 }
 
-export function manifestResponse(manifest: StoredManifest, cache: ManifestCacheResult, namespace: string | undefined, method: string): Response {
-  // A plain headers object keeps @hono/node-server on its fast path (a Headers instance is
-  // copied header by header).
-  return new Response(method === 'HEAD' ? null : manifest.body, { status: 200, headers: manifestHeaders(manifest, cache, namespace) });
+export function manifestResponse(res: ServerResponse, manifest: StoredManifest, cache: ManifestCacheResult, namespace: string | undefined, method: string): Response {
+  return sendContent(res, manifestHeaders(manifest, cache, namespace), method === 'HEAD' ? undefined : manifest.body);
 }
 
 /** The headers of a manifest answer; the manifest fast path sends the same ones. */

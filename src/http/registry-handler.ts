@@ -67,10 +67,10 @@ export async function handleRegistryRequest(c: Context<WharfEnv>, services: Regi
   gate?.checkPull(c.get('identity'), { upstream: route.upstream.name, repository: route.repository, asked: scopeName(target.name, route) }, c.get('gateRequest'));
   switch (target.kind) {
     case 'manifest':
-      return serveManifest(services.manifests, services.accounting, route, target.reference, method);
+      return serveManifest(services.manifests, services.accounting, route, target.reference, method, c.env.outgoing);
     case 'blob':
       return method === 'HEAD'
-        ? headBlob(services.blobs, route, target.digest)
+        ? headBlob(services.blobs, route, target.digest, c.env.outgoing)
         : getBlob(services.blobs, services.files, route, target.digest, c.req.header('range'), c.env.outgoing);
     case 'tags':
       return serveTagList(services.tagLists, route, target.name, { n: c.req.query('n'), last: c.req.query('last'), ns }, method);

@@ -1,4 +1,6 @@
 // Headers every registry response carries, and the ones that describe a piece of content.
+import type { ServerResponse } from 'node:http';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 
 export const API_VERSION_HEADERS = { 'Docker-Distribution-API-Version': 'registry/2.0' } as const;
 
@@ -33,4 +35,15 @@ export function contentHeaders(opts: {
   if (opts.namespace !== undefined) headers['OCI-Namespace'] = opts.namespace;
   if (opts.cache === 'stale') headers.Warning = '110 - "Response is Stale"';
   return headers;
+}
+
+/**
+ * Writes a content answer straight to the Node response, header names as written here: a
+ * Response object would lower-case them, and blob GETs (written this way for sendfile) and the
+ * manifest fast path would then answer in another case than HEADs and the full handler.
+ */
+export function sendContent(res: ServerResponse, headers: Record<string, string>, body: Buffer | undefined): Response {
+  res.writeHead(200, headers);
+  res.end(body);
+  return RESPONSE_ALREADY_SENT;
 }

@@ -55,7 +55,8 @@ export class Forwarder {
       throw new MainThreadUnavailableError();
     });
     const unfinished = body && stopBody(incoming, outgoing);
-    res.writeHead(answer.statusCode ?? 502, endToEnd(answer.headers));
+    // As the main thread wrote them, names and all: a forwarded answer looks like a direct one.
+    res.writeHead(answer.statusCode ?? 502, endToEndRaw(answer.rawHeaders));
     res.flushHeaders();
     // A body cut short on the main thread's side is cut here too: the client sees a short body.
     void pipeline(answer, res)
@@ -88,6 +89,15 @@ function stopBody(incoming: IncomingMessage, outgoing: ClientRequest): boolean {
 /** RFC 9112 6.3: a request has a body when it says how it is framed. */
 function hasBody(headers: IncomingHttpHeaders): boolean {
   return headers['transfer-encoding'] !== undefined || Number(headers['content-length'] ?? 0) > 0;
+}
+
+/** rawHeaders (name, value, name, value, ...) without the per-hop ones, the names' case kept. */
+function endToEndRaw(raw: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (!HOP_BY_HOP.has(raw[i]!.toLowerCase())) kept.push(raw[i]!, raw[i + 1]!);
+  }
+  return kept;
 }
 
 function endToEnd(headers: IncomingHttpHeaders): Record<string, string | string[]> {

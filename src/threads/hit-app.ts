@@ -89,7 +89,7 @@ async function answerFromCache(c: Context<WharfEnv>, deps: HitAppDeps): Promise<
     if (!manifest) return undefined;
     mark();
     if (method === 'GET') deps.reporter.manifestServed(manifest);
-    return manifestResponse(manifest, 'hit', route.namespace, method);
+    return manifestResponse(c.env.outgoing, manifest, 'hit', route.namespace, method);
   }
   if (!looksLikeDigest(target.digest)) return undefined;
   const digest = parseDigest(target.digest).value;
@@ -99,7 +99,7 @@ async function answerFromCache(c: Context<WharfEnv>, deps: HitAppDeps): Promise<
   if (!info) return undefined;
   mark();
   deps.reporter.blobUsed(digest);
-  if (method === 'HEAD') return blobHeadResponse(digest, info.size, 'hit', route.namespace);
+  if (method === 'HEAD') return blobHeadResponse(c.env.outgoing, digest, info.size, 'hit', route.namespace);
   return sendBlob(c.env.outgoing, { kind: 'cached', info }, { digest, rangeHeader: c.req.header('range'), namespace: route.namespace, files: deps.files });
 }
 
