@@ -1,7 +1,7 @@
 // `wharf warm [options] REF...`: argument handling for warm.ts.
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { Agent, type Dispatcher } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
 import { loadConfig } from '../config/load-config.ts';
 import { PLAIN_LISTENER_OFF } from '../config/schema.ts';
 import { splitListen } from '../server.ts';
@@ -68,14 +68,36 @@ export async function warmCommand(argv: string[]): Promise<number> {
     process.stderr.write(`wharf warm: ${(err as Error).message}\n`);
     return 2;
   }
-  const url = values.url ?? (await urlFromConfig(values.config));
-  const reporter = createWarmReporter(process.stdout);
+  const url = (values.url ?? (await urlFromConfig(values.config))).replace(/\/+$/, '');
   // Credentials from files, not arguments: arguments show in `ps`.
   const dispatcher = authorization === undefined ? undefined : withAuthorization(authorization);
-  const summary = await warm(refs, { url: url.replace(/\/+$/, ''), platforms, concurrency, dispatcher }, (e) => reporter.onEvent(e));
+  const absent = await noWharfAt(url, dispatcher);
+  if (absent) {
+    await dispatcher?.close();
+    process.stderr.write(`wharf warm: no wharf answers at ${url} (${absent}).\nStart one (npx wharf serve --config FILE), or give the address of the running one with --url URL.\n`);
+    return 2;
+  }
+  const reporter = createWarmReporter(process.stdout);
+  const summary = await warm(refs, { url, platforms, concurrency, dispatcher }, (e) => reporter.onEvent(e));
   await dispatcher?.close();
   reporter.finish(summary);
   return summary.failed.length > 0 ? 1 : 0;
+}
+
+/**
+ * Why nothing answers as a wharf at url (connection refused, no such host, no answer in time,
+ * or something else listening), or undefined when a wharf does. /healthz needs no credentials.
+ */
+async function noWharfAt(url: string, dispatcher: Dispatcher | undefined): Promise<string | undefined> {
+  try {
+    const { statusCode, body } = await request(`${url}/healthz`, { headersTimeout: 5000, bodyTimeout: 5000, ...(dispatcher && { dispatcher }) });
+    const text = await body.text();
+    if (statusCode === 200 && text.includes('"ok"')) return undefined;
+    return `it answered ${statusCode} to /healthz, not as wharf does`;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
+    return e.code ?? e.cause?.code ?? e.message;
+  }
 }
 
 async function authorizationFrom(credsFile: string | undefined, tokenFile: string | undefined): Promise<string | undefined> {

@@ -15,6 +15,7 @@ import { startTcpFaults, type TcpFaults } from '../support/tcp-faults.ts';
 import { runWharfCli } from '../support/wharf-process.ts';
 import { Skopeo } from '../support/skopeo.ts';
 import { run } from '../support/run.ts';
+import { freePort } from '../support/free-port.ts';
 
 const amd64 = makeImage({ name: 'warm', files: { arch: 'amd64\n' }, arch: 'amd64', extraLayerBytes: 400 << 10 });
 const arm64 = makeImage({ name: 'warm', files: { arch: 'arm64\n' }, arch: 'arm64', extraLayerBytes: 400 << 10 });
@@ -91,6 +92,17 @@ describe('wharf warm', () => {
     const usage = await runWharfCli(['warm', '--url', wharf.url]);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('no image references given');
+  });
+
+  it('says that no wharf answers, and how to start one or point at it, instead of a bare ECONNREFUSED', async () => {
+    const nobody = `http://127.0.0.1:${await freePort()}`;
+    const refused = await runWharfCli(['warm', '--url', nobody, 'library/app:1']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toBe(`wharf warm: no wharf answers at ${nobody} (ECONNREFUSED).\nStart one (npx wharf serve --config FILE), or give the address of the running one with --url URL.\n`);
+    // Something else listening is not a wharf either.
+    const other = await runWharfCli(['warm', '--url', upstream.url, 'library/app:1']);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toContain(`no wharf answers at ${upstream.url} (it answered 404 to /healthz`);
   });
 
   it('draws a progress bar on a terminal', async () => {
