@@ -88,6 +88,21 @@ const hostName = z
   .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/, 'expected a host such as cdn.example.com or 10.0.0.5:8080')
   .transform((h) => h.toLowerCase());
 
+const upstreamLimitsSchema = z.strictObject({
+  /** Requests in flight at once (a blob download holds its turn until its body is read). */
+  maxConcurrent: z.number().int().min(1).optional(),
+  /** Requests started per second, on average (a token bucket). */
+  requestsPerSecond: z.number().positive().optional(),
+  /** Requests that may start at once after a quiet spell (default: one second's worth). */
+  burst: z.number().int().min(1).optional(),
+  /**
+   * Longest wait in line for a turn; past it the client is told to retry. A revalidation with
+   * a cached copy waits at most resilience.staleAfterMs: the copy is then served stale and the
+   * revalidation given up, so that it adds no load.
+   */
+  maxWaitMs: positiveMs.default(30_000),
+});
+
 export const upstreamSchema = z
   .strictObject({
     name: registryName,
@@ -111,6 +126,8 @@ export const upstreamSchema = z
     authRealmHosts: z.array(hostName).default([]),
     /** Which of this upstream's repositories may enter the cache at all (globs; deny wins). */
     repositories: proxyFilterSchema.optional(),
+    /** What wharf asks of this upstream at most (upstream-limiter.ts). Unset: no caps. */
+    limits: upstreamLimitsSchema.optional(),
   })
   .refine((u) => !(u.password && u.passwordFile), {
     message: 'set password or passwordFile, not both',

@@ -141,7 +141,14 @@ export class ManifestService {
   async #resolveTagUpstream(upstream: Upstream, repository: string, tag: string, cached: StoredManifest | undefined): Promise<ManifestResult> {
     let head: UpstreamOk | undefined;
     try {
-      head = await upstream.head({ path: `/v2/${repository}/manifests/${tag}`, repository, accept: UPSTREAM_MANIFEST_ACCEPT, small: true, notFound: () => new ManifestUnknownError(tag) });
+      head = await upstream.head({
+        path: `/v2/${repository}/manifests/${tag}`,
+        repository,
+        accept: UPSTREAM_MANIFEST_ACCEPT,
+        small: true,
+        cachedCopy: cached !== undefined,
+        notFound: () => new ManifestUnknownError(tag),
+      });
       await head.body.dump();
     } catch (err) {
       // Some registries do not answer HEAD for manifests; GET is the fallback clients use too.

@@ -4,12 +4,15 @@
 // went), the hang trip, the whole-response deadline for small answers, upstream metrics, and
 // the client (auth per hop, redirects, deadlines).
 import type { Logger } from 'pino';
-import { RegistryError, UpstreamUnavailableError } from '../errors.ts';
+import { RegistryError, UpstreamRateLimitedError, UpstreamUnavailableError } from '../errors.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { CircuitBreaker, type CircuitBreakerOptions } from './circuit-breaker.ts';
 import { UpstreamClient, type UpstreamBody, type UpstreamResponse, type UpstreamTimeouts } from './upstream-client.ts';
 import { UpstreamFailure } from './upstream-failure.ts';
 import { HeadNotSupportedError, headerValue, isOutage, upstreamAnswerError } from './upstream-answer.ts';
+import { UpstreamBusyError, UpstreamLimiter } from './upstream-limiter.ts';
+
+const MAX_RETRY_AFTER_MS = 10 * 60_000;
 import type { ConfiguredUpstream } from './upstream-router.ts';
 import type { Config } from '../config/load-config.ts';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -22,6 +25,8 @@ export interface UpstreamAsk {
   readonly accept?: string;
   /** A Range header: a 206 answer is then ok too (the caller checks its Content-Range). */
   readonly range?: string;
+  /** A cached copy can be served instead (a revalidation): wait in line no longer than staleAfterMs. */
+  readonly cachedCopy?: boolean;
   /** A small answer (manifest, tag page, referrers): bounded whole by timeouts.manifestTotalMs. */
   readonly small?: boolean;
   /** The error for the upstream's "no such thing" (404, or Docker Hub's 401 after a fresh token). */
@@ -74,6 +79,10 @@ export class HttpUpstream implements Upstream {
   readonly metrics: Metrics;
   readonly #client: UpstreamClient;
   readonly #log: Logger;
+  readonly #limiter: UpstreamLimiter;
+  readonly #maxWaitMs: number;
+  /** A 429's Retry-After: until then nothing is sent, every request is told to retry later. */
+  #blockedUntil = 0;
 
   constructor(target: Config['upstreams'][number], settings: UpstreamSettings, deps: { metrics: Metrics; logger: Logger }) {
     this.name = target.name;
@@ -83,6 +92,8 @@ export class HttpUpstream implements Upstream {
     this.timeouts = target.timeouts;
     this.metrics = deps.metrics;
     this.#log = deps.logger;
+    this.#limiter = new UpstreamLimiter(target.limits ?? {});
+    this.#maxWaitMs = target.limits?.maxWaitMs ?? 30_000;
     this.#client = new UpstreamClient({
       upstream: target,
       timeouts: target.timeouts,
@@ -144,6 +155,7 @@ export class HttpUpstream implements Upstream {
   }
 
   async close(): Promise<void> {
+    this.#limiter.close();
     this.breaker.stop();
     await this.#client.close();
   }
@@ -161,6 +173,57 @@ export class HttpUpstream implements Upstream {
     if (!breaker.allowRequest()) {
       throw new UpstreamUnavailableError(name, 'not answering; circuit breaker open', breaker.retryAfterSeconds());
     }
+    const blockedFor = this.#blockedUntil - Date.now();
+    if (blockedFor > 0) {
+      metrics.upstreamFailures.inc({ upstream: name, reason: 'retry-after' });
+      throw new UpstreamRateLimitedError(name, String(Math.ceil(blockedFor / 1000)));
+    }
+    const release = await this.#turn(ask);
+    try {
+      const res = await this.#request(method, ask);
+      if (res.statusCode === 429) this.#honourRetryAfter(headerValue(res.headers['retry-after']));
+      // The turn lasts until the body is read or dropped: a blob download holds it throughout.
+      if (res.body.destroyed || res.body.readableEnded) release();
+      else res.body.once('close', release);
+      return res;
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
+  /** A turn under this upstream's limits; a request that would wait too long is refused as an outage. */
+  async #turn(ask: UpstreamAsk): Promise<() => void> {
+    const limiter = this.#limiter;
+    if (!limiter.limits) return () => undefined;
+    this.metrics.upstreamWaiting.set({ upstream: this.name }, limiter.waiting + 1);
+    try {
+      // With a cached copy to serve instead, no longer than a client may wait for it.
+      return await limiter.acquire(ask.cachedCopy ? this.staleAfterMs : this.#maxWaitMs);
+    } catch (err) {
+      if (!(err instanceof UpstreamBusyError)) throw err;
+      this.metrics.upstreamFailures.inc({ upstream: this.name, reason: 'queued-too-long' });
+      throw new UpstreamUnavailableError(this.name, `at its request limits: ${err.message}`, 1);
+    } finally {
+      this.metrics.upstreamWaiting.set({ upstream: this.name }, limiter.waiting);
+    }
+  }
+
+  /**
+   * Retry-After in seconds or as an HTTP date, at most 10 minutes. Absent or unreadable, there is
+   * nothing to honour: the 429 counts for the breaker like any error answer.
+   */
+  #honourRetryAfter(value: string | undefined): void {
+    const text = value?.trim() ?? '';
+    const seconds = /^\d+$/.test(text) ? Number(text) : /[a-z]/i.test(text) ? (Date.parse(text) - Date.now()) / 1000 : NaN;
+    if (!Number.isFinite(seconds) || seconds <= 0) return;
+    const ms = Math.min(seconds * 1000, MAX_RETRY_AFTER_MS);
+    this.#blockedUntil = Math.max(this.#blockedUntil, Date.now() + ms);
+    this.#log.warn({ upstream: this.name, retryAfterSeconds: Math.round(ms / 1000) }, 'upstream rate limit reached (429); sending it nothing until Retry-After');
+  }
+
+  async #request(method: 'GET' | 'HEAD', ask: UpstreamAsk): Promise<UpstreamResponse> {
+    const { breaker, metrics, name } = this;
     const hung = setTimeout(() => breaker.trip(`no answer within ${this.staleAfterMs} ms`), this.staleAfterMs);
     const stopTimer = metrics.upstreamLatency.startTimer({ upstream: name });
     try {

@@ -23,6 +23,8 @@ export interface BlobUpstream {
   gets(digest: string): number;
   /** HEAD requests for this blob so far, by repository. */
   heads(digest: string, repository: string): number;
+  /** The most requests it has had open at once (from arrival to the answer's end). */
+  maxInFlight(): number;
   stop(): Promise<void>;
 }
 
@@ -66,7 +68,12 @@ export async function startBlobUpstream(): Promise<BlobUpstream> {
     }
   };
 
+  let inFlight = 0;
+  let maxInFlight = 0;
   const server = createServer((req, res) => {
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    res.once('close', () => inFlight--);
     const path = (req.url ?? '').split('?')[0]!;
     if (path === '/v2/' || path === '/v2') {
       res.writeHead(200, { 'content-type': 'application/json' });
@@ -108,6 +115,7 @@ export async function startBlobUpstream(): Promise<BlobUpstream> {
     },
     gets: (digest) => blobs.get(digest)?.gets ?? 0,
     heads: (digest, repository) => heads.get(`${repository}@${digest}`) ?? 0,
+    maxInFlight: () => maxInFlight,
     async stop() {
       for (const t of timers) clearTimeout(t);
       timers.clear();

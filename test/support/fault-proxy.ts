@@ -7,9 +7,11 @@ export interface FaultProxy {
   readonly url: string;
   /** Flip one byte in the middle of every blob body. */
   corruptBlobs: boolean;
+  /** Pass blob bodies on slowly: `bytes` every `everyMs` (a slow upstream for one download). */
+  dripBlobs: { bytes: number; everyMs: number } | undefined;
   /** Answer every request with this status instead of forwarding. */
   failWith: number | undefined;
-  /** Headers added to every forwarded response (e.g. Docker Hub's RateLimit-Remaining). */
+  /** Headers added to every response, forwarded or failed (e.g. Docker Hub's RateLimit-Remaining, a Retry-After). */
   addHeaders: Record<string, string>;
   readonly requests: Array<{ method: string; path: string }>;
   stop(): Promise<void>;
@@ -20,6 +22,7 @@ export async function startFaultProxy(targetUrl: string): Promise<FaultProxy> {
   const state: FaultProxy = {
     url: '',
     corruptBlobs: false,
+    dripBlobs: undefined,
     failWith: undefined,
     addHeaders: {},
     requests: [],
@@ -28,7 +31,7 @@ export async function startFaultProxy(targetUrl: string): Promise<FaultProxy> {
   const server: Server = createServer((req, res) => {
     state.requests.push({ method: req.method ?? 'GET', path: req.url ?? '' });
     if (state.failWith !== undefined) {
-      res.writeHead(state.failWith, { 'content-type': 'application/json' });
+      res.writeHead(state.failWith, { 'content-type': 'application/json', ...state.addHeaders });
       res.end('{"errors":[{"code":"UNKNOWN","message":"injected fault"}]}');
       return;
     }
@@ -38,6 +41,21 @@ export async function startFaultProxy(targetUrl: string): Promise<FaultProxy> {
         res.writeHead(upstreamRes.statusCode ?? 502, { ...upstreamRes.headers, ...state.addHeaders });
         const corrupt = state.corruptBlobs && req.method === 'GET' && (req.url ?? '').includes('/blobs/sha256:');
         const length = Number(upstreamRes.headers['content-length'] ?? 0);
+        const drip = req.method === 'GET' && (req.url ?? '').includes('/blobs/sha256:') ? state.dripBlobs : undefined;
+        let pending = Buffer.alloc(0);
+        let ended = false;
+        const timer = drip
+          ? setInterval(() => {
+              const next = pending.subarray(0, drip.bytes);
+              pending = pending.subarray(next.length);
+              if (next.length > 0) res.write(next);
+              if (ended && pending.length === 0) {
+                clearInterval(timer);
+                res.end();
+              }
+            }, drip.everyMs)
+          : undefined;
+        res.once('close', () => clearInterval(timer));
         let seen = 0;
         upstreamRes.on('data', (chunk: Buffer) => {
           const middle = Math.floor(length / 2);
@@ -46,9 +64,13 @@ export async function startFaultProxy(targetUrl: string): Promise<FaultProxy> {
             chunk[middle - seen] = chunk[middle - seen]! ^ 0xff;
           }
           seen += chunk.length;
-          res.write(chunk);
+          if (drip) pending = Buffer.concat([pending, chunk]);
+          else res.write(chunk);
         });
-        upstreamRes.on('end', () => res.end());
+        upstreamRes.on('end', () => {
+          ended = true;
+          if (!drip) res.end();
+        });
       },
     );
     upstreamReq.on('error', () => res.destroy());

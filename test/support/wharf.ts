@@ -20,6 +20,7 @@ export interface WharfOptions {
     authRealmHosts?: string[];
     timeouts?: WharfOptions['timeouts'];
     repositories?: { allow?: string[]; deny?: string[] };
+    limits?: { maxConcurrent?: number; requestsPerSecond?: number; burst?: number; maxWaitMs?: number };
   }>;
   /** The auth block as in the config file (src/config/auth-schema.ts). */
   auth?: Record<string, unknown>;
