@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { authSchema, proxyFilterSchema } from './auth-schema.ts';
 import { blobsSchema, clusterSchema } from './scale-out-schema.ts';
+import { splitPattern } from '../proxy/tag-freshness.ts';
 
 const hostPort = z
   .string()
@@ -138,6 +139,19 @@ export const upstreamSchema = z
     path: ['username'],
   });
 
+const tagFreshnessRule = z.strictObject({
+  /** `<repository glob>:<tag glob>`, e.g. docker.io/library/**:v* or **:latest. */
+  match: z.string().superRefine((pattern, ctx) => {
+    try {
+      splitPattern(pattern);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    }
+  }),
+  /** Seconds the tag is fresh, or immutable: never revalidated once cached. */
+  ttlSeconds: z.union([z.number().int().min(0), z.literal('immutable')], { error: 'expected seconds (0 or more) or immutable' }),
+});
+
 export const configSchema = z
   .strictObject({
     listen: plainListen.default('0.0.0.0:5000'),
@@ -183,6 +197,8 @@ export const configSchema = z
       .strictObject({
         /** Seconds a tag is served without asking the upstream. */
         tagTtlSeconds: z.number().int().min(0).default(60),
+        /** Per-pattern tag freshness, first match wins (proxy/tag-freshness.ts); others: tagTtlSeconds. */
+        tagFreshness: z.array(tagFreshnessRule).default([]),
         /** Manifests kept in memory in front of the manifest store. */
         memoryManifests: z.number().int().min(0).default(4096),
         /** Size budget for cached blobs; least recently used ones are evicted above it. Unset: none. */

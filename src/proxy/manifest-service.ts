@@ -16,6 +16,7 @@ import type { Upstream, UpstreamOk } from './upstream.ts';
 import type { ConfiguredUpstream } from './upstream-router.ts';
 import { HeadNotSupportedError, headerValue } from './upstream-answer.ts';
 import { readUpstreamBody } from './read-body.ts';
+import { TagFreshness, type TagFreshnessRule } from './tag-freshness.ts';
 import { SingleFlight } from './single-flight.ts';
 import { upstreamOrFallback } from './stale-fallback.ts';
 import { RepositoryLinks } from './repository-links.ts';
@@ -38,25 +39,40 @@ export class ManifestService {
   readonly #store: ManifestStore;
   readonly #memory: ManifestMemory | undefined;
   readonly #links: RepositoryLinks;
-  readonly #tagTtlMs: number;
+  readonly #freshness: TagFreshness;
   readonly #now: () => number;
   readonly #log: Logger;
   readonly #byDigest = new SingleFlight<StoredManifest>();
   readonly #byTag = new SingleFlight<ManifestResult>();
 
   /** memory: the store's in-memory layer, when it has one (for cachedInMemory). */
-  constructor(deps: { store: ManifestStore; memory?: ManifestMemory; links?: RepositoryLinks; tagTtlSeconds: number; logger: Logger; now?: () => number }) {
+  /** freshness: per-pattern tag freshness (cache.tagFreshness); unset, every tag lasts tagTtlSeconds. */
+  constructor(deps: {
+    store: ManifestStore;
+    memory?: ManifestMemory;
+    links?: RepositoryLinks;
+    tagTtlSeconds: number;
+    freshness?: TagFreshness;
+    logger: Logger;
+    now?: () => number;
+  }) {
     this.#store = deps.store;
     this.#memory = deps.memory;
     this.#links = deps.links ?? new RepositoryLinks(deps.store, deps.logger);
-    this.#tagTtlMs = deps.tagTtlSeconds * 1000;
+    this.#freshness = deps.freshness ?? new TagFreshness(deps.tagTtlSeconds);
     this.#now = deps.now ?? Date.now;
     this.#log = deps.logger;
   }
 
   /** The service as the config sets it, over a store with its memory layer: the same for every thread. */
-  static fromConfig(config: { readonly cache: { readonly tagTtlSeconds: number } }, store: ManifestStore & ManifestMemory, logger: Logger, links = new RepositoryLinks(store, logger)): ManifestService {
-    return new ManifestService({ store, memory: store, links, tagTtlSeconds: config.cache.tagTtlSeconds, logger });
+  static fromConfig(
+    config: { readonly cache: { readonly tagTtlSeconds: number; readonly tagFreshness: readonly TagFreshnessRule[] } },
+    store: ManifestStore & ManifestMemory,
+    logger: Logger,
+    links = new RepositoryLinks(store, logger),
+  ): ManifestService {
+    const { tagTtlSeconds, tagFreshness } = config.cache;
+    return new ManifestService({ store, memory: store, links, tagTtlSeconds, freshness: new TagFreshness(tagTtlSeconds, tagFreshness), logger });
   }
 
   async get(upstream: Upstream, repository: string, reference: string): Promise<ManifestResult> {
@@ -78,7 +94,7 @@ export class ManifestService {
     }
     if (!isValidTag(reference)) return undefined;
     const record = await this.#store.getTag(repo, reference);
-    if (!record || !(this.#isFresh(record) || upstream.offline)) return undefined;
+    if (!record || !(this.#isFresh(repo, reference, record) || upstream.offline)) return undefined;
     return this.#store.getManifest(record.digest);
   }
 
@@ -92,12 +108,12 @@ export class ManifestService {
     }
     if (!isValidTag(reference)) return undefined;
     const record = this.#memory.peekTag(repo, reference);
-    if (!record || !(this.#isFresh(record) || upstream.offline)) return undefined;
+    if (!record || !(this.#isFresh(repo, reference, record) || upstream.offline)) return undefined;
     return this.#memory.peekManifest(record.digest);
   }
 
-  #isFresh(record: { readonly fetchedAt: number }): boolean {
-    return this.#now() - record.fetchedAt < this.#tagTtlMs;
+  #isFresh(repo: RepoKey, tag: string, record: { readonly fetchedAt: number }): boolean {
+    return this.#now() - record.fetchedAt < this.#freshness.ttlMs(repo.upstream, repo.repository, tag);
   }
 
   async #getByDigest(upstream: Upstream, repository: string, digest: string): Promise<ManifestResult> {
@@ -116,7 +132,7 @@ export class ManifestService {
     const repo: RepoKey = { upstream: upstream.name, repository };
     const record = await this.#store.getTag(repo, tag);
     const cached = record ? await this.#store.getManifest(record.digest) : undefined;
-    const fresh = record !== undefined && this.#isFresh(record);
+    const fresh = record !== undefined && this.#isFresh(repo, tag, record);
     // Offline, the cache is the registry of record: its tags never expire.
     if (cached && (fresh || upstream.offline)) return { manifest: cached, cache: 'hit' };
     if (upstream.offline) throw new ManifestUnknownError(tag);

@@ -37,6 +37,7 @@ export interface WharfOptions {
     tagListMaxTags?: number;
     tagListMaxBytes?: number | string;
     verifiedRangesOnly?: boolean;
+    tagFreshness?: Array<{ match: string; ttlSeconds: number | 'immutable' }>;
   };
   timeouts?: {
     connectMs?: number;

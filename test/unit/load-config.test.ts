@@ -560,3 +560,18 @@ describe('scale-out: blobs.s3 and cluster', () => {
     expect(bad.map((p) => p.split(':')[1]!.trim())).toEqual(['cluster.advertiseUrl', 'cluster.replicaName', 'cluster.leaseMs']);
   });
 });
+
+describe('cache.tagFreshness', () => {
+  it('takes rules in order and says which pattern is wrong', async () => {
+    const config = await load(`${minimal}cache:\n  tagFreshness:\n    - { match: "**:v*", ttlSeconds: immutable }\n    - { match: "docker.io/library/**:latest", ttlSeconds: 0 }\n`);
+    expect(config.cache.tagFreshness).toEqual([
+      { match: '**:v*', ttlSeconds: 'immutable' },
+      { match: 'docker.io/library/**:latest', ttlSeconds: 0 },
+    ]);
+    const problems = await problemsOf(load(`${minimal}cache:\n  tagFreshness:\n    - { match: "docker.io/library/alpine", ttlSeconds: 5 }\n    - { match: "**:latest", ttlSeconds: forever }\n`));
+    expect(problems).toEqual([
+      'wharf.yaml: cache.tagFreshness.0.match: invalid repository glob "docker.io/library/alpine": expected <repository glob>:<tag glob>, e.g. docker.io/library/**:v* or **:latest',
+      'wharf.yaml: cache.tagFreshness.1.ttlSeconds: expected seconds (0 or more) or immutable',
+    ]);
+  });
+});
