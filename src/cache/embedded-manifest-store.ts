@@ -5,6 +5,7 @@
 //   repos/<upstream>/<repository>/_tags/<tag>.json   {digest, mediaType, fetchedAt}
 //   repos/<upstream>/<repository>/_taglist.json      {tags, fetchedAt}
 //   repos/<upstream>/<repository>/_links/<alg>/<hex> empty: the repository references the digest
+//   repos/<upstream>/<repository>/_referrers/<alg>/<hex>.json  referrers of that subject digest
 //   tmp/                                      temp files, renamed into place (atomic writes)
 //
 // The "_" entries cannot collide with repository components (those start with [a-z0-9]), so a
@@ -14,14 +15,16 @@ import { constants } from 'node:fs';
 import { access, mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { parseDigest } from '../oci/digest.ts';
-import type { ManifestStore, RepoKey, StoredManifest, TagListRecord, TagRecord } from './manifest-store.ts';
+import type { ManifestStore, ReferrersRecord, RepoKey, StoredManifest, TagListRecord, TagRecord } from './manifest-store.ts';
 import {
   assertRepoKey,
   assertTag,
   decodeManifest,
+  decodeReferrersRecord,
   decodeTagListRecord,
   decodeTagRecord,
   encodeManifest,
+  encodeReferrersRecord,
   encodeTagListRecordChunks,
   encodeTagRecord,
 } from './store-records.ts';
@@ -102,6 +105,16 @@ export class EmbeddedManifestStore implements ManifestStore {
     await Promise.all(digests.map((d) => rm(this.#linkPath(repo, d), { force: true })));
   }
 
+  async getReferrers(repo: RepoKey, subject: string): Promise<ReferrersRecord | undefined> {
+    const file = await readIfPresent(this.#referrersPath(repo, subject));
+    return file && decodeReferrersRecord(file.toString('utf8'));
+  }
+
+  async putReferrers(repo: RepoKey, subject: string, record: ReferrersRecord): Promise<void> {
+    // Like tags: cheap to lose (asked again upstream), unparsable reads as missing; no fsync.
+    await this.#writeAtomic(this.#referrersPath(repo, subject), Buffer.from(encodeReferrersRecord(record)), false);
+  }
+
   async *scanLinks(): AsyncIterable<{ repo: RepoKey; digest: string }> {
     for await (const { repo, dir } of this.#repoDirs()) {
       const links = join(dir, '_links');
@@ -179,6 +192,11 @@ export class EmbeddedManifestStore implements ManifestStore {
   #linkPath(repo: RepoKey, digest: string): string {
     const { algorithm, hex } = parseDigest(digest);
     return join(this.#repoDir(repo), '_links', algorithm, hex);
+  }
+
+  #referrersPath(repo: RepoKey, subject: string): string {
+    const { algorithm, hex } = parseDigest(subject);
+    return join(this.#repoDir(repo), '_referrers', algorithm, `${hex}.json`);
   }
 
   #tagListPath(repo: RepoKey): string {

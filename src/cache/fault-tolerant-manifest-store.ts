@@ -4,7 +4,7 @@
 // not one line per request.
 import type { Logger } from 'pino';
 import type { Metrics } from '../metrics/metrics.ts';
-import type { ManifestStore, RepoKey, StoredManifest, TagListRecord, TagRecord } from './manifest-store.ts';
+import type { ManifestStore, ReferrersRecord, RepoKey, StoredManifest, TagListRecord, TagRecord } from './manifest-store.ts';
 
 const LOG_INTERVAL_MS = 10_000;
 
@@ -66,6 +66,14 @@ export class FaultTolerantManifestStore implements ManifestStore {
 
   deleteLinks(repo: RepoKey, digests: readonly string[]): Promise<void> {
     return this.#write('deleteLinks', () => this.#inner.deleteLinks(repo, digests));
+  }
+
+  getReferrers(repo: RepoKey, subject: string): Promise<ReferrersRecord | undefined> {
+    return this.#read('getReferrers', () => this.#inner.getReferrers(repo, subject));
+  }
+
+  putReferrers(repo: RepoKey, subject: string, record: ReferrersRecord): Promise<void> {
+    return this.#write('putReferrers', () => this.#inner.putReferrers(repo, subject, record));
   }
 
   /** Scans are maintenance: their failures are the caller's to report. */

@@ -31,6 +31,27 @@ export interface TagListRecord {
   readonly fetchedAt: number;
 }
 
+/** One entry of a referrers list: an OCI descriptor of a manifest whose subject is the digest. */
+export interface ReferrerDescriptor {
+  readonly mediaType: string;
+  readonly digest: string;
+  readonly size: number;
+  readonly artifactType?: string;
+  readonly annotations?: Readonly<Record<string, string>>;
+}
+
+/** What wharf knows of the manifests that refer to one digest in one repository. */
+export interface ReferrersRecord {
+  /** The upstream's list as it last gave it (referrers API or sha256-<hex> tag), unfiltered. */
+  readonly upstream: readonly ReferrerDescriptor[];
+  /** Epoch ms the upstream last answered for this digest; 0: never. */
+  readonly fetchedAt: number;
+  /** Whether that answer came from a referrers API (false: the tag schema, or nothing). */
+  readonly api: boolean;
+  /** Manifests wharf stored for this repository whose subject is this digest. */
+  readonly held: readonly ReferrerDescriptor[];
+}
+
 export interface ManifestStore {
   /** "embedded" or "redis": used in logs and metric labels. */
   readonly backend: string;
@@ -50,6 +71,10 @@ export interface ManifestStore {
   deleteLinks(repo: RepoKey, digests: readonly string[]): Promise<void>;
   /** Every link held (maintenance: gc, export; slow on big stores). */
   scanLinks(): AsyncIterable<{ repo: RepoKey; digest: string }>;
+  /** The referrers record of a subject digest in a repository. */
+  getReferrers(repo: RepoKey, subject: string): Promise<ReferrersRecord | undefined>;
+  /** Replaces it whole (read-modify-write is the caller's, see referrers-service.ts). */
+  putReferrers(repo: RepoKey, subject: string, record: ReferrersRecord): Promise<void>;
   /** Every manifest digest held (maintenance: gc, stats; slow on big stores). */
   scanManifests(): AsyncIterable<string>;
   /** Every tag record held (maintenance: gc, stats; slow on big stores). */

@@ -3,7 +3,7 @@
 // Manifests are immutable by digest, so a memory copy is never stale. Tags and tag lists are
 // write-through; their freshness is the services' business (fetchedAt), not this cache's.
 import { LRUCache } from 'lru-cache';
-import type { ManifestStore, RepoKey, StoredManifest, TagListRecord, TagRecord } from './manifest-store.ts';
+import type { ManifestStore, ReferrersRecord, RepoKey, StoredManifest, TagListRecord, TagRecord } from './manifest-store.ts';
 import { parseDigest } from '../oci/digest.ts';
 import { assertManifestRecord, assertRepoKey } from './store-records.ts';
 
@@ -165,6 +165,15 @@ export class MemoryCachedManifestStore implements ManifestStore, ManifestMemory 
   async deleteManifest(digest: string): Promise<void> {
     this.#manifests.delete(digest);
     await this.#inner.deleteManifest(digest);
+  }
+
+  /** Not held in memory: referrers are asked rarely, and every replica should see one record. */
+  getReferrers(repo: RepoKey, subject: string): Promise<ReferrersRecord | undefined> {
+    return this.#inner.getReferrers(repo, subject);
+  }
+
+  putReferrers(repo: RepoKey, subject: string, record: ReferrersRecord): Promise<void> {
+    return this.#inner.putReferrers(repo, subject, record);
   }
 
   scanManifests(): AsyncIterable<string> {

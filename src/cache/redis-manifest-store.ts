@@ -3,19 +3,22 @@
 //   <prefix>manifest:<digest>                   "<mediaType>\n" then the exact body (one GET)
 //   <prefix>tag:<upstream>/<repository>:<tag>   JSON {digest, mediaType, fetchedAt}
 //   <prefix>taglist:<upstream>/<repository>     JSON {tags, fetchedAt}
+//   <prefix>referrers:<upstream>/<repository>@<digest>  JSON {upstream, fetchedAt, api, held}
 //
 // The client should be created with `enableAutoPipelining: true`: concurrent gets then share
 // round trips. Bodies are read with getBuffer and never decoded.
 import type { Cluster, Redis } from 'ioredis';
 import { parseDigest } from '../oci/digest.ts';
-import type { ManifestStore, RepoKey, StoredManifest, TagListRecord, TagRecord } from './manifest-store.ts';
+import type { ManifestStore, ReferrersRecord, RepoKey, StoredManifest, TagListRecord, TagRecord } from './manifest-store.ts';
 import {
   assertRepoKey,
   assertTag,
   decodeManifest,
+  decodeReferrersRecord,
   decodeTagListRecord,
   decodeTagRecord,
   encodeManifest,
+  encodeReferrersRecord,
   encodeTagListRecord,
   encodeTagRecord,
 } from './store-records.ts';
@@ -89,6 +92,15 @@ export class RedisManifestStore implements ManifestStore {
     await this.#redis.srem(this.#linksKey(repo), ...digests.map((d) => parseDigest(d).value));
   }
 
+  async getReferrers(repo: RepoKey, subject: string): Promise<ReferrersRecord | undefined> {
+    const value = await this.#redis.get(this.#referrersKey(repo, subject));
+    return value === null ? undefined : decodeReferrersRecord(value);
+  }
+
+  async putReferrers(repo: RepoKey, subject: string, record: ReferrersRecord): Promise<void> {
+    await this.#redis.set(this.#referrersKey(repo, subject), encodeReferrersRecord(record));
+  }
+
   async *scanLinks(): AsyncIterable<{ repo: RepoKey; digest: string }> {
     const start = `${this.#prefix}links:`;
     for await (const keys of this.#scanKeys(start)) {
@@ -159,6 +171,10 @@ export class RedisManifestStore implements ManifestStore {
 
   #linksKey(repo: RepoKey): string {
     return `${this.#prefix}links:${repoPath(repo)}`;
+  }
+
+  #referrersKey(repo: RepoKey, subject: string): string {
+    return `${this.#prefix}referrers:${repoPath(repo)}@${parseDigest(subject).value}`;
   }
 
   #tagListKey(repo: RepoKey): string {

@@ -1,6 +1,6 @@
 // What the embedded and Redis manifest stores share: the key rules (so both accept exactly the
 // same keys) and the encoding of records, so a value written by one reads the same in the other.
-import type { RepoKey, StoredManifest, TagListRecord, TagRecord } from './manifest-store.ts';
+import type { ReferrerDescriptor, ReferrersRecord, RepoKey, StoredManifest, TagListRecord, TagRecord } from './manifest-store.ts';
 import { digestOf, parseDigest } from '../oci/digest.ts';
 import { isKnownManifestType } from '../oci/media-types.ts';
 import { jsonArrayPieces } from '../json-pieces.ts';
@@ -90,6 +90,22 @@ export function decodeTagListRecord(value: string): TagListRecord | undefined {
   const v = parseJson(value);
   if (!Array.isArray(v?.tags) || typeof v.fetchedAt !== 'number') return undefined;
   return { tags: v.tags.filter((t): t is string => typeof t === 'string'), fetchedAt: v.fetchedAt };
+}
+
+export function encodeReferrersRecord(record: ReferrersRecord): string {
+  return JSON.stringify({ upstream: record.upstream, fetchedAt: record.fetchedAt, api: record.api, held: record.held });
+}
+
+export function decodeReferrersRecord(value: string): ReferrersRecord | undefined {
+  const v = parseJson(value);
+  if (!Array.isArray(v?.upstream) || !Array.isArray(v.held) || typeof v.fetchedAt !== 'number' || typeof v.api !== 'boolean') return undefined;
+  return { upstream: v.upstream.filter(isReferrerDescriptor), fetchedAt: v.fetchedAt, api: v.api, held: v.held.filter(isReferrerDescriptor) };
+}
+
+function isReferrerDescriptor(d: unknown): d is ReferrerDescriptor {
+  if (typeof d !== 'object' || d === null) return false;
+  const o = d as Record<string, unknown>;
+  return typeof o.mediaType === 'string' && typeof o.digest === 'string' && typeof o.size === 'number' && (o.artifactType === undefined || typeof o.artifactType === 'string');
 }
 
 /** A torn or foreign value reads as missing rather than failing the request. */

@@ -269,6 +269,26 @@ export function manifestStoreContract(name: string, makeStore: () => Promise<Man
       expect(await store.hasLink(hub, good)).toBe(false);
     });
 
+    it('keeps referrers records per repository and subject, replaced whole, and refuses keys that could escape', async () => {
+      const subject = jsonManifest(900).digest;
+      const otherSubject = jsonManifest(901).digest;
+      const sbom = { mediaType: OCI_MANIFEST, digest: jsonManifest(902).digest, size: 120, artifactType: 'application/spdx+json', annotations: { 'org.example': 'a b' } };
+      const sig = { mediaType: OCI_MANIFEST, digest: jsonManifest(903).digest, size: 99 };
+      expect(await store.getReferrers(hub, subject)).toBeUndefined();
+      const first = { upstream: [sbom], fetchedAt: 1_700_000_000_001, api: true, held: [] };
+      await store.putReferrers(hub, subject, first);
+      expect(await store.getReferrers(hub, subject)).toEqual(first);
+      expect(await store.getReferrers(hub, otherSubject)).toBeUndefined();
+      expect(await store.getReferrers(other, subject)).toBeUndefined();
+      expect(await store.getReferrers(local, subject)).toBeUndefined();
+      const second = { upstream: [], fetchedAt: 5, api: false, held: [sig, sbom] };
+      await store.putReferrers(hub, subject, second);
+      expect(await store.getReferrers(hub, subject)).toEqual(second);
+      await expect(store.putReferrers({ upstream: 'docker.io', repository: '../../etc' }, subject, first)).rejects.toThrow();
+      await expect(store.putReferrers(hub, 'sha256:../../etc/passwd', first)).rejects.toThrow();
+      await expect(store.getReferrers(hub, '../x')).rejects.toThrow();
+    });
+
     it('persists across a reopen', async (ctx) => {
       if (!fixture.reopen) ctx.skip();
       const m = manifest(Buffer.from([0xff, 0x0a, 0x00, 0x41]), DOCKER_MANIFEST);
@@ -276,12 +296,15 @@ export function manifestStoreContract(name: string, makeStore: () => Promise<Man
       await store.putTag(local, 'v1', { digest: m.digest, mediaType: m.mediaType, fetchedAt: 42 });
       await store.putTagList(local, { tags: ['v1'], fetchedAt: 43 });
       await store.putLinks(local, [m.digest]);
+      const referrers = { upstream: [], fetchedAt: 44, api: false, held: [{ mediaType: OCI_MANIFEST, digest: m.digest, size: 4 }] };
+      await store.putReferrers(local, m.digest, referrers);
       await store.close();
       reopened = await fixture.reopen!();
       expectSameManifest(await reopened.getManifest(m.digest), m);
       expect(await reopened.getTag(local, 'v1')).toEqual({ digest: m.digest, mediaType: m.mediaType, fetchedAt: 42 });
       expect(await reopened.getTagList(local)).toEqual({ tags: ['v1'], fetchedAt: 43 });
       expect(await reopened.hasLink(local, m.digest)).toBe(true);
+      expect(await reopened.getReferrers(local, m.digest)).toEqual(referrers);
     });
 
     // Reads use keys that were never put: a memory decorator may remember a put its inner

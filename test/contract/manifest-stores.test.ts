@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { Redis, type RedisOptions } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedManifestStore } from '../../src/cache/embedded-manifest-store.ts';
-import type { ManifestStore, RepoKey, StoredManifest, TagListRecord, TagRecord } from '../../src/cache/manifest-store.ts';
+import type { ManifestStore, ReferrersRecord, RepoKey, StoredManifest, TagListRecord, TagRecord } from '../../src/cache/manifest-store.ts';
 import { MemoryCachedManifestStore } from '../../src/cache/memory-cached-manifest-store.ts';
 import { RedisManifestStore } from '../../src/cache/redis-manifest-store.ts';
 import { startRedisServer, type RedisServer } from '../support/redis-server.ts';
@@ -286,6 +286,12 @@ class CountingStore implements ManifestStore {
   }
   scanLinks(): AsyncIterable<{ repo: RepoKey; digest: string }> {
     return this.#inner.scanLinks();
+  }
+  getReferrers(repo: RepoKey, subject: string): Promise<ReferrersRecord | undefined> {
+    return this.#inner.getReferrers(repo, subject);
+  }
+  putReferrers(repo: RepoKey, subject: string, record: ReferrersRecord): Promise<void> {
+    return this.#inner.putReferrers(repo, subject, record);
   }
   scanManifests(): AsyncIterable<string> {
     return this.#inner.scanManifests();
