@@ -59,7 +59,11 @@ export class HopAuth {
     this.#challenges.set(hop.url.origin, challenge);
     await first.body.dump();
     const second = await dispatch(withAuthorization(hop, retry));
-    return { ...second, authRejected: second.statusCode === 401 };
+    // Only a 401 to a fresh Bearer token reads as "no such repository" (Docker Hub hands out a
+    // token that covers nothing). A 401 to our Basic credentials (Artifactory's
+    // `Basic realm="Artifactory Realm"`) says they are wrong: the client must hear "denied",
+    // not "manifest unknown".
+    return { ...second, authRejected: second.statusCode === 401 && retry.startsWith('Bearer ') };
   }
 
   /** The Authorization to send to hop before any challenge of this request, from what we learned. */

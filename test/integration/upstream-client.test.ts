@@ -192,6 +192,13 @@ describe('UpstreamClient: Basic credentials', () => {
     expect(await get(client(r.url), '/v2/x/manifests/1', 'x')).toMatchObject({ status: 401, authRejected: false });
     expect(r.seen).toHaveLength(1);
   });
+
+  it('returns a 401 to wrong Basic credentials as a denial, not "unknown repository" (Artifactory Basic realm)', async () => {
+    const r = await basicRegistry();
+    const c = client(r.url, { username: 'ci', password: 'wrong' });
+    expect(await get(c, '/v2/x/manifests/1', 'x')).toMatchObject({ status: 401, authRejected: false });
+    expect(r.seen.map((s) => s.authorization)).toEqual([undefined, `Basic ${Buffer.from('ci:wrong').toString('base64')}`]);
+  });
 });
 
 describe('UpstreamClient: redirects', () => {
