@@ -173,3 +173,10 @@ export class PeerUnauthorizedError extends RegistryError {
     super('UNAUTHORIZED', 401, 'peer endpoint: missing or wrong cluster secret', undefined, { 'WWW-Authenticate': 'Bearer realm="wharf-peer"' });
   }
 }
+
+/** The manifest exists, but the client's Accept header lists none of the types it could be sent as. */
+export class ManifestNotAcceptedError extends RegistryError {
+  constructor(reference: string, message: string) {
+    super('MANIFEST_UNKNOWN', 404, message, { reference });
+  }
+}

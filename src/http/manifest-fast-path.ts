@@ -11,6 +11,7 @@ import type { ConfiguredUpstream, UpstreamRouter } from '../proxy/upstream-route
 import { clientInfo } from './client-info.ts';
 import { parseRegistryPath } from './parse-registry-path.ts';
 import { manifestHeaders } from './manifest-route.ts';
+import { negotiateManifest } from '../oci/accept.ts';
 import type { RequestObserver } from './request-observer.ts';
 import { scopeName, type AccessGate, type ConnectionMemo } from '../auth/access-gate.ts';
 import type { Identity } from '../auth/identity.ts';
@@ -56,7 +57,8 @@ export class ManifestFastPath {
     } catch {
       return false; // the full handler answers bad names and references with the proper error
     }
-    if (!manifest) return false;
+    // A type the client does not take: the full handler decides what it gets instead.
+    if (!manifest || negotiateManifest(req.headers.accept, manifest.mediaType) !== 'stored') return false;
     const gate = this.#deps.gate;
     const client = clientInfo(req);
     let identity: Identity | undefined;

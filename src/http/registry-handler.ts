@@ -67,7 +67,7 @@ export async function handleRegistryRequest(c: Context<WharfEnv>, services: Regi
   gate?.checkPull(c.get('identity'), { upstream: route.upstream.name, repository: route.repository, asked: scopeName(target.name, route) }, c.get('gateRequest'));
   switch (target.kind) {
     case 'manifest':
-      return serveManifest(services.manifests, services.accounting, route, target.reference, method, c.env.outgoing);
+      return serveManifest(services.manifests, services.accounting, route, target.reference, method, c.env.outgoing, c.req.header('accept'));
     case 'blob':
       return method === 'HEAD'
         ? headBlob(services.blobs, route, target.digest, c.env.outgoing)

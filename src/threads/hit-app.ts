@@ -13,6 +13,7 @@ import type { RequestObserver } from '../http/request-observer.ts';
 import { parseRegistryPath } from '../http/parse-registry-path.ts';
 import { baseResponse } from '../http/registry-handler.ts';
 import { manifestResponse } from '../http/manifest-route.ts';
+import { negotiateManifest } from '../oci/accept.ts';
 import { blobHeadResponse, sendBlob } from '../http/blob-route.ts';
 import type { FileSender } from '../http/file-sender.ts';
 import type { WharfEnv } from '../http/wharf-env.ts';
@@ -86,7 +87,8 @@ async function answerFromCache(c: Context<WharfEnv>, deps: HitAppDeps): Promise<
   }
   if (target.kind === 'manifest') {
     const manifest = await deps.manifests.cached(route.upstream, route.repository, target.reference).catch(() => undefined);
-    if (!manifest) return undefined;
+    // A type the client does not take: the main thread decides what it gets instead.
+    if (!manifest || negotiateManifest(c.req.header('accept'), manifest.mediaType) !== 'stored') return undefined;
     mark();
     if (method === 'GET') deps.reporter.manifestServed(manifest);
     return manifestResponse(c.env.outgoing, manifest, 'hit', route.namespace, method);
