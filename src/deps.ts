@@ -25,6 +25,7 @@ import { CacheWriteGuard } from './cache/cache-write-guard.ts';
 import { CacheAccounting } from './cache/cache-accounting.ts';
 import { FillRegistry } from './proxy/fill-registry.ts';
 import { ManifestService } from './proxy/manifest-service.ts';
+import { ReferrersService } from './proxy/referrers-service.ts';
 import { TagListService } from './proxy/tag-list-service.ts';
 import type { AppDeps } from './app.ts';
 import { chooseFileSender } from './http/file-sender.ts';
@@ -99,7 +100,8 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
   const origins =
     sharedBlobs || cluster ? new FillOrigins({ shared: sharedBlobs?.shared, leases: cluster?.leases, peers: cluster?.peers, metrics, logger }) : undefined;
   const blobs = new BlobService({ store: blobStore, logger, guard, fills, accounting, links, verifiedRangesOnly: config.cache.verifiedRangesOnly, origins });
-  const manifests = ManifestService.fromConfig(config, manifestStore, logger, links);
+  const referrers = new ReferrersService({ store: manifestStore, tagTtlSeconds: config.cache.tagTtlSeconds, logger });
+  const manifests = ManifestService.fromConfig(config, manifestStore, logger, links, referrers);
   const tagLists = new TagListService({
     store: manifestStore,
     tagTtlSeconds: config.cache.tagTtlSeconds,
@@ -135,6 +137,7 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
     accounting,
     manifests,
     tagLists,
+    referrers,
     files: chooseFileSender(config.sendfile, logger),
     observer,
     manifestFastPath: new ManifestFastPath({ router, manifests, observer, gate: access?.gate, manifestServed: (m) => accounting.manifestServed(m) }),

@@ -14,6 +14,7 @@ import { serveManifest } from './manifest-route.ts';
 import { getBlob, headBlob } from './blob-route.ts';
 import { serveTagList } from './tags-route.ts';
 import { serveReferrers } from './referrers-route.ts';
+import type { ReferrersService } from '../proxy/referrers-service.ts';
 import { API_VERSION_HEADERS } from './registry-headers.ts';
 import type { WharfEnv } from './wharf-env.ts';
 import { scopeName, type AccessGate } from '../auth/access-gate.ts';
@@ -26,6 +27,7 @@ export interface RegistryServices {
   readonly blobs: BlobService;
   readonly accounting: CacheAccounting;
   readonly tagLists: TagListService;
+  readonly referrers: ReferrersService;
   readonly files: FileSender;
 }
 
@@ -75,6 +77,6 @@ export async function handleRegistryRequest(c: Context<WharfEnv>, services: Regi
     case 'tags':
       return serveTagList(services.tagLists, route, target.name, { n: c.req.query('n'), last: c.req.query('last'), ns }, method);
     case 'referrers':
-      return serveReferrers(route, target.digest, c.req.query('artifactType'), method);
+      return serveReferrers(services.referrers, route, target.digest, c.req.query('artifactType'), method);
   }
 }

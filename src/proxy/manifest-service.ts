@@ -39,6 +39,7 @@ export class ManifestService {
   readonly #store: ManifestStore;
   readonly #memory: ManifestMemory | undefined;
   readonly #links: RepositoryLinks;
+  readonly #referrers: { noteManifest(repo: RepoKey, manifest: StoredManifest): void } | undefined;
   readonly #freshness: TagFreshness;
   readonly #now: () => number;
   readonly #log: Logger;
@@ -51,6 +52,8 @@ export class ManifestService {
     store: ManifestStore;
     memory?: ManifestMemory;
     links?: RepositoryLinks;
+    /** Told of every manifest stored, to index those with a subject (referrers-service.ts). */
+    referrers?: { noteManifest(repo: RepoKey, manifest: StoredManifest): void } | undefined;
     tagTtlSeconds: number;
     freshness?: TagFreshness;
     logger: Logger;
@@ -59,6 +62,7 @@ export class ManifestService {
     this.#store = deps.store;
     this.#memory = deps.memory;
     this.#links = deps.links ?? new RepositoryLinks(deps.store, deps.logger);
+    this.#referrers = deps.referrers;
     this.#freshness = deps.freshness ?? new TagFreshness(deps.tagTtlSeconds);
     this.#now = deps.now ?? Date.now;
     this.#log = deps.logger;
@@ -70,9 +74,10 @@ export class ManifestService {
     store: ManifestStore & ManifestMemory,
     logger: Logger,
     links = new RepositoryLinks(store, logger),
+    referrers?: { noteManifest(repo: RepoKey, manifest: StoredManifest): void },
   ): ManifestService {
     const { tagTtlSeconds, tagFreshness } = config.cache;
-    return new ManifestService({ store, memory: store, links, tagTtlSeconds, freshness: new TagFreshness(tagTtlSeconds, tagFreshness), logger });
+    return new ManifestService({ store, memory: store, links, referrers, tagTtlSeconds, freshness: new TagFreshness(tagTtlSeconds, tagFreshness), logger });
   }
 
   async get(upstream: Upstream, repository: string, reference: string): Promise<ManifestResult> {
@@ -213,6 +218,7 @@ export class ManifestService {
     const manifest: StoredManifest = { digest, mediaType: check.mediaType, body };
     await this.#store.putManifest(manifest);
     this.#links.noteManifest({ upstream: upstream.name, repository }, manifest);
+    this.#referrers?.noteManifest({ upstream: upstream.name, repository }, manifest);
     return manifest;
   }
 }

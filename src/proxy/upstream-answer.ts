@@ -27,6 +27,15 @@ export class HeadNotSupportedError extends UpstreamProtocolError {
   }
 }
 
+/** A status wharf has no meaning for in general; a caller may (the referrers API's 400/405). */
+export class UnexpectedStatusError extends UpstreamProtocolError {
+  readonly statusCode: number;
+  constructor(upstream: string, statusCode: number) {
+    super(upstream, `unexpected HTTP ${statusCode}`);
+    this.statusCode = statusCode;
+  }
+}
+
 export function upstreamAnswerError(upstream: string, answer: UpstreamAnswer, notFound: () => RegistryError): RegistryError {
   const { statusCode } = answer;
   if (statusCode === 404) return notFound();
@@ -34,7 +43,7 @@ export function upstreamAnswerError(upstream: string, answer: UpstreamAnswer, no
   if (statusCode === 403) return new UpstreamDeniedError(upstream, statusCode);
   if (statusCode === 429) return new UpstreamRateLimitedError(upstream, headerValue(answer.headers['retry-after']));
   if (statusCode >= 500) return new UpstreamUnavailableError(upstream, `HTTP ${statusCode}`);
-  return new UpstreamProtocolError(upstream, `unexpected HTTP ${statusCode}`);
+  return new UnexpectedStatusError(upstream, statusCode);
 }
 
 export function headerValue(value: string | string[] | undefined): string | undefined {

@@ -60,7 +60,7 @@ export interface Upstream extends ConfiguredUpstream {
   head(ask: UpstreamAsk): Promise<UpstreamOk>;
   interruptedBody(err: unknown): UpstreamUnavailableError;
   /** A cached copy stood in for this upstream's answer (for metrics). */
-  servedStale(kind: 'manifest' | 'tags'): void;
+  servedStale(kind: 'manifest' | 'tags' | 'referrers'): void;
   /** Bytes read from this upstream (for metrics). */
   received(bytes: number): void;
   /** A blob body from this upstream was cut for being slower than its minimum rate (metrics, log). */
@@ -141,7 +141,7 @@ export class HttpUpstream implements Upstream {
     return new UpstreamUnavailableError(this.name, `body interrupted: ${err instanceof Error ? err.message : String(err)}`);
   }
 
-  servedStale(kind: 'manifest' | 'tags'): void {
+  servedStale(kind: 'manifest' | 'tags' | 'referrers'): void {
     this.metrics.staleServed.inc({ kind, upstream: this.name });
   }
 

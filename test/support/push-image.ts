@@ -19,6 +19,11 @@ export async function pushIndex(registryUrl: string, repo: string, tag: string, 
   await session.manifest(tag, index);
 }
 
+/** One manifest (an artifact, a referrers tag index) whose blobs are already there, by digest or tag. */
+export async function pushManifest(registryUrl: string, repo: string, reference: string, manifest: TestIndex): Promise<void> {
+  await new PushSession(registryUrl, repo).manifest(reference, manifest);
+}
+
 class PushSession {
   readonly #base: string;
   readonly #repo: string;
