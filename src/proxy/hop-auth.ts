@@ -58,12 +58,8 @@ export class HopAuth {
     if (!retry) return { ...first, authRejected: false };
     this.#challenges.set(hop.url.origin, challenge);
     await first.body.dump();
-    const second = await dispatch(withAuthorization(hop, retry));
-    // Only a 401 to a fresh Bearer token reads as "no such repository" (Docker Hub hands out a
-    // token that covers nothing). A 401 to our Basic credentials (Artifactory's
-    // `Basic realm="Artifactory Realm"`) says they are wrong: the client must hear "denied",
-    // not "manifest unknown".
-    return { ...second, authRejected: second.statusCode === 401 && retry.startsWith('Bearer ') };
+    const second = await dispatch(withAuthorization(hop, retry.authorization));
+    return { ...second, authRejected: second.statusCode === 401 && retry.rejectionMeansUnknown };
   }
 
   /** The Authorization to send to hop before any challenge of this request, from what we learned. */
@@ -76,16 +72,24 @@ export class HopAuth {
     return undefined;
   }
 
-  /** What to retry a 401 with, or undefined when a retry cannot help. */
-  async #retryAuthorization(hop: URL, challenge: AuthChallenge, scope: string | undefined, sent: string | undefined, dispatch: HopDispatch): Promise<string | undefined> {
+  /**
+   * What to retry a 401 with, or undefined when a retry cannot help; and whether a 401 to that
+   * retry means "no such repository". Only a fresh Bearer token fetched with everything we have
+   * does (Docker Hub hands out a token that covers nothing). A 401 to our Basic credentials
+   * (Artifactory's `Basic realm="Artifactory Realm"`) says they are wrong, and one to a token
+   * fetched without credentials we withheld (a realm outside the upstream's side) says they
+   * were needed: the client must hear "denied", not "manifest unknown".
+   */
+  async #retryAuthorization(hop: URL, challenge: AuthChallenge, scope: string | undefined, sent: string | undefined, dispatch: HopDispatch): Promise<{ authorization: string; rejectionMeansUnknown: boolean } | undefined> {
     if (challenge.scheme === 'basic') {
       const basic = this.#basicFor(hop);
-      return basic !== undefined && sent !== basic ? basic : undefined;
+      return basic !== undefined && sent !== basic ? { authorization: basic, rejectionMeansUnknown: false } : undefined;
     }
     const key = this.#tokenKey(hop, challenge, challenge.params.scope ?? scope);
     if (!key) return undefined;
     if (sent?.startsWith('Bearer ')) this.#tokens.invalidate(key, sent.slice('Bearer '.length));
-    return `Bearer ${await this.#tokens.get(key, () => this.#fetchToken(key, dispatch))}`;
+    const token = await this.#tokens.get(key, () => this.#fetchToken(key, dispatch));
+    return { authorization: `Bearer ${token}`, rejectionMeansUnknown: key.credentialed || this.#basicAuth === undefined };
   }
 
   /** Basic credentials go to the upstream's own origin only. */

@@ -345,9 +345,8 @@ describe('GitLab: realm on another host, literal service=container_registry, job
     const logs = new LogLines();
     const wharf = await wharfFor({ name: 'registry.gitlab.com', url: gitlab.url, username: jobToken.username, password: jobToken.password }, logs);
     const since = gitlab.requests.length;
-    const answer = await manifestAnswer(wharf, 'registry.gitlab.com', 'wharf-group/app', 'main');
-    expect(answer.status).toBeGreaterThanOrEqual(400);
-    expect(answer.status).toBeLessThan(500);
+    // Denied (not "manifest unknown"): the credentials wharf withheld were what the realm needed.
+    expect(await manifestAnswer(wharf, 'registry.gitlab.com', 'wharf-group/app', 'main')).toEqual({ status: 403, code: 'DENIED' });
     expect(carrying(gitlab.requests.slice(since), basic(jobToken.username, jobToken.password))).toEqual([]);
     expect(gitlab.requests.slice(since).filter((r) => r.server === 'auth').length).toBeLessThanOrEqual(2);
     await logs.waitFor((l) => JSON.stringify(l).includes('authRealmHosts'));
@@ -383,9 +382,9 @@ describe('Harbor: realm /service/token, service harbor-registry, robot$ accounts
   it('anonymous against a private project, and a wrong robot secret: an error, never a loop', async () => {
     const anon = await wharfFor({ name: 'harbor.example.com', url: harbor.url });
     let since = harbor.realm!.requests.length;
-    const anonymous = await manifestAnswer(anon, 'harbor.example.com', 'wharf/app', '1.0');
-    expect(anonymous.status).toBeGreaterThanOrEqual(400);
-    expect(anonymous.status).toBeLessThan(500);
+    // With no credentials configured, a 401 to a fresh anonymous token cannot be told from a
+    // repository that does not exist (Docker Hub answers both so): wharf says unknown.
+    expect(await manifestAnswer(anon, 'harbor.example.com', 'wharf/app', '1.0')).toEqual({ status: 404, code: 'MANIFEST_UNKNOWN' });
     expect(harbor.realm!.requests.length - since).toBeLessThanOrEqual(2);
 
     const wrong = await wharfFor({ name: 'harbor.example.com', url: harbor.url, username: robot.username, password: 'wrong' });

@@ -167,6 +167,28 @@ describe('UpstreamClient: a realm outside the upstream\'s side', () => {
     expect(withheld[0]).toContain('authRealmHosts');
     expect(withheld[0]).not.toContain('secret-pw');
   });
+
+  it('returns a 401 to the anonymous token as a denial: the withheld credentials were needed', async () => {
+    const auth = await serve((_req, res) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ token: 'anonymous' }));
+    });
+    const elsewhere = auth.url.replace('127.0.0.1', 'localhost');
+    const registry = await serve((_req, res) => {
+      res.statusCode = 401;
+      res.setHeader('www-authenticate', `Bearer realm="${elsewhere}/jwt/auth",service="container_registry"`);
+      res.end();
+    });
+    const c = new UpstreamClient({
+      upstream: { name: 'test.io', url: registry.url, username: 'gitlab-ci-token', password: 'job-token', redirectHosts: [], authRealmHosts: [] },
+      timeouts: { connectMs: 1000, headersMs: 2000, bodyIdleMs: 2000, manifestTotalMs: 5000, blobMinBytesPerSecond: 0, blobRateWindowMs: 10000 },
+    });
+    clients.push(c);
+    expect(await get(c, '/v2/g/p/manifests/1', 'g/p')).toMatchObject({ status: 401, authRejected: false });
+    expect(auth.seen).toHaveLength(1);
+    // Without credentials configured, the same 401 is the registry's "no such repository".
+    expect(await get(client(registry.url), '/v2/g/p/manifests/1', 'g/p')).toMatchObject({ status: 401, authRejected: true });
+  });
 });
 
 describe('UpstreamClient: Basic credentials', () => {
