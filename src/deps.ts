@@ -27,6 +27,7 @@ import { FillRegistry } from './proxy/fill-registry.ts';
 import { ManifestService } from './proxy/manifest-service.ts';
 import { ReferrersService } from './proxy/referrers-service.ts';
 import { TagListService } from './proxy/tag-list-service.ts';
+import { PrefetchService } from './proxy/prefetch-service.ts';
 import type { AppDeps } from './app.ts';
 import { chooseFileSender } from './http/file-sender.ts';
 import { RequestObserver } from './http/request-observer.ts';
@@ -101,6 +102,7 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
     sharedBlobs || cluster ? new FillOrigins({ shared: sharedBlobs?.shared, leases: cluster?.leases, peers: cluster?.peers, metrics, logger }) : undefined;
   const blobs = new BlobService({ store: blobStore, logger, guard, fills, accounting, links, verifiedRangesOnly: config.cache.verifiedRangesOnly, origins });
   const referrers = new ReferrersService({ store: manifestStore, tagTtlSeconds: config.cache.tagTtlSeconds, logger });
+  const prefetch = config.upstreams.some((u) => u.prefetch) ? new PrefetchService({ blobs, metrics, logger }) : undefined;
   const manifests = ManifestService.fromConfig(config, manifestStore, logger, links, referrers);
   const tagLists = new TagListService({
     store: manifestStore,
@@ -138,6 +140,7 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
     manifests,
     tagLists,
     referrers,
+    prefetch,
     files: chooseFileSender(config.sendfile, logger),
     observer,
     manifestFastPath: new ManifestFastPath({ router, manifests, observer, gate: access?.gate, manifestServed: (m) => accounting.manifestServed(m) }),

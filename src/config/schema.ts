@@ -129,6 +129,8 @@ export const upstreamSchema = z
     repositories: proxyFilterSchema.optional(),
     /** What wharf asks of this upstream at most (upstream-limiter.ts). Unset: no caps. */
     limits: upstreamLimitsSchema.optional(),
+    /** After serving an image manifest, fetch its blobs not cached yet in the background. */
+    prefetch: z.boolean().default(false),
   })
   .refine((u) => !(u.password && u.passwordFile), {
     message: 'set password or passwordFile, not both',

@@ -19,6 +19,8 @@ export async function serveManifest(
   method: string,
   res: ServerResponse,
   accept: string | undefined,
+  /** Told of a manifest sent to a client by GET (prefetch-service.ts). */
+  onServed?: (manifest: StoredManifest) => void,
 ): Promise<Response> {
   let { manifest, cache } = await manifests.get(route.upstream, route.repository, reference);
   const byDigest = looksLikeDigest(reference);
@@ -31,7 +33,10 @@ export async function serveManifest(
   if (negotiated === 'refused' || negotiateManifest(accept, manifest.mediaType, true) !== 'stored') {
     throw new ManifestNotAcceptedError(reference, refusalMessage(manifest.mediaType));
   }
-  if (method === 'GET') accounting.manifestServed(manifest);
+  if (method === 'GET') {
+    accounting.manifestServed(manifest);
+    onServed?.(manifest);
+  }
   return manifestResponse(res, manifest, cache, route.namespace, method);
 }
 

@@ -14,6 +14,7 @@ import { serveManifest } from './manifest-route.ts';
 import { getBlob, headBlob } from './blob-route.ts';
 import { serveTagList } from './tags-route.ts';
 import { serveReferrers } from './referrers-route.ts';
+import type { PrefetchService } from '../proxy/prefetch-service.ts';
 import type { ReferrersService } from '../proxy/referrers-service.ts';
 import { API_VERSION_HEADERS } from './registry-headers.ts';
 import type { WharfEnv } from './wharf-env.ts';
@@ -29,6 +30,8 @@ export interface RegistryServices {
   readonly tagLists: TagListService;
   readonly referrers: ReferrersService;
   readonly files: FileSender;
+  /** Set when an upstream prefetches (upstreams[].prefetch). */
+  readonly prefetch?: PrefetchService | undefined;
 }
 
 const BASE_BODY = '{}';
@@ -69,7 +72,9 @@ export async function handleRegistryRequest(c: Context<WharfEnv>, services: Regi
   gate?.checkPull(c.get('identity'), { upstream: route.upstream.name, repository: route.repository, asked: scopeName(target.name, route) }, c.get('gateRequest'));
   switch (target.kind) {
     case 'manifest':
-      return serveManifest(services.manifests, services.accounting, route, target.reference, method, c.env.outgoing, c.req.header('accept'));
+      return serveManifest(services.manifests, services.accounting, route, target.reference, method, c.env.outgoing, c.req.header('accept'), (m) =>
+        services.prefetch?.manifestServed(route.upstream, route.repository, m),
+      );
     case 'blob':
       return method === 'HEAD'
         ? headBlob(services.blobs, route, target.digest, c.env.outgoing)

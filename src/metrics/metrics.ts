@@ -56,6 +56,7 @@ export class Metrics {
   readonly auth: Counter<'result' | 'kind'>;
   readonly fillLeases: Counter<'outcome'>;
   readonly upstreamWaiting: Gauge<'upstream'>;
+  readonly prefetches: Counter<'upstream' | 'outcome'>;
   readonly fillBytes: Counter<'origin'>;
   readonly sharedPublishes: Counter<'result'>;
   readonly s3Requests: Histogram<'operation' | 'outcome'>;
@@ -99,6 +100,7 @@ export class Metrics {
     this.cacheEvictions = counter('wharf_cache_evictions_total', 'Blobs evicted from the cache');
     this.manifestStoreOperations = counter('wharf_manifest_store_operations_total', 'Manifest store operations that reached the backend', ['backend', 'operation']);
     this.manifestStoreErrors = counter('wharf_manifest_store_errors_total', 'Manifest store operations that failed (the request went on without the store)', ['backend', 'operation']);
+    this.prefetches = counter('wharf_prefetched_blobs_total', 'Blobs of a served manifest fetched ahead of any client (upstreams[].prefetch), by outcome: started, cached (already there or filling), skipped (disk full, offline, failed)', ['upstream', 'outcome']);
     this.upstreamWaiting = gauge('wharf_upstream_requests_waiting', "Requests waiting in line for a turn under the upstream's limits (upstreams[].limits)", ['upstream']);
     this.fillLeases = counter('wharf_fill_leases_total', 'Blob fills by how the replicas shared them: won (this replica fetched it), followed (streamed from the replica that did), taken-over (that replica died; the rest came from the upstream), peer-failed and unavailable (Redis away) both fetched it again', ['outcome']);
     this.fillBytes = counter('wharf_blob_fill_bytes_total', "Bytes brought into this replica's disk cache, by origin: upstream, s3 (the shared store) or peer (another replica)", ['origin']);

@@ -170,6 +170,29 @@ export class BlobService {
     return { kind: 'cached', info };
   }
 
+  /**
+   * Starts a fill of a blob no client asked for yet (prefetch-service.ts), unless it is cached,
+   * filling, or the disk cannot take it. Resolves once the fill has started (or will not).
+   */
+  async prefetch(upstream: Upstream, repository: string, digest: string): Promise<'started' | 'cached' | 'skipped'> {
+    if (this.#fills.get(digest) || (await this.#store.stat(digest))) return 'cached';
+    if (this.#guard.bypassing || (upstream.offline && !this.#origins?.sharesBlobs) || this.#fills.get(digest)) return 'skipped';
+    try {
+      await this.#fills.start(digest, () => this.#starter.start(upstream, repository, digest));
+      return 'started';
+    } catch (err) {
+      // The disk could not take it: nobody is waiting for these bytes.
+      if (err instanceof CacheUnwritableError) err.response.body.destroy();
+      return 'skipped';
+    }
+  }
+
+  /** Resolves when the digest's running fill (if any) has ended, however it ended. */
+  async whenFilled(digest: string): Promise<void> {
+    const fill = await this.#fills.get(digest)?.catch(() => undefined);
+    if (fill) await this.#fills.finished(fill);
+  }
+
   /** Waits for running fills to settle (used at shutdown and by tests). */
   settled(): Promise<void> {
     return this.#fills.settled();

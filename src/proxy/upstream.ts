@@ -54,6 +54,8 @@ export interface UpstreamSettings {
 export interface Upstream extends ConfiguredUpstream {
   /** An upstream silent for this long is unresponsive: cached copies are served instead. */
   readonly staleAfterMs: number;
+  /** upstreams[].prefetch: fetch a served manifest's blobs ahead of the clients. */
+  readonly prefetch: boolean;
   /** This upstream's deadlines (the global ones where it sets none). */
   readonly timeouts: UpstreamTimeouts;
   get(ask: UpstreamAsk): Promise<UpstreamOk>;
@@ -73,6 +75,7 @@ export class HttpUpstream implements Upstream {
   /** Serve only the cache; never send this upstream a request. */
   readonly offline: boolean;
   readonly staleAfterMs: number;
+  readonly prefetch: boolean;
   /** This upstream's deadlines (the global ones where it sets none). */
   readonly timeouts: UpstreamTimeouts;
   readonly breaker: CircuitBreaker;
@@ -89,6 +92,7 @@ export class HttpUpstream implements Upstream {
     this.libraryPrefix = target.libraryPrefix;
     this.offline = settings.offline;
     this.staleAfterMs = settings.staleAfterMs;
+    this.prefetch = target.prefetch;
     this.timeouts = target.timeouts;
     this.metrics = deps.metrics;
     this.#log = deps.logger;

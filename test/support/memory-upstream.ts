@@ -35,6 +35,7 @@ export class MemoryUpstream implements Upstream {
   readonly libraryPrefix = false;
   readonly offline: boolean;
   readonly staleAfterMs: number;
+  readonly prefetch = false;
   readonly timeouts: UpstreamTimeouts = { connectMs: 1000, headersMs: 1000, bodyIdleMs: 1000, manifestTotalMs: 1000, blobMinBytesPerSecond: 0, blobRateWindowMs: 1000 };
   readonly calls: Call[] = [];
   readonly stale: Array<'manifest' | 'tags'> = [];

@@ -21,6 +21,7 @@ export interface WharfOptions {
     timeouts?: WharfOptions['timeouts'];
     repositories?: { allow?: string[]; deny?: string[] };
     limits?: { maxConcurrent?: number; requestsPerSecond?: number; burst?: number; maxWaitMs?: number };
+    prefetch?: boolean;
   }>;
   /** The auth block as in the config file (src/config/auth-schema.ts). */
   auth?: Record<string, unknown>;
