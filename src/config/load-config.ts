@@ -129,7 +129,7 @@ function resolveTlsPaths(tls: NonNullable<ParsedConfig['tls']>, cwd: string): No
 
 /** Names only: an offline wharf never dials them (the URL says so if it ever shows up). */
 function offlineRegistries(): UpstreamConfig[] {
-  return OFFLINE_REGISTRIES.map((name) => ({ name, url: 'http://offline.invalid', default: name === 'docker.io', libraryPrefix: name === 'docker.io', redirectHosts: [], authRealmHosts: [], prefetch: false }));
+  return OFFLINE_REGISTRIES.map((name) => ({ name, url: 'http://offline.invalid', default: name === 'docker.io', libraryPrefix: name === 'docker.io', redirectHosts: [], authRealmHosts: [], prefetch: false, fallbackUrls: [] }));
 }
 
 /** A log-safe copy of the config: passwords and URL credentials become "***". */

@@ -108,6 +108,11 @@ export const upstreamSchema = z
   .strictObject({
     name: registryName,
     url: httpUrl,
+    /**
+     * Other addresses of the same content (mirrors), tried in order when url gives no answer,
+     * an error answer or a 404; the last one's answer stands. Each gets this upstream's credentials.
+     */
+    fallbackUrls: z.array(httpUrl).max(8).default([]),
     default: z.boolean().default(false),
     username: z.string().min(1).optional(),
     password: z.string().min(1).optional(),

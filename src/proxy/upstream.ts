@@ -80,7 +80,7 @@ export class HttpUpstream implements Upstream {
   readonly timeouts: UpstreamTimeouts;
   readonly breaker: CircuitBreaker;
   readonly metrics: Metrics;
-  readonly #client: UpstreamClient;
+  readonly #clients: readonly UpstreamClient[];
   readonly #log: Logger;
   readonly #limiter: UpstreamLimiter;
   readonly #maxWaitMs: number;
@@ -98,11 +98,15 @@ export class HttpUpstream implements Upstream {
     this.#log = deps.logger;
     this.#limiter = new UpstreamLimiter(target.limits ?? {});
     this.#maxWaitMs = target.limits?.maxWaitMs ?? 30_000;
-    this.#client = new UpstreamClient({
-      upstream: target,
-      timeouts: target.timeouts,
-      onCredentialsWithheld: (realm, why) => deps.logger.warn({ upstream: target.name, realm }, `token realm refused: ${why}`),
-    });
+    // url first, then each fallback URL, in order: one client each (its own pools, tokens, challenges).
+    this.#clients = [target.url, ...target.fallbackUrls].map(
+      (url) =>
+        new UpstreamClient({
+          upstream: { ...target, url },
+          timeouts: target.timeouts,
+          onCredentialsWithheld: (realm, why) => deps.logger.warn({ upstream: target.name, realm }, `token realm refused: ${why}`),
+        }),
+    );
     const { logger, metrics } = deps;
     this.breaker = new CircuitBreaker({
       ...settings.breaker,
@@ -161,7 +165,7 @@ export class HttpUpstream implements Upstream {
   async close(): Promise<void> {
     this.#limiter.close();
     this.breaker.stop();
-    await this.#client.close();
+    await Promise.all(this.#clients.map((c) => c.close()));
   }
 
   async #expectOk(ask: UpstreamAsk, res: UpstreamResponse): Promise<UpstreamOk> {
@@ -235,7 +239,7 @@ export class HttpUpstream implements Upstream {
       // byte by byte is cut off there.
       const signal = ask.small ? AbortSignal.timeout(this.timeouts.manifestTotalMs) : undefined;
       const headers = ask.accept || ask.range ? { ...(ask.accept && { accept: ask.accept }), ...(ask.range && { range: ask.range }) } : undefined;
-      const res = await this.#client.request({ method, path: ask.path, repository: ask.repository, headers, signal });
+      const res = await this.#firstAnswer({ method, path: ask.path, repository: ask.repository, headers, signal });
       stopTimer();
       this.#recordAnswer(method, res);
       if (isOutage(res.statusCode)) {
@@ -258,6 +262,28 @@ export class HttpUpstream implements Upstream {
     }
   }
 
+  /**
+   * The first usable answer among url and the fallback URLs, in order: one that gives no answer,
+   * an error answer (5xx, 429) or a 404 hands the request to the next; the last one's stands.
+   */
+  async #firstAnswer(req: Parameters<UpstreamClient['request']>[0]): Promise<UpstreamResponse> {
+    const clients = this.#clients;
+    for (let i = 0; ; i++) {
+      const client = clients[i]!;
+      if (i === clients.length - 1) return client.request(req);
+      try {
+        const res = await client.request(req);
+        if (res.statusCode !== 404 && !isOutage(res.statusCode)) return res;
+        await res.body.dump().catch(() => undefined);
+        this.metrics.upstreamFailures.inc({ upstream: this.name, reason: `fallback-after-http-${res.statusCode}` });
+      } catch (err) {
+        if (!(err instanceof UpstreamFailure) || req.signal?.aborted) throw err;
+        this.metrics.upstreamFailures.inc({ upstream: this.name, reason: `fallback-after-${err.kind}` });
+      }
+      this.#log.debug({ upstream: this.name, from: client.baseUrl, to: clients[i + 1]!.baseUrl }, 'trying the next URL of the upstream');
+    }
+  }
+
   #recordAnswer(method: string, res: UpstreamResponse): void {
     const { metrics, name } = this;
     metrics.upstreamRequests.inc({ upstream: name, method, status_class: `${Math.floor(res.statusCode / 100)}xx` });
@@ -268,7 +294,7 @@ export class HttpUpstream implements Upstream {
 
   /** The breaker's background probe: does the upstream's /v2/ answer at all (not 5xx/429)? */
   async #probe(): Promise<boolean> {
-    const res = await this.#client.request({ method: 'GET', path: '/v2/' });
+    const res = await this.#clients[0]!.request({ method: 'GET', path: '/v2/' });
     await res.body.dump();
     return !isOutage(res.statusCode);
   }

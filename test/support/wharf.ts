@@ -22,6 +22,7 @@ export interface WharfOptions {
     repositories?: { allow?: string[]; deny?: string[] };
     limits?: { maxConcurrent?: number; requestsPerSecond?: number; burst?: number; maxWaitMs?: number };
     prefetch?: boolean;
+    fallbackUrls?: string[];
   }>;
   /** The auth block as in the config file (src/config/auth-schema.ts). */
   auth?: Record<string, unknown>;
