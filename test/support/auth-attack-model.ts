@@ -67,6 +67,20 @@ export type Rand = () => number;
 export const chance = (rand: Rand, p: number) => rand() < p;
 export const int = (rand: Rand, max: number) => Math.floor(rand() * max);
 
+/**
+ * A referrers answer for a digest the repository has no referrers for: an empty OCI index (or a
+ * HEAD's empty body). Anything listed would be a descriptor of someone's content.
+ */
+export function emptyReferrers(answer: RawAnswer): string | undefined {
+  if (answer.body.length === 0) return undefined;
+  try {
+    const index = JSON.parse(answer.body.toString('utf8')) as { manifests?: unknown };
+    return Array.isArray(index.manifests) && index.manifests.length === 0 ? undefined : `referrers list is not empty: ${answer.body.toString('latin1').slice(0, 160)}`;
+  } catch {
+    return `a referrers answer that is not JSON: ${answer.body.toString('latin1').slice(0, 80)}`;
+  }
+}
+
 export function single(step: Step): AttackCase['next'] {
   return (answers) => (answers.length === 0 ? step : undefined);
 }

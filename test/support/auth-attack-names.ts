@@ -9,6 +9,7 @@ import {
   bOps,
   chance,
   credential,
+  emptyReferrers,
   int,
   refusal,
   short,
@@ -146,7 +147,9 @@ function namesAllowed(cls: NameClass, op: Op, cred: Credential): { allowed: Outc
     case 'a':
     case 'a-by-ns': {
       if (who === 'none' || who === 'bad') return { allowed: [401], servesA: false };
-      // Under a's name, b's tag is a's own tag; b's digests are unknown there.
+      // Under a's name, b's tag is a's own tag; b's digests are unknown there. Referrers of any
+      // digest are a 200 list (the spec forbids a 404): what a has, none of b.
+      if (op.what === 'referrers') return { allowed: [200], servesA: false };
       return op.what === 'tag' || op.what === 'tags' ? { allowed: [200], servesA: true } : { allowed: [404], servesA: false };
     }
   }
@@ -159,7 +162,8 @@ export function namesCase(w: World, rand: Rand): Built {
   const cred = someCaller(w, rand);
   const { allowed, servesA } = namesAllowed(cls, op, cred);
   const { request, summary } = ask(w, rand, `/v2/${name}/${op.path}${query}`, cred);
-  return { variant: `${cls} name ${short(name, 40)}${query} ${op.what}`, next: single({ request, summary, allowed, servesA }) };
+  const check = op.what === 'referrers' ? emptyReferrers : undefined;
+  return { variant: `${cls} name ${short(name, 40)}${query} ${op.what}`, next: single({ request, summary, allowed, servesA, ...(check && { check }) }) };
 }
 
 function digestRefs(hex: string): Array<readonly [string, 'node400' | 'malformed']> {
@@ -223,7 +227,9 @@ export function digestsCase(w: World, rand: Rand): Built {
     [name, query] = pick(rand, A_NAMES);
     ref = pick(rand, exact);
     if (chance(rand, 0.15)) ref = ref.replace(':', pick(rand, ['%3A', '%3a']));
-    allowed = cred.who === 'none' ? [401] : [404];
+    // Referrers of any digest are a 200 list (the spec forbids a 404 there) holding what a's own
+    // manifests and upstream list: none for b's digest. The judge still refuses any byte of b.
+    allowed = cred.who === 'none' ? [401] : endpoint === 'referrers' ? [200] : [404];
     variant = `b's digest under a (${endpoint})`;
   } else if (shape < 0.75) {
     name = pick(rand, MADE_UP);
@@ -236,10 +242,12 @@ export function digestsCase(w: World, rand: Rand): Built {
     ref = malformed;
     // After a '#', the query is part of the fragment: `acme/a` then routes to docker.io, not a's ghcr.io.
     const lostNs = malformed.includes('#') && query.startsWith('?ns=') && !name.startsWith('ghcr.io/');
-    allowed = how === 'node400' ? [400] : cred.who === 'none' ? [401] : lostNs ? [refusal(cred.who)] : [400, 404];
+    // A digest mangled into another well-formed one is, for referrers, a digest with no referrers (200).
+    const unknown: Outcome[] = endpoint === 'referrers' ? [200, 400] : [400, 404];
+    allowed = how === 'node400' ? [400] : cred.who === 'none' ? [401] : lostNs ? [refusal(cred.who)] : unknown;
     variant = `malformed digest under a (${endpoint})`;
   }
   const { request, summary } = ask(w, rand, `/v2/${name}/${endpoint}/${ref}${query}`, cred, { extra });
-  return { variant, next: single({ request, summary, allowed }) };
+  return { variant, next: single({ request, summary, allowed, ...(endpoint === 'referrers' && { check: emptyReferrers }) }) };
 }
 

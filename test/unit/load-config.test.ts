@@ -84,7 +84,7 @@ describe('loadConfig: defaults and file choice', () => {
     });
     expect(config.redis.url).toBeUndefined();
     const timeouts = { connectMs: 3000, headersMs: 5000, bodyIdleMs: 30000, manifestTotalMs: 10000, blobMinBytesPerSecond: 16384, blobRateWindowMs: 10000 };
-    const hosts = { redirectHosts: [], authRealmHosts: [] };
+    const hosts = { redirectHosts: [], authRealmHosts: [], fallbackUrls: [], prefetch: false };
     expect(config.upstreams).toEqual([
       { name: 'docker.io', url: 'https://registry-1.docker.io', default: true, libraryPrefix: true, timeouts, ...hosts },
       { name: 'ghcr.io', url: 'https://ghcr.io', default: false, libraryPrefix: false, timeouts, ...hosts },
