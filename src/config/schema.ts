@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { authSchema, proxyFilterSchema } from './auth-schema.ts';
 import { blobsSchema, clusterSchema } from './scale-out-schema.ts';
+import { credentialHelperSchema } from './upstream-credentials-schema.ts';
 import { splitPattern } from '../proxy/tag-freshness.ts';
 
 const hostPort = z
@@ -117,6 +118,7 @@ export const upstreamSchema = z
     username: z.string().min(1).optional(),
     password: z.string().min(1).optional(),
     passwordFile: z.string().min(1).optional(),
+    credentialHelper: credentialHelperSchema.optional(),
     /** Prefix single-segment repositories with library/ (Docker Hub official images). */
     libraryPrefix: z.boolean().optional(),
     timeouts: upstreamTimeoutsSchema.optional(),
@@ -140,6 +142,10 @@ export const upstreamSchema = z
   .refine((u) => !(u.password && u.passwordFile), {
     message: 'set password or passwordFile, not both',
     path: ['password'],
+  })
+  .refine((u) => !(u.credentialHelper && (u.username || u.password || u.passwordFile)), {
+    message: 'set credentialHelper or username/password/passwordFile, not both',
+    path: ['credentialHelper'],
   })
   .refine((u) => !((u.password || u.passwordFile) && !u.username), {
     message: 'a password needs a username',

@@ -2,11 +2,15 @@
 // redirects to, another registry): the registry auth dance for that host. Its challenge is
 // remembered per origin and answered for the repository of that hop's path, Bearer tokens are
 // cached per (realm, service, scope, with or without credentials), and the configured
-// credentials go only where CredentialPolicy allows.
+// credentials go only where CredentialPolicy allows. The credentials come from a CredentialSource
+// (credential-source.ts: config, a passwordFile read again on change, a credential helper), asked
+// on each use; when the upstream rejects them the source is told and asked once more, and a
+// request is retried with what it gives at most once: then the client hears "denied".
 import { LRUCache } from 'lru-cache';
 import { UpstreamDeniedError, UpstreamProtocolError } from '../errors.ts';
 import { parseAuthChallenge, type AuthChallenge } from './auth-challenge.ts';
 import { CredentialPolicy } from './credential-policy.ts';
+import { CredentialHelperError, credentialSourceFor, type CredentialSource, type Credentials } from './credential-source.ts';
 import { BodyTooLargeError, readBounded } from './read-body.ts';
 import { DEFAULT_TOKEN_LIFETIME_SECONDS, TokenCache, type IssuedToken, type TokenKey } from './token-cache.ts';
 import { toUpstreamFailure, UpstreamFailure } from './upstream-failure.ts';
@@ -29,7 +33,8 @@ export interface HopAuthOptions {
 
 export class HopAuth {
   readonly #name: string;
-  readonly #basicAuth: string | undefined;
+  /** Undefined: the upstream has no credentials configured (every request anonymous). */
+  readonly #source: CredentialSource | undefined;
   readonly #credentials: CredentialPolicy;
   readonly #tokens = new TokenCache();
   readonly #options: HopAuthOptions;
@@ -42,7 +47,7 @@ export class HopAuth {
     const { target } = options;
     this.#options = options;
     this.#name = target.name;
-    this.#basicAuth = target.username !== undefined ? `Basic ${Buffer.from(`${target.username}:${target.password ?? ''}`).toString('base64')}` : undefined;
+    this.#source = credentialSourceFor(target);
     this.#credentials = new CredentialPolicy(target.url, target.authRealmHosts);
   }
 
@@ -59,6 +64,16 @@ export class HopAuth {
     this.#challenges.set(hop.url.origin, challenge);
     await first.body.dump();
     const second = await dispatch(withAuthorization(hop, retry.authorization));
+    // Basic credentials from a file or helper rejected: look again once and retry once with what changed.
+    if (second.statusCode === 401 && retry.basic && !retry.refreshed && this.#source?.refreshable) {
+      this.#source.invalidate(retry.basic);
+      const again = await this.#basicFor(hop.url);
+      if (again && again.authorization !== retry.authorization) {
+        await second.body.dump();
+        const third = await dispatch(withAuthorization(hop, again.authorization));
+        return { ...third, authRejected: false };
+      }
+    }
     return { ...second, authRejected: second.statusCode === 401 && retry.rejectionMeansUnknown };
   }
 
@@ -68,7 +83,7 @@ export class HopAuth {
       const key = this.#tokenKey(hop, challenge, scope);
       return key && `Bearer ${await this.#tokens.get(key, () => this.#fetchToken(key, dispatch))}`;
     }
-    if (challenge?.scheme === 'basic') return this.#basicFor(hop);
+    if (challenge?.scheme === 'basic') return (await this.#basicFor(hop))?.authorization;
     return undefined;
   }
 
@@ -80,21 +95,50 @@ export class HopAuth {
    * fetched without credentials we withheld (a realm outside the upstream's side) says they
    * were needed: the client must hear "denied", not "manifest unknown".
    */
-  async #retryAuthorization(hop: URL, challenge: AuthChallenge, scope: string | undefined, sent: string | undefined, dispatch: HopDispatch): Promise<{ authorization: string; rejectionMeansUnknown: boolean } | undefined> {
+  async #retryAuthorization(
+    hop: URL,
+    challenge: AuthChallenge,
+    scope: string | undefined,
+    sent: string | undefined,
+    dispatch: HopDispatch,
+  ): Promise<{ authorization: string; rejectionMeansUnknown: boolean; basic?: Credentials; refreshed?: boolean } | undefined> {
     if (challenge.scheme === 'basic') {
-      const basic = this.#basicFor(hop);
-      return basic !== undefined && sent !== basic ? { authorization: basic, rejectionMeansUnknown: false } : undefined;
+      let basic = await this.#basicFor(hop);
+      let refreshed = false;
+      // The very credentials just rejected: the source may have others by now (a rotated file, a helper's new answer).
+      if (basic && basic.authorization === sent && this.#source?.refreshable) {
+        this.#source.invalidate(basic.credentials);
+        basic = await this.#basicFor(hop);
+        refreshed = true;
+      }
+      return basic !== undefined && sent !== basic.authorization ? { authorization: basic.authorization, rejectionMeansUnknown: false, basic: basic.credentials, refreshed } : undefined;
     }
     const key = this.#tokenKey(hop, challenge, challenge.params.scope ?? scope);
     if (!key) return undefined;
     if (sent?.startsWith('Bearer ')) this.#tokens.invalidate(key, sent.slice('Bearer '.length));
     const token = await this.#tokens.get(key, () => this.#fetchToken(key, dispatch));
-    return { authorization: `Bearer ${token}`, rejectionMeansUnknown: key.credentialed || this.#basicAuth === undefined };
+    // A 401 to a token fetched with credentials (or with none configured) means "no such
+    // repository"; one fetched without the credentials we lack (a helper that had none) means "denied".
+    const hadCredentials = key.credentialed && (await this.#currentCredentials()) !== undefined;
+    return { authorization: `Bearer ${token}`, rejectionMeansUnknown: hadCredentials || this.#source === undefined };
   }
 
-  /** Basic credentials go to the upstream's own origin only. */
-  #basicFor(hop: URL): string | undefined {
-    return this.#credentials.isOwnOrigin(hop) ? this.#basicAuth : undefined;
+  /** Basic credentials go to the upstream's own origin only (an identity token is no password). */
+  async #basicFor(hop: URL): Promise<{ authorization: string; credentials: Credentials } | undefined> {
+    if (!this.#source || !this.#credentials.isOwnOrigin(hop)) return undefined;
+    const credentials = await this.#currentCredentials();
+    if (!credentials || credentials.identityToken) return undefined;
+    return { authorization: basicAuthorization(credentials), credentials };
+  }
+
+  /** What the source gives now; a helper that fails is the upstream's auth failing, for the client. */
+  async #currentCredentials(): Promise<Credentials | undefined> {
+    try {
+      return await this.#source?.get();
+    } catch (err) {
+      if (err instanceof CredentialHelperError) throw new UpstreamFailure(this.#name, 'auth-server', err.message, { cause: err });
+      throw err;
+    }
   }
 
   #tokenKey(hop: URL, challenge: AuthChallenge, scope: string | undefined): TokenKey | undefined {
@@ -104,8 +148,8 @@ export class HopAuth {
       this.#withheld(realm, 'an http:// token realm for an https:// upstream is not used');
       return undefined;
     }
-    const credentialed = this.#basicAuth !== undefined && this.#credentials.mayUseCredentials(hop, realm);
-    if (this.#basicAuth !== undefined && !credentialed) this.#withheld(realm, 'the challenge points outside the upstream\'s side; credentials withheld (list the host in authRealmHosts to allow it)');
+    const credentialed = this.#source !== undefined && this.#credentials.mayUseCredentials(hop, realm);
+    if (this.#source !== undefined && !credentialed) this.#withheld(realm, 'the challenge points outside the upstream\'s side; credentials withheld (list the host in authRealmHosts to allow it)');
     return { realm: realm.href, service: challenge.params.service, scope, credentialed };
   }
 
@@ -115,19 +159,21 @@ export class HopAuth {
     this.#options.onWithheld?.(realm.origin, why);
   }
 
-  /** GET realm?service=&scope= (Docker token spec), with our Basic credentials where allowed. */
+  /**
+   * A token for key: with credentials where allowed, GET realm?service=&scope= with Basic (the
+   * Docker token spec), or for an identity token POST realm with the OAuth2 refresh_token grant.
+   * Credentials the realm rejects: the source is told, asked again, and the realm asked once
+   * more with what it gives (a rotated file, a helper's new answer); then "denied".
+   */
   async #fetchToken(key: TokenKey, dispatch: HopDispatch): Promise<IssuedToken> {
-    const url = new URL(key.realm);
-    if (key.service !== undefined) url.searchParams.set('service', key.service);
-    if (key.scope !== undefined) url.searchParams.set('scope', key.scope);
-    try {
-      this.#options.checkUrl(url);
-    } catch (err) {
-      throw new UpstreamProtocolError(this.#name, (err as Error).message);
+    const credentials = key.credentialed ? await this.#currentCredentials() : undefined;
+    let res = await this.#askRealm(key, credentials, dispatch);
+    if ((res.statusCode === 401 || res.statusCode === 403) && credentials && this.#source?.refreshable) {
+      await res.body.dump();
+      this.#source.invalidate(credentials);
+      this.#tokens.forgetCredentialed();
+      res = await this.#askRealm(key, await this.#currentCredentials(), dispatch);
     }
-    const headers: Record<string, string> = { 'user-agent': this.#options.userAgent, accept: 'application/json' };
-    if (key.credentialed && this.#basicAuth) headers.authorization = this.#basicAuth;
-    const res = await dispatch({ method: 'GET', url, headers, signal: AbortSignal.timeout(this.#options.tokenTimeoutMs) });
     if (res.statusCode === 401 || res.statusCode === 403) {
       await res.body.dump();
       throw new UpstreamDeniedError(this.#name, res.statusCode);
@@ -145,6 +191,34 @@ export class HopAuth {
     );
     return parseTokenResponse(this.#name, text);
   }
+
+  #askRealm(key: TokenKey, credentials: Credentials | undefined, dispatch: HopDispatch) {
+    const url = new URL(key.realm);
+    const headers: Record<string, string> = { 'user-agent': this.#options.userAgent, accept: 'application/json' };
+    let body: string | undefined;
+    if (credentials?.identityToken) {
+      // distribution's token spec, "OAuth2 token": refresh_token grant, form-encoded, answer in access_token.
+      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: credentials.secret, client_id: 'wharf' });
+      if (key.service !== undefined) form.set('service', key.service);
+      if (key.scope !== undefined) form.set('scope', key.scope);
+      body = form.toString();
+      headers['content-type'] = 'application/x-www-form-urlencoded';
+    } else {
+      if (key.service !== undefined) url.searchParams.set('service', key.service);
+      if (key.scope !== undefined) url.searchParams.set('scope', key.scope);
+      if (credentials) headers.authorization = basicAuthorization(credentials);
+    }
+    try {
+      this.#options.checkUrl(url);
+    } catch (err) {
+      throw new UpstreamProtocolError(this.#name, (err as Error).message);
+    }
+    return dispatch({ method: body === undefined ? 'GET' : 'POST', url, headers, body, signal: AbortSignal.timeout(this.#options.tokenTimeoutMs) });
+  }
+}
+
+function basicAuthorization(credentials: Credentials): string {
+  return `Basic ${Buffer.from(`${credentials.username}:${credentials.secret}`).toString('base64')}`;
 }
 
 function withAuthorization(hop: Hop, authorization: string | undefined): Hop {

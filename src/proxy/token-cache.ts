@@ -49,6 +49,11 @@ export class TokenCache {
     const id = keyId(key);
     if (this.#tokens.get(id) === token) this.#tokens.delete(id);
   }
+
+  /** Forgets every token fetched with credentials: the credentials were rejected or replaced. */
+  forgetCredentialed(): void {
+    for (const id of [...this.#tokens.keys()]) if (id.endsWith('\n1')) this.#tokens.delete(id);
+  }
 }
 
 function keyId(key: TokenKey): string {

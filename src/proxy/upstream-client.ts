@@ -15,7 +15,8 @@ import { createTransport, type Transport } from './upstream-transport.ts';
  * credentials, and the hosts its redirects (redirectHosts) and token realms (authRealmHosts)
  * may lead to beyond the defaults.
  */
-export type UpstreamTarget = Pick<Config['upstreams'][number], 'name' | 'url' | 'username' | 'password' | 'redirectHosts' | 'authRealmHosts'>;
+export type UpstreamTarget = Pick<Config['upstreams'][number], 'name' | 'url' | 'username' | 'password' | 'redirectHosts' | 'authRealmHosts'> &
+  Partial<Pick<Config['upstreams'][number], 'passwordFile' | 'credentialHelper'>>;
 
 export interface UpstreamTimeouts {
   /** TCP (and TLS) connection setup. */

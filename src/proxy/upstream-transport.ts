@@ -10,9 +10,11 @@ import type { UpstreamResponse } from './upstream-client.ts';
 
 /** One request to one host: no redirects followed, no auth added. */
 export interface Hop {
-  readonly method: 'GET' | 'HEAD';
+  /** POST only for OAuth2 token requests (form bodies). */
+  readonly method: 'GET' | 'HEAD' | 'POST';
   readonly url: URL;
   readonly headers: Readonly<Record<string, string>>;
+  readonly body?: string | undefined;
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -42,6 +44,7 @@ export function createTransport(upstream: string, timeouts: { connectMs: number;
       path: hop.url.pathname + hop.url.search,
       method: hop.method,
       headers: hop.headers,
+      ...(hop.body === undefined ? {} : { body: hop.body }),
       signal: hop.signal,
       // undici closes the connection after every HEAD by default (for servers that send a
       // body anyway); registries do not, and a tag revalidation per new TLS connection costs.
