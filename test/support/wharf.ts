@@ -16,6 +16,8 @@ export interface WharfOptions {
     default?: boolean;
     username?: string;
     password?: string;
+    passwordFile?: string;
+    credentialHelper?: { command: string; lifetimeSeconds?: number; serverUrl?: string };
     redirectHosts?: string[];
     authRealmHosts?: string[];
     timeouts?: WharfOptions['timeouts'];

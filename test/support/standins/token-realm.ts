@@ -27,6 +27,12 @@ export interface TokenRealmOptions {
   /** Anonymous token requests without a scope are refused (401), as Artifact Registry does. */
   readonly anonymousNeedsScope?: boolean;
   readonly expiresInSeconds?: number;
+  /**
+   * Identity (refresh) tokens this realm takes in an OAuth2 `POST` with grant_type=refresh_token
+   * (the token spec's "OAuth2 token" flow, as docker login's identity tokens and ACR use it),
+   * each naming the account it stands for. A POST answers `access_token` only.
+   */
+  readonly refreshTokens?: Readonly<Record<string, string>>;
 }
 
 interface Grant {
@@ -39,6 +45,8 @@ export class TokenRealm {
   readonly #grants = new Map<string, Grant>();
   /** Token requests this realm answered (any status). */
   readonly requests: RecordedRequest[] = [];
+  /** The form of each POST token request, in order. */
+  readonly forms: URLSearchParams[] = [];
 
   constructor(options: TokenRealmOptions) {
     this.options = options;
@@ -48,6 +56,7 @@ export class TokenRealm {
   handle(req: IncomingMessage, res: ServerResponse, recorded: RecordedRequest): boolean {
     if (recorded.path !== this.options.path) return false;
     this.requests.push(recorded);
+    if (req.method === 'POST') return this.#oauth2(req, res), true;
     const offered = basicCredentials(req.headers);
     let account: Account | undefined;
     if (req.headers.authorization !== undefined) {
@@ -70,6 +79,29 @@ export class TokenRealm {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ token, access_token: token, expires_in: this.options.expiresInSeconds ?? 300, issued_at: new Date().toISOString() }));
     return true;
+  }
+
+  #oauth2(req: IncomingMessage, res: ServerResponse): void {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+      this.forms.push(form);
+      if (!/^application\/x-www-form-urlencoded/.test(req.headers['content-type'] ?? '')) return deny(res, 400, 'UNSUPPORTED', 'form expected');
+      if (form.get('grant_type') !== 'refresh_token' || !form.get('client_id')) return deny(res, 400, 'UNSUPPORTED', 'unsupported grant');
+      const username = this.options.refreshTokens?.[form.get('refresh_token') ?? ''];
+      const account = username === undefined ? undefined : this.options.accounts.find((a) => a.username === username);
+      if (!account) return deny(res, 401, 'UNAUTHORIZED', 'invalid refresh token');
+      const granted = new Set<string>();
+      for (const scope of (form.get('scope') ?? '').split(' ').filter(Boolean)) {
+        const m = /^repository:(.+):([a-z*,]+)$/.exec(scope);
+        if (m && m[2]!.split(',').includes('pull') && (account.repositories === undefined || account.repositories.includes(m[1]!))) granted.add(m[1]!);
+      }
+      const token = `oauth-${randomBytes(9).toString('hex')}`;
+      this.#grants.set(token, { repositories: granted, account: account.username });
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ access_token: token, expires_in: this.options.expiresInSeconds ?? 300, scope: form.get('scope') ?? '' }));
+    });
   }
 
   /** Whether a Bearer Authorization header carries a token of this realm granting pull of repository. */
