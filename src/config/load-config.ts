@@ -202,6 +202,10 @@ async function resolveUpstream(
     libraryPrefix: libraryPrefix ?? isDockerHub(u),
     timeouts: { ...globalTimeouts, ...timeouts },
   };
+  // A helper given as a relative path is found from the config's directory, as passwordFile is.
+  if (u.credentialHelper && u.credentialHelper.command.includes('/')) {
+    resolved.credentialHelper = { ...u.credentialHelper, command: path.resolve(cwd, u.credentialHelper.command) };
+  }
   if (u.passwordFile !== undefined) {
     const file = path.resolve(cwd, u.passwordFile);
     resolved.passwordFile = file;

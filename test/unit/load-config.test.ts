@@ -345,6 +345,20 @@ upstreams:
     expect(config.upstreams[0]).toMatchObject({ username: 'me', password: 'p@ss word', passwordFile: path.join(dir, 'hub-token') });
   });
 
+  it('takes a credentialHelper (lifetime 3600 s by default, a relative path from cwd) and refuses it beside a password', async () => {
+    const config = await load(`
+upstreams:
+  - { name: ecr, url: "https://123456789012.dkr.ecr.us-east-1.amazonaws.com", credentialHelper: { command: ecr-login } }
+  - { name: own, url: "https://registry.example", credentialHelper: { command: ./bin/helper, lifetimeSeconds: 60, serverUrl: registry.example } }
+`);
+    expect(config.upstreams[0]?.credentialHelper).toEqual({ command: 'ecr-login', lifetimeSeconds: 3600 });
+    expect(config.upstreams[1]?.credentialHelper).toEqual({ command: path.join(dir, 'bin/helper'), lifetimeSeconds: 60, serverUrl: 'registry.example' });
+    const problems = await problemsOf(
+      load(`upstreams:\n  - { name: ecr, url: "https://x.example", username: AWS, password: p, credentialHelper: { command: ecr-login } }\n`),
+    );
+    expect(problems).toEqual(['wharf.yaml: upstreams.0.credentialHelper: set credentialHelper or username/password/passwordFile, not both']);
+  });
+
   it('lets the environment password win over passwordFile', async () => {
     const config = await load(
       `upstreams:\n  - { name: docker.io, url: "https://registry-1.docker.io", username: me, passwordFile: /does/not/exist }\n`,
