@@ -10,7 +10,7 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGenericTokenRegistry, type Account, type Standin } from '../support/registry-standins.ts';
+import { startArtifactory, startGenericTokenRegistry, type Account, type Standin } from '../support/registry-standins.ts';
 import { basicCredentials } from '../support/standins/recording-server.ts';
 import { makeImage, sha256 } from '../support/test-images.ts';
 import { startWharf, type TestWharf, type WharfOptions } from '../support/wharf.ts';
@@ -185,6 +185,33 @@ describe('credential helper (the exec protocol, a helper on PATH)', () => {
     expect(answer.status).toBeGreaterThanOrEqual(500);
     expect(await h.calls()).toHaveLength(1);
     expect(reg.realm!.requests.length).toBe(0);
+  });
+});
+
+describe('credential helper for a Basic upstream (Artifactory\'s Basic realm)', () => {
+  it('rotated: the old Basic rejected, the helper run again at once, one retry succeeds; revoked: one more try, then 403 DENIED', async () => {
+    const h = await helper('basicrot');
+    await h.answer({ Username: 'puller', Secret: 'old' });
+    const accounts: Account[] = [{ username: 'puller', password: 'old' }];
+    const reg = await startArtifactory({ shape: 'basic', repoKey: 'docker-remote', repository: REPO, tag: 'v1', image: img, accounts });
+    running.push(reg);
+    const wharf = await wharfFor({ name: 'dyn.test', url: reg.url, credentialHelper: { command: 'basicrot' } });
+    expect(await manifest(wharf)).toEqual({ status: 200, code: undefined });
+    expect(await h.calls()).toHaveLength(1);
+
+    accounts[0] = { username: 'puller', password: 'new' };
+    await h.answer({ Username: 'puller', Secret: 'new' });
+    let before = reg.registry.requests.length;
+    expect(await manifest(wharf)).toEqual({ status: 200, code: undefined });
+    expect(await h.calls()).toHaveLength(2);
+    const passwords = (from: number) => reg.registry.requests.slice(from).map((r) => basicCredentials(r.headers)?.password ?? '-');
+    expect(passwords(before)).toEqual(['old', 'new']);
+
+    accounts[0] = { username: 'puller', password: 'newer' };
+    before = reg.registry.requests.length;
+    expect(await manifest(wharf)).toEqual({ status: 403, code: 'DENIED' });
+    expect(await h.calls()).toHaveLength(3);
+    expect(passwords(before)).toEqual(['new']);
   });
 });
 
