@@ -272,7 +272,22 @@ const has = (cmd: string) => {
 };
 
 describe('Debian credential helpers, the real binaries', () => {
-  it.skipIf(!has('docker-credential-ecr-login'))('ecr-login without AWS credentials says "not found": wharf pulls anonymously, and a private repository is 403 DENIED', async () => {
+  let metadata: string | undefined;
+  beforeAll(() => {
+    for (const bin of ['docker-credential-ecr-login', 'docker-credential-pass']) {
+      if (!has(bin)) throw new Error(`${bin} is missing: apt-get install amazon-ecr-credential-helper golang-docker-credential-helpers (as .ci/run does)`);
+    }
+    // The helpers inherit wharf's environment: keep ecr-login from asking an instance metadata
+    // address for credentials, so that it answers from what is here (nothing) at once.
+    metadata = process.env.AWS_EC2_METADATA_DISABLED;
+    process.env.AWS_EC2_METADATA_DISABLED = 'true';
+  });
+  afterAll(() => {
+    if (metadata === undefined) delete process.env.AWS_EC2_METADATA_DISABLED;
+    else process.env.AWS_EC2_METADATA_DISABLED = metadata;
+  });
+
+  it('ecr-login without AWS credentials says "not found": wharf pulls anonymously, and a private repository is 403 DENIED', async () => {
     const pub = await registry([], { publicRepositories: [REPO] });
     const w1 = await wharfFor({ name: 'dyn.test', url: pub.url, credentialHelper: { command: 'ecr-login', serverUrl: '123456789012.dkr.ecr.us-east-1.amazonaws.com' } });
     expect(await manifest(w1)).toEqual({ status: 200, code: undefined });
@@ -283,7 +298,7 @@ describe('Debian credential helpers, the real binaries', () => {
     expect(await manifest(w2)).toEqual({ status: 403, code: 'DENIED' });
   });
 
-  it.skipIf(!has('docker-credential-pass'))('pass with an empty store answers an empty pair: anonymous', async () => {
+  it('pass with an empty store answers an empty pair: anonymous', async () => {
     const pub = await registry([], { publicRepositories: [REPO] });
     const wharf = await wharfFor({ name: 'dyn.test', url: pub.url, credentialHelper: { command: 'pass' } });
     expect(await manifest(wharf)).toEqual({ status: 200, code: undefined });

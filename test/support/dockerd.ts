@@ -112,7 +112,10 @@ export async function startDockerd(opts: DockerdOptions = {}): Promise<Dockerd> 
 
 function runDocker(args: readonly string[], env: Record<string, string>, input: string | undefined, timeoutMs: number): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(DOCKER, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    // No /usr/bin on the CLI's PATH: with a docker-credential-secretservice or -pass there
+    // (golang-docker-credential-helpers, which the credential-helper tests use), the CLI would
+    // pick it as its store and `docker login` would need a keyring. The CLI itself needs no PATH.
+    const child = spawn(DOCKER, args, { env: { ...process.env, PATH: '/usr/local/sbin:/usr/sbin:/sbin', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
