@@ -103,8 +103,15 @@ export async function startWharf(opts: WharfOptions): Promise<TestWharf> {
   if (opts.cluster) config.cluster = opts.cluster;
   if (opts.blobs) config.blobs = opts.blobs;
   await writeFile(configPath, stringify(config));
-  const loaded = await loadConfig({ path: configPath, env: {} }).finally(() => rm(configDir, { recursive: true, force: true }));
-  const server = await startServer(loaded, createLogger(loaded.logLevel, opts.logDestination));
+  let server: RunningServer;
+  try {
+    const loaded = await loadConfig({ path: configPath, env: {} }).finally(() => rm(configDir, { recursive: true, force: true }));
+    server = await startServer(loaded, createLogger(loaded.logLevel, opts.logDestination));
+  } catch (err) {
+    // A start that fails (tests that expect it to) leaves no data dir behind.
+    if (ownDir) await rm(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     ...server,
     dataDir,
