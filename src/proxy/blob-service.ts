@@ -6,7 +6,6 @@
 // a Range that would be answered with part of an unverified blob waits for the verified whole.
 // A cached blob, or another repository's running fill, is served under a repository only if
 // the repository is linked to the digest or its upstream confirms it (repository-links.ts).
-import type { Logger } from 'pino';
 import { BlobUnknownError, UpstreamProtocolError, UpstreamUnavailableError, type RegistryError } from '../errors.ts';
 import { DigestMismatchError, type BlobInfo, type BlobStore } from '../cache/blob-store.ts';
 import { parseRange } from '../oci/range.ts';
@@ -20,7 +19,7 @@ import type { FillRegistry } from './fill-registry.ts';
 import type { CacheAccounting } from '../cache/cache-accounting.ts';
 import type { RepositoryLinks } from './repository-links.ts';
 import type { FillOrigins } from '../cluster/fill-origins.ts';
-import { CacheUnwritableError, FillStarter, getUpstreamBlob } from './fill-starter.ts';
+import { CacheUnwritableError, FillStarter, getUpstreamBlob, type FillStarterDeps } from './fill-starter.ts';
 
 export type BlobSource =
   /** filled: this request waited for a fill that stored the blob just now (a miss, not a hit). */
@@ -64,17 +63,12 @@ export class BlobService {
   readonly #origins: FillOrigins | undefined;
   readonly #starter: FillStarter;
 
-  constructor(deps: {
-    store: BlobStore;
-    logger: Logger;
-    guard: CacheWriteGuard;
-    fills: FillRegistry;
-    accounting: CacheAccounting;
-    links: RepositoryLinks;
-    /** cache.verifiedRangesOnly: answer a Range of an uncached blob only from the verified whole. */
-    verifiedRangesOnly?: boolean;
-    origins?: FillOrigins | undefined;
-  }) {
+  constructor(
+    deps: FillStarterDeps & {
+      /** cache.verifiedRangesOnly: answer a Range of an uncached blob only from the verified whole. */
+      readonly verifiedRangesOnly?: boolean;
+    },
+  ) {
     this.#origins = deps.origins;
     this.#verifiedRangesOnly = deps.verifiedRangesOnly ?? false;
     this.#store = deps.store;

@@ -42,6 +42,18 @@ export async function getUpstreamBlob(upstream: Upstream, repository: string, di
   return res;
 }
 
+/** What starting a fill needs; BlobService takes the same, and hands them on. */
+export interface FillStarterDeps {
+  readonly store: BlobStore;
+  readonly logger: Logger;
+  readonly guard: CacheWriteGuard;
+  readonly fills: FillRegistry;
+  readonly accounting: CacheAccounting;
+  readonly links: RepositoryLinks;
+  /** Where else a missing blob may come from (S3, the replica filling it); unset: the upstream only. */
+  readonly origins?: FillOrigins | undefined;
+}
+
 export class FillStarter {
   readonly #store: BlobStore;
   readonly #log: Logger;
@@ -51,15 +63,7 @@ export class FillStarter {
   readonly #links: RepositoryLinks;
   readonly #origins: FillOrigins | undefined;
 
-  constructor(deps: {
-    store: BlobStore;
-    logger: Logger;
-    guard: CacheWriteGuard;
-    fills: FillRegistry;
-    accounting: CacheAccounting;
-    links: RepositoryLinks;
-    origins?: FillOrigins | undefined;
-  }) {
+  constructor(deps: FillStarterDeps) {
     this.#store = deps.store;
     this.#log = deps.logger;
     this.#guard = deps.guard;
