@@ -7,7 +7,7 @@ import { makeImage, type TestImage } from '../support/test-images.ts';
 import { pushImage } from '../support/push-image.ts';
 import { startRedisServer, type RedisServer } from '../support/redis-server.ts';
 import { startWharf, type TestWharf } from '../support/wharf.ts';
-import { pullProblem } from '../support/pull-check.ts';
+import { pullProblem, pullProblemsWhile } from '../support/pull-check.ts';
 import { metricValue } from '../support/metrics.ts';
 
 const TAGS = 12;
@@ -41,25 +41,13 @@ describe('Redis faults under load', () => {
     for (let i = 0; i < TAGS / 2; i++) expect(await pullOne(i)).toBeUndefined();
     const errorsBefore = await metricValue(wharf.url, 'wharf_manifest_store_errors_total', { backend: 'redis' });
 
-    const failures: string[] = [];
-    let running = true;
     let tagsInPlay = TAGS / 2;
-    const load = Promise.all(
-      Array.from({ length: 8 }, async (_, worker) => {
-        for (let n = worker; running; n += 8) {
-          const problem = await pullOne(n % tagsInPlay).catch((err: unknown) => String(err));
-          if (problem) failures.push(problem);
-        }
-      }),
-    );
-    await new Promise((r) => setTimeout(r, 300));
     const port = redis.port;
-    redis.kill();
-    await new Promise((r) => setTimeout(r, 200));
-    tagsInPlay = TAGS; // now also tags and blobs the store has never seen
-    await new Promise((r) => setTimeout(r, 1500));
-    running = false;
-    await load;
+    const failures = await pullProblemsWhile(8, (n) => pullOne(n % tagsInPlay), async () => {
+      redis.kill();
+      await new Promise((r) => setTimeout(r, 200));
+      tagsInPlay = TAGS; // now also tags and blobs the store has never seen
+    });
     expect(failures).toEqual([]);
     expect(await metricValue(wharf.url, 'wharf_manifest_store_errors_total', { backend: 'redis' })).toBeGreaterThan(errorsBefore);
 

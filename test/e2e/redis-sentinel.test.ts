@@ -8,7 +8,7 @@ import { makeImage, type TestImage } from '../support/test-images.ts';
 import { pushImage } from '../support/push-image.ts';
 import { startRedisSentinelSet, SENTINEL_NAME, type RedisSentinelSet } from '../support/redis-sentinel.ts';
 import { startWharf, type TestWharf } from '../support/wharf.ts';
-import { pullProblem } from '../support/pull-check.ts';
+import { pullProblem, pullProblemsWhile } from '../support/pull-check.ts';
 
 const TAGS = 6;
 const images: TestImage[] = Array.from({ length: TAGS }, (_, i) => makeImage({ name: `sentinel-${i}`, files: { 'n.txt': `${i}\n` } }));
@@ -42,22 +42,7 @@ describe('Redis Sentinel', () => {
     expect(await direct.dbsize()).toBeGreaterThan(0);
     direct.disconnect();
 
-    const failures: string[] = [];
-    let running = true;
-    const load = Promise.all(
-      Array.from({ length: 6 }, async (_, worker) => {
-        for (let n = worker; running; n += 6) {
-          const problem = await pullOne(n % TAGS).catch((err: unknown) => String(err));
-          if (problem) failures.push(problem);
-        }
-      }),
-    );
-    await new Promise((r) => setTimeout(r, 300));
-    await redis.failover();
-    await new Promise((r) => setTimeout(r, 1500));
-    running = false;
-    await load;
-    expect(failures).toEqual([]);
+    expect(await pullProblemsWhile(6, (n) => pullOne(n % TAGS), () => redis.failover())).toEqual([]);
 
     const promoted = await redis.masterPort();
     expect(promoted).not.toBe(first);

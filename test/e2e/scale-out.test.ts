@@ -16,7 +16,7 @@ import { startRedisSentinelSet, SENTINEL_NAME, type RedisSentinelSet } from '../
 import { startS3Server, type S3Server } from '../support/s3-server.ts';
 import { startTcpFaults, type TcpFaults } from '../support/tcp-faults.ts';
 import { startReplicas, type Replica, type ReplicaSet } from '../support/wharf-replicas.ts';
-import { pullProblem } from '../support/pull-check.ts';
+import { pullProblem, pullProblemsWhile } from '../support/pull-check.ts';
 import { until } from '../support/until.ts';
 
 const MiB = 1 << 20;
@@ -146,22 +146,8 @@ describe('three replicas on Redis (Sentinel) and S3', () => {
   it('a Sentinel failover under load fails no pull of cached content', async () => {
     const urls = survivors.map((r) => r.url);
     for (const [i, image] of small.entries()) for (const url of urls) expect(await pullProblem(url, 'library/small', `t${i}`, image)).toBeUndefined();
-    const failures: string[] = [];
-    let running = true;
-    const load = Promise.all(
-      Array.from({ length: 6 }, async (_, worker) => {
-        for (let n = worker; running; n += 6) {
-          const problem = await pullProblem(urls[n % urls.length]!, 'library/small', `t${n % 3}`, small[n % 3]!).catch((err: unknown) => String(err));
-          if (problem) failures.push(problem);
-        }
-      }),
-    );
-    await new Promise((r) => setTimeout(r, 300));
-    await redis.failover();
-    await new Promise((r) => setTimeout(r, 1500));
-    running = false;
-    await load;
-    expect(failures).toEqual([]);
+    const pull = (n: number) => pullProblem(urls[n % urls.length]!, 'library/small', `t${n % 3}`, small[n % 3]!);
+    expect(await pullProblemsWhile(6, pull, () => redis.failover())).toEqual([]);
   }, 60_000);
 
   it('a replica started empty serves cached images from S3 without one upstream request', async () => {

@@ -12,3 +12,32 @@ export async function pullProblem(wharfUrl: string, repository: string, tag: str
   if (b.status !== 200 || !blob.equals(image.config.body)) return `blob ${tag}: ${b.status}, ${blob.length} of ${image.config.body.length} bytes`;
   return undefined;
 }
+
+/**
+ * Keeps `workers` pull loops going (worker w asks pull(w), pull(w + workers), ...) from 300 ms
+ * before `breakIt` until `settleMs` after it, and returns every problem they met: under load
+ * while something breaks, no pull may fail.
+ */
+export async function pullProblemsWhile(
+  workers: number,
+  pull: (n: number) => Promise<string | undefined>,
+  breakIt: () => Promise<void>,
+  settleMs = 1500,
+): Promise<string[]> {
+  const failures: string[] = [];
+  let running = true;
+  const load = Promise.all(
+    Array.from({ length: workers }, async (_, worker) => {
+      for (let n = worker; running; n += workers) {
+        const problem = await pull(n).catch((err: unknown) => String(err));
+        if (problem) failures.push(problem);
+      }
+    }),
+  );
+  await new Promise((r) => setTimeout(r, 300));
+  await breakIt();
+  await new Promise((r) => setTimeout(r, settleMs));
+  running = false;
+  await load;
+  return failures;
+}
