@@ -206,6 +206,16 @@ async function resolveUpstream(
   if (u.credentialHelper && u.credentialHelper.command.includes('/')) {
     resolved.credentialHelper = { ...u.credentialHelper, command: path.resolve(cwd, u.credentialHelper.command) };
   }
+  if (u.aad) {
+    // Read now only to fail at start on a wrong path; the token itself is read on use (it rotates).
+    const file = path.resolve(cwd, u.aad.accessTokenFile);
+    resolved.aad = { ...u.aad, accessTokenFile: file };
+    try {
+      if ((await readFile(file, 'utf8')).trim() === '') problems.push(`${where}.aad.accessTokenFile: ${file} is empty`);
+    } catch (err) {
+      problems.push(`${where}.aad.accessTokenFile: cannot read ${file}: ${errorCode(err)}`);
+    }
+  }
   if (u.passwordFile !== undefined) {
     const file = path.resolve(cwd, u.passwordFile);
     resolved.passwordFile = file;

@@ -16,3 +16,21 @@ export const credentialHelperSchema = z.strictObject({
 });
 
 export type CredentialHelperConfig = z.infer<typeof credentialHelperSchema>;
+
+/**
+ * Azure Container Registry with an Azure AD (Entra ID) identity: wharf exchanges the access
+ * token at the registry's POST /oauth2/exchange for an ACR refresh token, and that for access
+ * tokens per repository (Azure/acr docs/AAD-OAuth.md).
+ */
+export const aadCredentialsSchema = z.strictObject({
+  /**
+   * A file holding the AAD access token alone (as `az account get-access-token --query
+   * accessToken -o tsv` prints it), rewritten before it expires by a sidecar or a cron job:
+   * read again whenever it changes.
+   */
+  accessTokenFile: z.string().min(1),
+  /** The AAD tenant (directory) id sent with the exchange; unset: none is sent. */
+  tenant: z.string().min(1).optional(),
+});
+
+export type AadCredentialsConfig = z.infer<typeof aadCredentialsSchema>;

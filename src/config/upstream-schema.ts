@@ -2,7 +2,7 @@
 // limits and what of it may be cached. Part of the one schema (schema.ts).
 import { z } from 'zod';
 import { proxyFilterSchema } from './auth-schema.ts';
-import { credentialHelperSchema } from './upstream-credentials-schema.ts';
+import { aadCredentialsSchema, credentialHelperSchema } from './upstream-credentials-schema.ts';
 
 const positiveMs = z.number().int().positive();
 
@@ -63,6 +63,8 @@ export const upstreamSchema = z
     password: z.string().min(1).optional(),
     passwordFile: z.string().min(1).optional(),
     credentialHelper: credentialHelperSchema.optional(),
+    /** Azure Container Registry: an Azure AD access token in a file, exchanged for ACR tokens. */
+    aad: aadCredentialsSchema.optional(),
     /** Prefix single-segment repositories with library/ (Docker Hub official images). */
     libraryPrefix: z.boolean().optional(),
     timeouts: upstreamTimeoutsSchema.optional(),
@@ -90,6 +92,10 @@ export const upstreamSchema = z
   .refine((u) => !(u.credentialHelper && (u.username || u.password || u.passwordFile)), {
     message: 'set credentialHelper or username/password/passwordFile, not both',
     path: ['credentialHelper'],
+  })
+  .refine((u) => !(u.aad && (u.username || u.password || u.passwordFile || u.credentialHelper)), {
+    message: 'set aad or username/password/passwordFile/credentialHelper, not both',
+    path: ['aad'],
   })
   .refine((u) => !((u.password || u.passwordFile) && !u.username), {
     message: 'a password needs a username',

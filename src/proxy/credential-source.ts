@@ -1,17 +1,20 @@
 // Where an upstream's credentials come from, asked on every use: the config (or environment)
-// as loaded, a passwordFile read again when it changes on disk, or a Docker credential helper
-// (`docker-credential-<name> get`: the server URL on stdin, `{"ServerURL","Username","Secret"}`
-// on stdout, exit 1 "credentials not found" for none) run again after its lifetime. After the
+// as loaded, a passwordFile or an Azure AD token file read again when it changes on disk, or a
+// Docker credential helper (`docker-credential-<name> get`: the server URL on stdin,
+// `{"ServerURL","Username","Secret"}` on stdout, exit 1 "credentials not found" for none) run
+// again after its lifetime. After the
 // upstream rejects what get() gave, invalidate(it) makes the next get() look again (re-read the
 // file, re-run the helper): the caller retries once with that and then gives up.
 import { execFile } from 'node:child_process';
-import { readFile, stat } from 'node:fs/promises';
+import { SecretFile } from './secret-file.ts';
 
 export interface Credentials {
   readonly username: string;
   readonly secret: string;
   /** The helper's `Username: "<token>"`: secret is an identity (OAuth2 refresh) token, not a password. */
   readonly identityToken?: boolean;
+  /** secret is an Azure AD access token: exchanged at ACR's /oauth2/exchange, never sent as a password. */
+  readonly aadAccessToken?: boolean;
 }
 
 export interface CredentialSource {
@@ -44,7 +47,9 @@ export function credentialSourceFor(target: {
   readonly password?: string | undefined;
   readonly passwordFile?: string | undefined;
   readonly credentialHelper?: CredentialHelperSettings | undefined;
+  readonly aad?: { readonly accessTokenFile: string } | undefined;
 }): CredentialSource | undefined {
+  if (target.aad) return new AadTokenFileSource(target.aad.accessTokenFile);
   if (target.credentialHelper) return new HelperCredentialSource(target.credentialHelper, target.credentialHelper.serverUrl ?? new URL(target.url).host);
   if (target.username === undefined) return undefined;
   if (target.passwordFile !== undefined) return new FileCredentialSource(target.username, target.passwordFile, target.password);
@@ -66,44 +71,48 @@ export class StaticCredentialSource implements CredentialSource {
   invalidate(): void {}
 }
 
-/**
- * A password in a file (a mounted Kubernetes secret, rotated in place): read again whenever its
- * mtime, size or inode differs from the last read (one stat per use). While the file is missing
- * or empty (mid-rotation) the last password read stays in use.
- */
+/** A password in a file (a mounted Kubernetes secret, rotated in place), read again on change (secret-file.ts). */
 export class FileCredentialSource implements CredentialSource {
   readonly refreshable = true;
   readonly #username: string;
-  readonly #file: string;
-  #password: string | undefined;
-  #seen: string | undefined;
+  readonly #file: SecretFile;
 
   constructor(username: string, file: string, initial: string | undefined) {
     this.#username = username;
-    this.#file = file;
-    this.#password = initial;
+    this.#file = new SecretFile(file, initial);
   }
 
   async get(): Promise<Credentials | undefined> {
-    try {
-      const s = await stat(this.#file);
-      const seen = `${s.ino}:${s.size}:${s.mtimeMs}`;
-      if (seen !== this.#seen) {
-        const password = (await readFile(this.#file, 'utf8')).replace(/[\r\n]+$/, '');
-        if (password !== '') {
-          this.#password = password;
-          this.#seen = seen;
-        }
-      }
-    } catch {
-      // Gone for a moment (an atomic swap of a secret volume): keep the last one.
-    }
-    return this.#password === undefined ? undefined : { username: this.#username, secret: this.#password };
+    const password = await this.#file.read();
+    return password === undefined ? undefined : { username: this.#username, secret: password };
   }
 
-  /** Read the file again next time even if its stat looks the same (a rewrite within the mtime's granularity). */
   invalidate(): void {
-    this.#seen = undefined;
+    this.#file.forget();
+  }
+}
+
+/**
+ * An Azure AD access token in a file (written by a workload-identity sidecar or a cron job as
+ * it expires), read again on change; after the registry rejects it, read again even if the file
+ * looks the same. What it gives is exchanged for an ACR refresh token (acr-refresh-tokens.ts),
+ * never sent as a password.
+ */
+export class AadTokenFileSource implements CredentialSource {
+  readonly refreshable = true;
+  readonly #file: SecretFile;
+
+  constructor(file: string) {
+    this.#file = new SecretFile(file);
+  }
+
+  async get(): Promise<Credentials | undefined> {
+    const token = await this.#file.read();
+    return token === undefined ? undefined : { username: '', secret: token, aadAccessToken: true };
+  }
+
+  invalidate(): void {
+    this.#file.forget();
   }
 }
 

@@ -5,17 +5,19 @@
 // credentials go only where CredentialPolicy allows. The credentials come from a CredentialSource
 // (credential-source.ts: config, a passwordFile read again on change, a credential helper), asked
 // on each use; when the upstream rejects them the source is told and asked once more, and a
-// request is retried with what it gives at most once: then the client hears "denied".
+// request is retried with what it gives at most once: then the client hears "denied". An Azure
+// AD access token (aad) is exchanged for an ACR refresh token first (acr-refresh-tokens.ts).
 import { LRUCache } from 'lru-cache';
 import { UpstreamDeniedError, UpstreamProtocolError } from '../errors.ts';
+import { AcrRefreshTokens } from './acr-refresh-tokens.ts';
 import { parseAuthChallenge, type AuthChallenge } from './auth-challenge.ts';
 import { CredentialPolicy } from './credential-policy.ts';
-import { CredentialHelperError, credentialSourceFor, type CredentialSource, type Credentials } from './credential-source.ts';
+import { CredentialHelperError, credentialSourceFor, IDENTITY_TOKEN_USERNAME, type CredentialSource, type Credentials } from './credential-source.ts';
 import { BodyTooLargeError, readBounded } from './read-body.ts';
 import { DEFAULT_TOKEN_LIFETIME_SECONDS, TokenCache, type IssuedToken, type TokenKey } from './token-cache.ts';
 import { toUpstreamFailure, UpstreamFailure } from './upstream-failure.ts';
 import type { UpstreamResponse, UpstreamTarget } from './upstream-client.ts';
-import type { Hop, HopDispatch } from './upstream-transport.ts';
+import type { Hop, HopAnswer, HopDispatch } from './upstream-transport.ts';
 
 const MAX_TOKEN_RESPONSE_BYTES = 64 * 1024;
 const MAX_REMEMBERED_ORIGINS = 64;
@@ -36,6 +38,8 @@ export class HopAuth {
   /** Undefined: the upstream has no credentials configured (every request anonymous). */
   readonly #source: CredentialSource | undefined;
   readonly #credentials: CredentialPolicy;
+  /** Defined for an aad upstream: the ACR refresh tokens its AAD access token was exchanged for. */
+  readonly #acr: AcrRefreshTokens | undefined;
   readonly #tokens = new TokenCache();
   readonly #options: HopAuthOptions;
   /** The last challenge of each origin (the upstream, its CDNs): lets requests authenticate up front. */
@@ -49,6 +53,10 @@ export class HopAuth {
     this.#name = target.name;
     this.#source = credentialSourceFor(target);
     this.#credentials = new CredentialPolicy(target.url, target.authRealmHosts);
+    this.#acr =
+      target.aad && this.#source
+        ? new AcrRefreshTokens({ upstream: target.name, source: this.#source, tenant: target.aad.tenant, userAgent: options.userAgent, timeoutMs: options.tokenTimeoutMs, checkUrl: options.checkUrl })
+        : undefined;
   }
 
   /** One hop: authenticated up front from what this origin asked before, retried once on a 401. */
@@ -123,11 +131,11 @@ export class HopAuth {
     return { authorization: `Bearer ${token}`, rejectionMeansUnknown: hadCredentials || this.#source === undefined };
   }
 
-  /** Basic credentials go to the upstream's own origin only (an identity token is no password). */
+  /** Basic credentials go to the upstream's own origin only (an identity or AAD token is no password). */
   async #basicFor(hop: URL): Promise<{ authorization: string; credentials: Credentials } | undefined> {
     if (!this.#source || !this.#credentials.isOwnOrigin(hop)) return undefined;
     const credentials = await this.#currentCredentials();
-    if (!credentials || credentials.identityToken) return undefined;
+    if (!credentials || credentials.identityToken || credentials.aadAccessToken) return undefined;
     return { authorization: basicAuthorization(credentials), credentials };
   }
 
@@ -161,12 +169,14 @@ export class HopAuth {
 
   /**
    * A token for key: with credentials where allowed, GET realm?service=&scope= with Basic (the
-   * Docker token spec), or for an identity token POST realm with the OAuth2 refresh_token grant.
+   * Docker token spec), or for an identity token POST realm with the OAuth2 refresh_token grant
+   * (for an AAD token: with the ACR refresh token it was exchanged for, #askAcrRealm).
    * Credentials the realm rejects: the source is told, asked again, and the realm asked once
    * more with what it gives (a rotated file, a helper's new answer); then "denied".
    */
   async #fetchToken(key: TokenKey, dispatch: HopDispatch): Promise<IssuedToken> {
     const credentials = key.credentialed ? await this.#currentCredentials() : undefined;
+    if (credentials?.aadAccessToken && this.#acr) return this.#readToken(await this.#askAcrRealm(this.#acr, key, dispatch));
     let res = await this.#askRealm(key, credentials, dispatch);
     if ((res.statusCode === 401 || res.statusCode === 403) && credentials && this.#source?.refreshable) {
       await res.body.dump();
@@ -174,6 +184,26 @@ export class HopAuth {
       this.#tokens.forgetCredentialed();
       res = await this.#askRealm(key, await this.#currentCredentials(), dispatch);
     }
+    return this.#readToken(res);
+  }
+
+  /**
+   * ACR with an AAD token: the refresh_token grant with the refresh token held for the realm's
+   * registry (exchanged for when none is). One the realm rejects (revoked, expired early) is
+   * forgotten and one more exchanged, once.
+   */
+  async #askAcrRealm(acr: AcrRefreshTokens, key: TokenKey, dispatch: HopDispatch) {
+    const realm = new URL(key.realm);
+    const refreshToken = await acr.get(realm, key.service, dispatch);
+    const res = await this.#askRealm(key, identityToken(refreshToken), dispatch);
+    if (res.statusCode !== 401 && res.statusCode !== 403) return res;
+    await res.body.dump();
+    acr.forget(realm, key.service, refreshToken);
+    return this.#askRealm(key, identityToken(await acr.get(realm, key.service, dispatch)), dispatch);
+  }
+
+  /** The token in a realm's answer; 401/403 is "denied" for the client. */
+  async #readToken(res: HopAnswer): Promise<IssuedToken> {
     if (res.statusCode === 401 || res.statusCode === 403) {
       await res.body.dump();
       throw new UpstreamDeniedError(this.#name, res.statusCode);
@@ -215,6 +245,10 @@ export class HopAuth {
     }
     return dispatch({ method: body === undefined ? 'GET' : 'POST', url, headers, body, signal: AbortSignal.timeout(this.#options.tokenTimeoutMs) });
   }
+}
+
+function identityToken(secret: string): Credentials {
+  return { username: IDENTITY_TOKEN_USERNAME, secret, identityToken: true };
 }
 
 function basicAuthorization(credentials: Credentials): string {

@@ -16,7 +16,7 @@ import { createTransport, type Transport } from './upstream-transport.ts';
  * may lead to beyond the defaults.
  */
 export type UpstreamTarget = Pick<Config['upstreams'][number], 'name' | 'url' | 'username' | 'password' | 'redirectHosts' | 'authRealmHosts'> &
-  Partial<Pick<Config['upstreams'][number], 'passwordFile' | 'credentialHelper'>>;
+  Partial<Pick<Config['upstreams'][number], 'passwordFile' | 'credentialHelper' | 'aad'>>;
 
 export interface UpstreamTimeouts {
   /** TCP (and TLS) connection setup. */
