@@ -15,9 +15,10 @@ import type { TestImage } from './test-images.ts';
 import { startRecordingServer, type RecordedRequest, type RecordingServer } from './standins/recording-server.ts';
 import { cdnHandler, registryHandler, type RegistryOptions } from './standins/registry.ts';
 import { TokenRealm, type Account } from './standins/token-realm.ts';
+import { AcrAuth } from './standins/acr-auth.ts';
 
 export type { Account, RecordedRequest, RecordingServer };
-export { TokenRealm };
+export { AcrAuth, TokenRealm };
 
 export interface Standin {
   /** The upstream url for wharf's config. */
@@ -238,4 +239,47 @@ export async function startGenericTokenRegistry(
   const realmUrl = `${auth.origin}${served.realmPath}`;
   const reg = await startRecordingServer('registry', '127.0.0.1', registryHandler({ ...served, auth: { kind: 'bearer', realm, challenge: () => challenge(realmUrl) } }), log);
   return standin({ registry: reg, auth }, realm, log);
+}
+
+/**
+ * Azure Container Registry with an AAD identity: `Bearer realm="<registry>/oauth2/token",
+ * service="<registry host>"`, the exchange at /oauth2/exchange beside it (standins/acr-auth.ts),
+ * several repositories with one image each. realmHost 'other': both endpoints on another host
+ * (localhost), as a challenge pointing away from the registry would name them.
+ */
+export async function startAcr(served: {
+  readonly repositories: readonly string[];
+  readonly tag: string;
+  readonly image: TestImage;
+  readonly aadTokens: readonly string[];
+  readonly tenant?: string;
+  readonly realmHost?: 'same' | 'other';
+  readonly refreshTokenLifetimeSeconds?: number;
+  readonly refreshTokenShape?: 'jwt' | 'opaque';
+}): Promise<Standin & { readonly acr: AcrAuth }> {
+  const log: RecordedRequest[] = [];
+  const reg = await lateServer('registry', '127.0.0.1', log);
+  const acr = new AcrAuth({
+    service: reg.server.host,
+    tenant: served.tenant,
+    aadTokens: new Set(served.aadTokens),
+    repositories: served.repositories,
+    ...(served.refreshTokenLifetimeSeconds !== undefined ? { refreshTokenLifetimeSeconds: served.refreshTokenLifetimeSeconds } : {}),
+    ...(served.refreshTokenShape ? { refreshTokenShape: served.refreshTokenShape } : {}),
+  });
+  const servers: Record<string, RecordingServer> = { registry: reg.server };
+  let realmOrigin = reg.server.origin;
+  if (served.realmHost === 'other') {
+    const auth = await startRecordingServer('auth', 'localhost', (req, res, rec) => void (acr.handle(req, res, rec) || res.writeHead(404).end()), log);
+    servers.auth = auth;
+    realmOrigin = auth.origin;
+  }
+  const challenge = () => `Bearer realm="${realmOrigin}/oauth2/token",service="${reg.server.host}"`;
+  const realmHere = served.realmHost === 'other' ? undefined : acr;
+  const handlers = served.repositories.map((repository) => registryHandler({ ...served, repository, ...(realmHere ? { realmHere } : {}), auth: { kind: 'bearer', realm: acr, challenge } }));
+  reg.set((req, res, rec) => {
+    const i = served.repositories.findIndex((r) => rec.path.startsWith(`/v2/${r}/`));
+    handlers[Math.max(0, i)]!(req, res, rec);
+  });
+  return { ...standin(servers, undefined, log), acr };
 }

@@ -18,6 +18,7 @@ export interface WharfOptions {
     password?: string;
     passwordFile?: string;
     credentialHelper?: { command: string; lifetimeSeconds?: number; serverUrl?: string };
+    aad?: { accessTokenFile: string; tenant?: string };
     redirectHosts?: string[];
     authRealmHosts?: string[];
     timeouts?: WharfOptions['timeouts'];

@@ -7,10 +7,15 @@ import type { TestImage } from '../test-images.ts';
 import { basicCredentials, type RecordedRequest, type StandinHandler } from './recording-server.ts';
 import { deny, type Account, type TokenRealm } from './token-realm.ts';
 
+/** What checks the Bearer tokens the registry is shown: a TokenRealm, or ACR's auth (acr-auth.ts). */
+export type BearerIssuer = Pick<TokenRealm, 'allows'>;
+/** Auth endpoints served by the registry's own server (their paths are tried first). */
+export type AuthEndpoints = Pick<TokenRealm, 'handle'>;
+
 export type RegistryAuth =
   | { readonly kind: 'none' }
   /** challenge(repository): the WWW-Authenticate value, verbatim in the registry's form. */
-  | { readonly kind: 'bearer'; readonly realm: TokenRealm; readonly challenge: (repository: string | undefined) => string }
+  | { readonly kind: 'bearer'; readonly realm: BearerIssuer; readonly challenge: (repository: string | undefined) => string }
   | { readonly kind: 'basic'; readonly accounts: readonly Account[]; readonly challenge: string };
 
 export interface RegistryOptions {
@@ -21,8 +26,8 @@ export interface RegistryOptions {
   readonly auth: RegistryAuth;
   /** Repositories served with no Authorization at all (Quay answers public manifests so). */
   readonly openRepositories?: readonly string[];
-  /** A token realm served by this same server (its path is checked first). */
-  readonly realmHere?: TokenRealm;
+  /** A token realm (or ACR's exchange and token endpoints) served by this same server. */
+  readonly realmHere?: AuthEndpoints;
   /** Blob GET/HEAD answered 307 to this URL. */
   readonly blobRedirect?: (digest: string) => string;
   /** Manifest GET/HEAD answered 307 to this URL (registry.k8s.io). */
