@@ -11,6 +11,7 @@ import { pushImage, pushIndex } from '../support/push-image.ts';
 import { startWharf, type TestWharf } from '../support/wharf.ts';
 import { startBlobUpstream, type BlobUpstream } from '../support/blob-upstream.ts';
 import { makeTempDir, type TempDir } from '../support/temp-dir.ts';
+import { TAG_LINKS_MARKER } from '../../src/cache/link-tagged-once.ts';
 
 const image = makeImage({ name: 'isolated', files: { 'secret.txt': 'only for small\n' }, extraLayerBytes: 64 << 10 });
 const shared = makeImage({ name: 'shared', files: { 'shared.txt': 'in two repositories\n' } });
@@ -169,6 +170,8 @@ describe('a cache written before repository links existed', () => {
     const linkDirs = (await readdir(dataDir.path, { recursive: true })).filter((p) => basename(p) === '_links');
     expect(linkDirs.length).toBeGreaterThan(0);
     for (const dir of linkDirs) await rm(join(dataDir.path, dir), { recursive: true });
+    // Nor had it the marker of a completed link scan, which the start above wrote.
+    await rm(join(dataDir.path, TAG_LINKS_MARKER));
 
     const offline = await startWharf({ dataDir: dataDir.path, offline: true, upstreams: [{ name: 'docker.io', url: upstream.url, default: true }] });
     try {
