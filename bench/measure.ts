@@ -53,29 +53,45 @@ export async function herd(url: string, clients: number, expectedSize: number, d
 
 export interface WrkResult {
   readonly rps: number;
+  /** Requests completed in the run. */
+  readonly requests: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly errors: number;
 }
 
-/** wrk with 64 connections over the given paths in turn, with a registry client's Accept header (https too: wrk does not verify certificates). */
+export interface WrkOptions {
+  /** wrk threads (default 2). */
+  readonly threads?: number;
+  /** 'cycle' (default): the paths in turn; 'random': any path at each request, so no order favours an LRU. */
+  readonly order?: 'cycle' | 'random';
+}
+
+/** wrk with 64 connections over the given paths in turn (or at random, options.order), with a registry client's Accept header (https too: wrk does not verify certificates). */
 /** authorization: the Authorization header to send; extraHeaders: more headers, as they are. */
-export async function wrkRps(baseUrl: string, paths: readonly string[], seconds = 10, authorization?: string, extraHeaders: Readonly<Record<string, string>> = {}): Promise<WrkResult> {
+export async function wrkRps(baseUrl: string, paths: readonly string[], seconds = 10, authorization?: string, extraHeaders: Readonly<Record<string, string>> = {}, options: WrkOptions = {}): Promise<WrkResult> {
   const dir = await mkdtemp(join(tmpdir(), 'wharf-bench-wrk-'));
   try {
     const lua = join(dir, 'paths.lua');
+    // The paths in a file of their own: a Lua table literal of 100 000 strings is past LuaJIT's
+    // limit on constants per function.
+    const list = join(dir, 'paths.txt');
+    writeFileSync(list, `${paths.join('\n')}\n`);
+    const next = options.order === 'random' ? 'paths[math.random(#paths)]' : 'paths[i]';
     writeFileSync(
       lua,
-      `local paths = { ${paths.map((p) => JSON.stringify(p)).join(', ')} }
+      `local paths = {}
+for line in io.lines(${JSON.stringify(list)}) do paths[#paths + 1] = line end
 local i = 0
 wrk.headers["Accept"] = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
-${authorization ? `wrk.headers["Authorization"] = ${JSON.stringify(authorization)}\n` : ''}${Object.entries(extraHeaders).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}\n`).join('')}request = function() i = i % #paths + 1; return wrk.format("GET", paths[i]) end
+${authorization ? `wrk.headers["Authorization"] = ${JSON.stringify(authorization)}\n` : ''}${Object.entries(extraHeaders).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}\n`).join('')}request = function() i = i % #paths + 1; return wrk.format("GET", ${next}) end
 `,
     );
-    const { stdout } = await run('wrk', ['-t2', '-c64', `-d${seconds}s`, '--latency', '-s', lua, baseUrl], { timeoutMs: (seconds + 30) * 1000 });
+    const { stdout } = await run('wrk', [`-t${options.threads ?? 2}`, '-c64', `-d${seconds}s`, '--latency', '-s', lua, baseUrl], { timeoutMs: (seconds + 30) * 1000 });
     const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? NaN);
     const errors = Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0) + Number(/Socket errors: connect (\d+)/.exec(stdout)?.[1] ?? 0);
-    return { rps, p50Ms: latencyMs(stdout, '50%'), p99Ms: latencyMs(stdout, '99%'), errors };
+    const requests = Number(/(\d+) requests in/.exec(stdout)?.[1] ?? NaN);
+    return { rps, requests, p50Ms: latencyMs(stdout, '50%'), p99Ms: latencyMs(stdout, '99%'), errors };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -111,16 +127,44 @@ export function resetPeakRss(pids: readonly number[]): void {
 
 /** Sum of VmHWM over these processes, in MB. */
 export function peakRssMB(pids: readonly number[]): number {
+  return (sumStatusKiB(pids, /VmHWM:\s+(\d+)/) * 1024) / 1e6;
+}
+
+function sumStatusKiB(pids: readonly number[], field: RegExp): number {
   let kib = 0;
   for (const pid of pids) {
     try {
-      kib += Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+      kib += Number(field.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
     } catch {
       // gone
     }
   }
-  return (kib * 1024) / 1e6;
+  return kib;
 }
+
+/** Sum of VmRSS over these processes now, in MB. */
+export function rssMB(pids: readonly number[]): number {
+  return sumStatusKiB(pids, /VmRSS:\s+(\d+)/) * 1024 / 1e6;
+}
+
+/** CPU seconds (user + system, all threads) these processes have used so far, from /proc/<pid>/stat. */
+export function cpuSeconds(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      // Fields after the command name: state is field 3, utime 14, stime 15.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone
+    }
+  }
+  return ticks / CLOCK_TICKS_PER_SECOND;
+}
+
+/** USER_HZ: 100 on every Linux this runs on (getconf CLK_TCK). */
+const CLOCK_TICKS_PER_SECOND = 100;
 
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);

@@ -3,9 +3,10 @@
 // WAN (50 ms per round trip, one 100 Mbit/s link shared by all connections), measured one after
 // the other in one run, printed side by side with wharf's ratios against its targets.
 //
-// Environment: BENCH_SYSTEMS (default wharf,wharf-2t,wharf-redis-2t,registry,nginx; also wharf-redis, and
-// wharf-tls, wharf-tls-2t: HTTPS only, and wharf-auth, wharf-auth-2t: auth on, each printed against the
-// plain wharf beside them), BENCH_SECTIONS (default
+// Environment: BENCH_SYSTEMS (default wharf,wharf-2t,wharf-log,wharf-log-2t,wharf-redis-2t,registry,nginx,node-bare;
+// also wharf-redis, and wharf-tls, wharf-tls-2t: HTTPS only, and wharf-auth, wharf-auth-2t: auth on, each
+// printed against the plain wharf beside them; wharf-log*: the access log on as shipped; node-bare:
+// bare node:http, manifests only), BENCH_SECTIONS (default
 // cold,herd,large,manifest,fill), BENCH_SCALE (blob sizes, default 1), BENCH_OUT (also write the
 // markdown table to this file). Needs docker-registry,
 // redis-server, skopeo, nginx, wrk and curl (Debian packages). Loopback only.
@@ -13,18 +14,19 @@ import { hostname } from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import { startOrigin } from './origin.ts';
 import { startSystem, type System, type SystemKind } from './systems.ts';
-import { blobMBps, herd, median, peakRssMB, resetPeakRss, timedPull, wrkRps, type WrkResult } from './measure.ts';
+import { blobMBps, cpuSeconds, herd, median, peakRssMB, resetPeakRss, rssMB, timedPull, wrkRps, type WrkResult } from './measure.ts';
 import { request } from 'undici';
 import { startTcpFaults, type TcpFaults } from '../test/support/tcp-faults.ts';
 
 const MiB = 1 << 20;
 const scale = Number(process.env.BENCH_SCALE ?? 1);
-const kinds = (process.env.BENCH_SYSTEMS ?? 'wharf,wharf-2t,wharf-redis-2t,registry,nginx').split(',') as SystemKind[];
+const kinds = (process.env.BENCH_SYSTEMS ?? 'wharf,wharf-2t,wharf-log,wharf-log-2t,wharf-redis-2t,registry,nginx,node-bare').split(',') as SystemKind[];
 const sections = new Set((process.env.BENCH_SECTIONS ?? 'cold,herd,large,manifest,fill').split(','));
 const WAN_RTT_MS = 50;
 const WAN_BYTES_PER_S = 100e6 / 8;
 const HERD_CLIENTS = 32;
 const TAGS = 50;
+const MANIFEST_RUNS = 5;
 
 type Figures = Record<string, number>;
 const log = (line: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
@@ -63,7 +65,7 @@ async function main(): Promise<void> {
       } finally {
         await system.stop();
       }
-      if (!sections.has('fill')) continue;
+      if (!sections.has('fill') || (system.sections && !system.sections.has('fill'))) continue;
       // Cold fill with nothing between the system and the origin: the proxy's own fill path.
       log(`${kind}: cold fill straight from the origin`);
       const direct = await startSystem(kind, origin.registry.url);
@@ -98,10 +100,11 @@ async function measureSystem(kind: string, system: System, ctx: Context): Promis
     return ctx.origin.registry.requestLog().slice(since).filter((e) => e.method === 'GET' && e.path.endsWith(digest)).length;
   };
 
-  if (sections.has('cold')) await measureColdPull(kind, system, ctx, f);
-  if (sections.has('herd')) await measureHerd(kind, system, ctx, f, upstreamGets);
-  if (sections.has('large')) await measureLargeBlob(kind, system, ctx, f);
-  if (sections.has('manifest')) await measureManifests(kind, system, ctx, f);
+  const want = (section: string) => sections.has(section) && (system.sections?.has(section) ?? true);
+  if (want('cold')) await measureColdPull(kind, system, ctx, f);
+  if (want('herd')) await measureHerd(kind, system, ctx, f, upstreamGets);
+  if (want('large')) await measureLargeBlob(kind, system, ctx, f);
+  if (want('manifest')) await measureManifests(kind, system, ctx, f);
   return f;
 }
 
@@ -154,11 +157,23 @@ async function measureManifests(kind: string, system: System, ctx: Context, f: F
   }
   const before = ctx.origin.registry.requestLog().length;
   // A warm-up under load first (a JIT-compiled server needs a few seconds of traffic to reach its
-  // steady pace), then the median of three runs: single runs here vary by a third.
+  // steady pace), then the median of five runs: single runs here vary by a third. CPU and memory
+  // are read off /proc around the runs: CPU per request, the peak RSS under load, and how much
+  // RSS grows from run to run (a leak shows as a steady climb).
   await wrkRps(system.url, paths, 3, system.authorizationFor?.(paths[0]!));
+  const pids = system.pids();
+  resetPeakRss(pids);
+  const cpuBefore = cpuSeconds(pids);
   const runs: WrkResult[] = [];
-  for (let i = 0; i < 3; i++) runs.push(await wrkRps(system.url, paths, 5, system.authorizationFor?.(paths[0]!)));
-  const w = runs.sort((a, b) => a.rps - b.rps)[1]!;
+  const rssAfterRun: number[] = [];
+  for (let i = 0; i < MANIFEST_RUNS; i++) {
+    runs.push(await wrkRps(system.url, paths, 5, system.authorizationFor?.(paths[0]!)));
+    rssAfterRun.push(rssMB(pids));
+  }
+  f.manifestCpuUsPerRequest = ((cpuSeconds(pids) - cpuBefore) * 1e6) / runs.reduce((sum, r) => sum + r.requests, 0);
+  f.manifestRssMB = peakRssMB(pids);
+  f.manifestRssCreepMB = (rssAfterRun.at(-1)! - rssAfterRun[0]!) / (MANIFEST_RUNS - 1);
+  const w = runs.sort((a, b) => a.rps - b.rps)[Math.floor(MANIFEST_RUNS / 2)]!;
   await ctx.origin.registry.settleLog();
   f.manifestRps = w.rps;
   f.manifestP50Ms = w.p50Ms;
@@ -184,6 +199,9 @@ function renderTable(direct: Figures, results: Map<string, Figures>, mediumBytes
     ['cached manifest by tag, 64 conns, req/s', '', (s) => fmt(get(s, 'manifestRps'), 0)],
     ['... p50 / p99 ms', '', (s) => `${fmt(get(s, 'manifestP50Ms'))} / ${fmt(get(s, 'manifestP99Ms'))}`],
     ['... errors / upstream requests', '', (s) => `${fmt(get(s, 'manifestErrors'), 0)} / ${fmt(get(s, 'manifestUpstreamRequests'), 0)}`],
+    ['... CPU per request, µs (all threads)', '', (s) => fmt(get(s, 'manifestCpuUsPerRequest'), 1)],
+    ['... peak RSS under that load, MB', '', (s) => fmt(get(s, 'manifestRssMB'), 0)],
+    [`... RSS growth per 5 s run (${MANIFEST_RUNS} runs), MB`, '', (s) => fmt(get(s, 'manifestRssCreepMB'), 1)],
   ];
   const lines = [
     `# wharf benchmark, ${new Date().toISOString()}, ${hostname()}, scale ${scale}`,
@@ -199,30 +217,42 @@ function renderTable(direct: Figures, results: Map<string, Figures>, mediumBytes
   return lines.join('\n');
 }
 
-/** wharf's ratios against issue 6's targets, for each wharf configuration measured. */
+/** wharf's ratios against its targets (issues 6 and 16), for each wharf configuration measured. */
 function targets(direct: Figures, results: Map<string, Figures>): string[] {
   const n = results.get('nginx');
   const line = (name: string, value: number | undefined, target: string, ok: boolean | undefined) =>
     `- ${name}: ${value === undefined || Number.isNaN(value) ? '–' : value.toFixed(2)} (target ${target})${ok === undefined ? '' : ok ? ' ok' : ' MISSED'}`;
   const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? undefined : a / b);
   const lines: string[] = [];
+  const registry = results.get('registry');
+  const bare = results.get('node-bare');
   for (const [kind, w] of results) {
     if (!kind.startsWith('wharf')) continue;
     const redis = kind.startsWith('wharf-redis');
+    const twoThreads = kind.endsWith('-2t');
     const coldRatio = ratio(w.coldPullS, direct.pullS);
     const herdRatio = ratio(w.herdWallS, direct.oneFetchS);
     const rpsRatio = ratio(w.manifestRps, n?.manifestRps);
     const largeRatio = ratio(w.largeCachedMBps, n?.largeCachedMBps);
-    const rpsTarget = redis ? 0.6 : 0.75;
+    const fillRatio = ratio(w.coldFillMBps, registry?.coldFillMBps);
+    const cpuRatio = ratio(w.manifestCpuUsPerRequest, bare?.manifestCpuUsPerRequest);
+    // The access log's memory: the same load with the log off (wharf, wharf-2t) beside it.
+    const unlogged = kind.startsWith('wharf-log') ? results.get(kind.replace('-log', '')) : undefined;
+    const logRssRatio = ratio(w.manifestRssMB, unlogged?.manifestRssMB);
+    const rpsTarget = redis ? 0.6 : twoThreads ? 0.9 : 0.75;
+    const rssTarget = twoThreads ? 150 : 96;
     lines.push(
       `${kind} against its targets:`,
       line('cold pull / direct', coldRatio, '≤ 1.05', coldRatio === undefined ? undefined : coldRatio <= 1.05),
       line('herd wall / one fetch', herdRatio, '≤ 1.3, 1 upstream GET', herdRatio === undefined ? undefined : herdRatio <= 1.3 && w.herdUpstreamGets === 1),
       line('herd slowest first byte, s', w.herdSlowestFirstByteS, '≤ 1', w.herdSlowestFirstByteS === undefined ? undefined : w.herdSlowestFirstByteS <= 1),
       line(`manifest req/s / nginx (${redis ? 'Redis' : 'embedded'} store)`, rpsRatio, `≥ ${rpsTarget}${redis ? '' : ', p99 ≤ 15 ms'}`, rpsRatio === undefined ? undefined : rpsRatio >= rpsTarget && (redis || (w.manifestP99Ms ?? Infinity) <= 15)),
+      line('manifest CPU per request / bare node:http', cpuRatio, '≤ 1.3', cpuRatio === undefined ? undefined : cpuRatio <= 1.3),
+      ...(unlogged ? [line(`manifest-load RSS / the same with the log off (${kind.replace('-log', '')})`, logRssRatio, '≤ 1.2', logRssRatio === undefined ? undefined : logRssRatio <= 1.2)] : []),
+      line('manifest-load RSS growth per run, MB', w.manifestRssCreepMB, '≤ 0.5', w.manifestRssCreepMB === undefined ? undefined : w.manifestRssCreepMB <= 0.5),
       line('cached large blob / nginx', largeRatio, '≥ 1.0', largeRatio === undefined ? undefined : largeRatio >= 1.0),
-      line('cold fill MB/s', w.coldFillMBps, '≥ 250', w.coldFillMBps === undefined ? undefined : w.coldFillMBps >= 250),
-      line('herd peak RSS MB', w.herdRssMB, '≤ 120', w.herdRssMB === undefined ? undefined : w.herdRssMB <= 120),
+      line('cold fill / registry', fillRatio, '≥ 0.9', fillRatio === undefined ? undefined : fillRatio >= 0.9),
+      line('herd peak RSS MB', w.herdRssMB, `≤ ${rssTarget}`, w.herdRssMB === undefined ? undefined : w.herdRssMB <= rssTarget),
       '',
     );
   }

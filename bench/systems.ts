@@ -1,9 +1,9 @@
 // The systems measured side by side, each started fresh with an empty cache in front of the
 // same simulated WAN link: wharf (embedded store), wharf (Redis), wharf over HTTPS only, the
-// reference registry in proxy mode (Debian's docker-registry), and nginx proxy_cache configured
-// for registries.
+// reference registry in proxy mode (Debian's docker-registry), nginx proxy_cache configured
+// for registries, and bare node:http as the ceiling of a Node server for the manifest figures.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { openSync, closeSync, readFileSync, readdirSync } from 'node:fs';
 import { writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Agent, request, type Dispatcher } from 'undici';
@@ -15,7 +15,9 @@ import { makeTempDir, type TempDir } from '../test/support/temp-dir.ts';
 import { startRedisServer, type RedisServer } from '../test/support/redis-server.ts';
 import { stopProcess } from '../test/support/stop-process.ts';
 
-const WHARF_ENTRY = new URL('../bin/wharf.js', import.meta.url).pathname;
+export const WHARF_ENTRY = new URL('../bin/wharf.js', import.meta.url).pathname;
+/** The Node flags on the entry's first line (`#!/usr/bin/env -S node ...`). */
+const WHARF_NODE_FLAGS = readFileSync(WHARF_ENTRY, 'utf8').split('\n')[0]!.split(' ').filter((w) => w.startsWith('--'));
 
 
 export interface System {
@@ -30,6 +32,8 @@ export interface System {
   readonly authorizationFor?: (path: string) => string | undefined;
   /** user:password for skopeo (--src-creds), which fetches its own token. */
   readonly creds?: string;
+  /** Only these sections make sense for the system (node-bare answers manifests, nothing else). */
+  readonly sections?: ReadonlySet<string>;
   /** The process and its children, for RSS and CPU. */
   pids(): number[];
   stop(): Promise<void>;
@@ -40,8 +44,25 @@ export interface System {
  * wharf-tls, wharf-tls-2t: HTTPS only (`listen: off`), with a certificate from a CA of the bench's.
  * wharf-auth, wharf-auth-2t: auth on (an htpasswd user, one rule); every request bears a token
  * wharf issued, as clients' requests do after the token dance.
+ * wharf-log, wharf-log-2t: the access log on as shipped (logLevel info), stdout to a file, as a
+ * journal or a container runtime's log file takes it.
+ * node-bare: node:http answering every GET with a 1.4 KB manifest-sized body, nothing else: what
+ * a Node server costs per request at the least (manifest section only).
  */
-export type SystemKind = 'wharf' | 'wharf-2t' | 'wharf-tls' | 'wharf-tls-2t' | 'wharf-auth' | 'wharf-auth-2t' | 'wharf-redis' | 'wharf-redis-2t' | 'registry' | 'nginx';
+export type SystemKind =
+  | 'wharf'
+  | 'wharf-2t'
+  | 'wharf-log'
+  | 'wharf-log-2t'
+  | 'wharf-tls'
+  | 'wharf-tls-2t'
+  | 'wharf-auth'
+  | 'wharf-auth-2t'
+  | 'wharf-redis'
+  | 'wharf-redis-2t'
+  | 'registry'
+  | 'nginx'
+  | 'node-bare';
 type WharfKind = Extract<SystemKind, `wharf${string}`>;
 
 export async function startSystem(kind: SystemKind, upstreamUrl: string): Promise<System> {
@@ -49,6 +70,7 @@ export async function startSystem(kind: SystemKind, upstreamUrl: string): Promis
   try {
     if (kind.startsWith('wharf')) return await startWharfSystem(kind as WharfKind, upstreamUrl, dir);
     if (kind === 'registry') return await startRegistryProxy(upstreamUrl, dir);
+    if (kind === 'node-bare') return await startBareNode(dir);
     return await startNginx(upstreamUrl, dir);
   } catch (err) {
     await dir.cleanup();
@@ -62,14 +84,16 @@ async function startWharfSystem(kind: WharfKind, upstreamUrl: string, dir: TempD
   const port = await freePort();
   const tls = kind.startsWith('wharf-tls') ? await benchCertificate(dir) : undefined;
   const auth = kind.startsWith('wharf-auth') ? await benchAuth(dir) : undefined;
+  const logged = kind.startsWith('wharf-log');
   await writeFile(
     config,
     stringify({
       // Over TLS, every request of the bench goes through it: no plain listener to fall back on.
       ...(tls ? { listen: 'off', tls: { listen: `127.0.0.1:${port}`, certFile: tls.certFile, keyFile: tls.keyFile } } : { listen: `127.0.0.1:${port}` }),
       dataDir: join(dir.path, 'data'),
-      // No access log, as nginx (access_log off) and the registry (accesslog disabled) run here.
-      logLevel: 'warn',
+      // No access log, as nginx (access_log off) and the registry (accesslog disabled) run here;
+      // wharf-log keeps the shipped default (info: a line per request).
+      ...(logged ? {} : { logLevel: 'warn' }),
       threads: kind.endsWith('-2t') ? 2 : 1,
       ...(redis ? { redis: { url: redis.url } } : {}),
       cache: { minFreeBytes: 0 },
@@ -78,7 +102,14 @@ async function startWharfSystem(kind: WharfKind, upstreamUrl: string, dir: TempD
     }),
   );
   // The command itself, so wharf runs with the Node settings its first line gives it.
-  const started = await startProcess(kind, WHARF_ENTRY, ['serve', '--config', config], `${tls ? 'https' : 'http'}://127.0.0.1:${port}`, dir, tls?.caFile);
+  // BENCH_WHARF_NODE_ARGS (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`): flags for wharf's Node,
+  // which NODE_OPTIONS may not carry; the entry's own first-line flags are given too.
+  const nodeArgs = process.env.BENCH_WHARF_NODE_ARGS?.split(' ').filter(Boolean);
+  const [command, args] = nodeArgs ? [process.execPath, [...WHARF_NODE_FLAGS, ...nodeArgs, WHARF_ENTRY]] : [WHARF_ENTRY, []];
+  const started = await startProcess(kind, command, [...args, 'serve', '--config', config], `${tls ? 'https' : 'http'}://127.0.0.1:${port}`, dir, {
+    ...(tls ? { caFile: tls.caFile } : {}),
+    ...(logged ? { stdoutFile: join(dir.path, 'stdout.log') } : {}),
+  });
   const system = auth ? await withToken(started, auth.creds) : started;
   return {
     ...system,
@@ -193,9 +224,29 @@ http {
   return startProcess('nginx', '/usr/sbin/nginx', ['-p', `${d}/`, '-e', `${d}/logs/error.log`, '-c', `${d}/nginx.conf`], `http://127.0.0.1:${port}`, dir);
 }
 
-async function startProcess(name: string, command: string, args: string[], url: string, dir: TempDir, caFile?: string): Promise<System> {
-  const child: ChildProcess = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+/** The smallest Node server that answers like a cached manifest: one fixed body, no routing. */
+async function startBareNode(dir: TempDir): Promise<System> {
+  const port = await freePort();
+  const script = `
+const body = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', pad: 'x'.repeat(1300) }));
+require('node:http').createServer((req, res) => {
+  res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'content-length': body.length, 'docker-content-digest': 'sha256:' + '0'.repeat(64) });
+  res.end(body);
+}).listen(${port}, '127.0.0.1');
+`;
+  const system = await startProcess('node-bare', process.execPath, ['-e', script], `http://127.0.0.1:${port}`, dir);
+  return { ...system, sections: new Set(['manifest']) };
+}
+
+/** Runs a command until it answers /v2/ at url; stop() ends it and removes dir (bench/scale.ts starts wharf on a data dir of its own with it). */
+export async function startProcess(name: string, command: string, args: string[], url: string, dir: TempDir, opts: { caFile?: string; stdoutFile?: string } = {}): Promise<System> {
+  const { caFile } = opts;
+  const stdout = opts.stdoutFile === undefined ? 'ignore' : openSync(opts.stdoutFile, 'a');
+  const child: ChildProcess = spawn(command, args, { stdio: ['ignore', stdout, 'pipe'] });
+  if (typeof stdout === 'number') closeSync(stdout); // the child has its own copy
   let log = '';
+  let spawnError: Error | undefined;
+  child.once('error', (err) => (spawnError = err)); // not installed: said below, not thrown from an event
   child.stderr?.on('data', (b: Buffer) => (log = (log + b.toString()).slice(-4000)));
   const dispatcher = new Agent(caFile ? { connect: { ca: readFileSync(caFile, 'utf8') } } : {});
   const answers = () =>
@@ -205,9 +256,9 @@ async function startProcess(name: string, command: string, args: string[], url: 
     );
   const deadline = Date.now() + 15_000;
   while (!(await answers())) {
-    if (child.exitCode !== null || Date.now() > deadline) {
+    if (spawnError || child.exitCode !== null || Date.now() > deadline) {
       await dispatcher.close();
-      throw new Error(`${name} did not start:\n${log}`);
+      throw new Error(`${name} did not start: ${spawnError?.message ?? log}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
