@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { loadConfig, ConfigError } from './config/load-config.ts';
 import { createLogger } from './logger.ts';
+import { BatchedLogWriter } from './logging/batched-log-writer.ts';
 import { readVersion } from './version.ts';
 import { startServer } from './server.ts';
 
@@ -49,7 +50,10 @@ async function serveCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const config = await loadConfig({ path: values.config, env: process.env });
-  const logger = createLogger(config.logLevel);
+  const output = new BatchedLogWriter(1);
+  // Whatever is still pending when the process ends (an error after start) goes out at once.
+  process.once('exit', () => output.flushSync());
+  const logger = createLogger(config.logLevel, output);
   const server = await startServer(config, logger);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -60,6 +64,7 @@ async function serveCommand(argv: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
   });
   await server.close();
+  await output.flush();
   return 0;
 }
 

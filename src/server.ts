@@ -19,6 +19,7 @@ import { readTlsFiles } from './http/tls-files.ts';
 import { TlsReloader } from './http/tls-reloader.ts';
 import { TICKET_KEYS_BYTES, TlsServer } from './http/tls-server.ts';
 import { HitThreads } from './threads/hit-threads.ts';
+import { logStream } from './logger.ts';
 
 export interface RunningServer {
   /** The plain listener's URL; the HTTPS listener's when plain HTTP is off. */
@@ -79,6 +80,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         {
           blobsUsed: (digests) => digests.forEach((d) => deps.accounting.used(d)),
           pulled: (repositories) => repositories.forEach((r) => deps.topRepositories.record(r)),
+          log: (text) => logStream(logger).write(text),
           failed: (err) => logger.error({ err: String(err) }, 'a hit thread failed; the other threads carry on'),
         },
       );

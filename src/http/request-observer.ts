@@ -7,6 +7,7 @@ import type { Metrics, RequestKind } from '../metrics/metrics.ts';
 import type { TopRepositories } from '../metrics/top-repositories.ts';
 import { describeIdentity, type Identity } from '../auth/identity.ts';
 import type { ClientInfo } from './client-info.ts';
+import { AccessLog } from '../logging/access-log.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -32,12 +33,12 @@ export interface RequestOutcome {
 }
 
 export class RequestObserver {
-  readonly #logger: Logger;
+  readonly #accessLog: AccessLog;
   readonly #metrics: Metrics;
   readonly #topRepositories: Pick<TopRepositories, 'record'>;
 
   constructor(deps: { logger: Logger; metrics: Metrics; topRepositories: Pick<TopRepositories, 'record'> }) {
-    this.#logger = deps.logger;
+    this.#accessLog = new AccessLog(deps.logger);
     this.#metrics = deps.metrics;
     this.#topRepositories = deps.topRepositories;
   }
@@ -54,24 +55,21 @@ export class RequestObserver {
     this.#metrics.servedBytes.inc({ kind: o.kind, result }, o.bytes);
     if (o.kind === 'manifest' && o.method === 'GET' && o.status === 200) this.#topRepositories.record(`${o.upstream}/${o.repository}`);
     // Skipped before the line is built: at tens of thousands of hits a second, that matters.
-    if (!this.#logger.isLevelEnabled('info')) return;
-    this.#logger.info(
-      {
-        reqId: o.reqId,
-        method: o.method,
-        url: o.url,
-        status: o.status,
-        cache: o.cache,
-        bytes: o.bytes,
-        ms: Math.round(o.seconds * 10_000) / 10,
-        upstream: o.upstream,
-        completed: o.completed,
-        userAgent: o.userAgent,
-        identity: describeIdentity(o.identity),
-        client: o.client.address,
-        clientCN: o.client.certificate?.subjectCN,
-      },
-      'request',
-    );
+    if (!this.#accessLog.enabled) return;
+    this.#accessLog.write({
+      reqId: o.reqId,
+      method: o.method,
+      url: o.url,
+      status: o.status,
+      cache: o.cache,
+      bytes: o.bytes,
+      ms: Math.round(o.seconds * 10_000) / 10,
+      upstream: o.upstream,
+      completed: o.completed,
+      userAgent: o.userAgent,
+      identity: describeIdentity(o.identity),
+      client: o.client.address,
+      clientCN: o.client.certificate?.subjectCN,
+    });
   }
 }

@@ -60,6 +60,9 @@ export class Metrics {
   readonly fillBytes: Counter<'origin'>;
   readonly sharedPublishes: Counter<'result'>;
   readonly s3Requests: Histogram<'operation' | 'outcome'>;
+  /** Log lines dropped because the log output was slower than they came (read off the writer). */
+  readonly logLinesDropped: Counter;
+  #droppedLogLines: () => number = () => 0;
   /** Hit threads count in their own registries; their figures are added in when read. */
   readonly #remotes: MetricsSource[] = [];
 
@@ -112,7 +115,22 @@ export class Metrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
       registers,
     });
+    const droppedLogLines = () => this.#droppedLogLines();
+    this.logLinesDropped = new Counter({
+      name: 'wharf_log_lines_dropped_total',
+      help: 'Log lines dropped because stdout took them slower than they came (memory stays bounded; serving never waits on the log)',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(droppedLogLines());
+      },
+    });
     this.blobCacheBypassed = counter('wharf_blob_cache_bypassed_total', 'Blobs passed through from the upstream without caching because the blob store could not take them', ['reason']);
+  }
+
+  /** Where wharf_log_lines_dropped_total is read from: the log writer's own count. */
+  countDroppedLogLines(read: () => number): void {
+    this.#droppedLogLines = read;
   }
 
   addRemote(source: MetricsSource): void {

@@ -13,13 +13,15 @@ import { TlsServer } from '../http/tls-server.ts';
 import { createHitApp } from './hit-app.ts';
 import { Forwarder } from './forward.ts';
 import { HitReporter } from './hit-reporter.ts';
+import { PostedLogLines } from './posted-log-lines.ts';
 import type { HitThreadData, HitThreadMessage, MainThreadMessage } from './messages.ts';
 
 const port = parentPort!;
 const { config, plain, tls, internal, forwardSecret } = workerData as HitThreadData;
 const send = (message: HitThreadMessage) => port.postMessage(message);
 
-const logger = createLogger(config.logLevel).child({ thread: threadId });
+const logLines = new PostedLogLines(send);
+const logger = createLogger(config.logLevel, logLines).child({ thread: threadId });
 const reporter = new HitReporter(send);
 const forwarder = new Forwarder(internal, forwardSecret);
 const deps = await createHitDeps(config, logger, { forwarder, reporter });
@@ -51,6 +53,7 @@ port.on('message', (message: MainThreadMessage) => {
     reporter.stop();
     forwarder.close();
     await deps.close();
+    logLines.flush();
     send({ type: 'closed' });
     port.close();
   });

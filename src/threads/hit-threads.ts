@@ -14,6 +14,8 @@ const METRICS_TIMEOUT_MS = 2000;
 export interface HitReports {
   blobsUsed(digests: readonly string[]): void;
   pulled(repositories: readonly string[]): void;
+  /** A thread's log lines, to be written with the main thread's. */
+  log(text: string): void;
   /** A thread died; its socket closed with it, so the other threads take its connections. */
   failed(err: Error): void;
 }
@@ -32,6 +34,8 @@ class HitThread {
       if (message.type === 'used') {
         reports.blobsUsed(message.blobs);
         reports.pulled(message.pulled);
+      } else if (message.type === 'log') {
+        reports.log(message.text);
       } else if (message.type === 'metrics') {
         this.#pending.get(message.id)?.(message.metrics);
         this.#pending.delete(message.id);

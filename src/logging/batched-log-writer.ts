@@ -1,0 +1,193 @@
+// Where wharf's log lines go (stdout). Each line is encoded at once into a reusable 64 KiB chunk;
+// the chunks filled meanwhile go out together in one writev, at most one write at a time, after
+// at most BATCH_MS. So a line per request costs an encode into memory already there, not a
+// syscall, a thread-pool round trip or a string the garbage collector must sweep later (a joined
+// batch past 128 KiB lands in V8's large-object space, which only a full collection frees: RSS
+// climbed with every run). Memory is bounded: when the output is slower than the lines come (a
+// pipe nobody drains, a slow log shipper), lines past maxPendingBytes are dropped and counted,
+// and one line says so once the output keeps up again. Serving never waits on the log.
+import { writev, writeSync } from 'node:fs';
+import type { DestinationStream } from 'pino';
+
+const DEFAULT_MAX_PENDING_BYTES = 8 << 20;
+const CHUNK_BYTES = 64 << 10;
+/** Free chunks kept for reuse; more are allocated under a burst and let go after. */
+const SPARE_CHUNKS = 8;
+/** A pipe whose reader has its end non-blocking: try again shortly. */
+const RETRY_AFTER_MS = 10;
+/** How long a line may wait for others to share its write; a full chunk goes at once. */
+const BATCH_MS = 20;
+/** UTF-8 takes at most 3 bytes per UTF-16 unit: a line of n units fits in 3n bytes. */
+const MAX_BYTES_PER_UNIT = 3;
+
+export class BatchedLogWriter implements DestinationStream {
+  readonly #fd: number;
+  readonly #maxPendingBytes: number;
+  /** Chunks filled and waiting, with how many bytes of each are used; the last one is filling. */
+  #chunks: Buffer[] = [];
+  #used: number[] = [];
+  #pendingBytes = 0;
+  readonly #spare: Buffer[] = [];
+  #writing = false;
+  #timer: NodeJS.Timeout | undefined;
+  #broken = false;
+  #dropped = 0;
+  #droppedUnreported = 0;
+  readonly #drained: Array<() => void> = [];
+
+  constructor(fd = 1, options: { maxPendingBytes?: number } = {}) {
+    this.#fd = fd;
+    this.#maxPendingBytes = options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES;
+  }
+
+  /** Lines dropped since start because the output did not keep up. */
+  get droppedLines(): number {
+    return this.#dropped;
+  }
+
+  /** One or more whole lines, each ending in a newline. */
+  write(text: string): void {
+    if (this.#broken) return;
+    const worst = text.length * MAX_BYTES_PER_UNIT;
+    if (this.#pendingBytes + worst > this.#maxPendingBytes) {
+      const lines = countLines(text);
+      this.#dropped += lines;
+      this.#droppedUnreported += lines;
+      return;
+    }
+    this.#append(text, worst);
+    this.#schedule();
+  }
+
+  /** Resolves once everything written so far is out (or dropped). */
+  flush(): Promise<void> {
+    if (!this.#writing && this.#pendingBytes === 0) return Promise.resolve();
+    const drained = new Promise<void>((resolve) => this.#drained.push(resolve));
+    this.#writeNow();
+    return drained;
+  }
+
+  /** At exit, when nothing asynchronous runs any more: what is pending, written at once. */
+  flushSync(): void {
+    if (this.#broken) return;
+    try {
+      for (const bytes of this.#take()) for (let offset = 0; offset < bytes.length; ) offset += writeSync(this.#fd, bytes, offset);
+    } catch {
+      // Nowhere left to say it.
+    }
+  }
+
+  #append(text: string, worst: number): void {
+    const last = this.#chunks.length - 1;
+    if (last >= 0 && this.#used[last]! + worst <= this.#chunks[last]!.length) {
+      const n = this.#chunks[last]!.write(text, this.#used[last]!);
+      this.#used[last]! += n;
+      this.#pendingBytes += n;
+      return;
+    }
+    // A line longer than a chunk gets a buffer of its own.
+    const chunk = worst > CHUNK_BYTES ? Buffer.allocUnsafe(worst) : (this.#spare.pop() ?? Buffer.allocUnsafe(CHUNK_BYTES));
+    const n = chunk.write(text, 0);
+    this.#chunks.push(chunk);
+    this.#used.push(n);
+    this.#pendingBytes += n;
+  }
+
+  #schedule(): void {
+    if (this.#writing) return; // the write's end takes what came meanwhile
+    if (this.#chunks.length > 1) {
+      this.#writeNow();
+      return;
+    }
+    // Unref'd: a wharf with nothing else to do may exit; what is pending goes out by flushSync.
+    this.#timer ??= setTimeout(() => this.#writeNow(), BATCH_MS).unref();
+  }
+
+  #writeNow(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (!this.#writing) this.#writeNext();
+  }
+
+  /** The pending bytes as views of their chunks (plus the drop notice), and a fresh start. */
+  #take(): Buffer[] {
+    if (this.#droppedUnreported > 0) {
+      this.#append(droppedLine(this.#droppedUnreported), CHUNK_BYTES + 1);
+      this.#droppedUnreported = 0;
+    }
+    const views = this.#chunks.map((chunk, i) => chunk.subarray(0, this.#used[i]));
+    this.#chunks = [];
+    this.#used = [];
+    this.#pendingBytes = 0;
+    return views;
+  }
+
+  #writeNext(): void {
+    if (this.#pendingBytes === 0 && this.#droppedUnreported === 0) {
+      for (const resolve of this.#drained.splice(0)) resolve();
+      return;
+    }
+    this.#writing = true;
+    this.#writeFrom(this.#take());
+  }
+
+  #writeFrom(views: Buffer[]): void {
+    writev(this.#fd, views, (err, written) => {
+      if (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EAGAIN') {
+          setTimeout(() => this.#writeFrom(views), RETRY_AFTER_MS).unref();
+          return;
+        }
+        // EPIPE, EBADF: the reader is gone; logging stops, serving does not.
+        if (code === 'EPIPE' || code === 'EBADF') this.#broken = true;
+        for (const view of views) this.#dropped += countLines(view.toString('latin1'));
+      } else {
+        const rest = skipBytes(views, written);
+        if (rest.length > 0) {
+          this.#writeFrom(rest);
+          return;
+        }
+      }
+      this.#recycle(views);
+      this.#writing = false;
+      if (this.#broken) this.#take();
+      // More than a chunk (or someone waiting on flush) goes at once; else the lines wait for company.
+      if (this.#chunks.length > 1 || this.#drained.length > 0 || this.#pendingBytes === 0) this.#writeNext();
+      else this.#schedule();
+    });
+  }
+
+  #recycle(views: Buffer[]): void {
+    for (const view of views) {
+      if (this.#spare.length >= SPARE_CHUNKS || view.buffer.byteLength !== CHUNK_BYTES) continue;
+      this.#spare.push(Buffer.from(view.buffer, view.byteOffset, CHUNK_BYTES));
+    }
+  }
+}
+
+/** What is left of views after the first `written` bytes went out (a short write). */
+function skipBytes(views: Buffer[], written: number): Buffer[] {
+  let skip = written;
+  const rest: Buffer[] = [];
+  for (const view of views) {
+    if (skip >= view.length) {
+      skip -= view.length;
+      continue;
+    }
+    rest.push(skip > 0 ? view.subarray(skip) : view);
+    skip = 0;
+  }
+  return rest;
+}
+
+function countLines(text: string): number {
+  let lines = 0;
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lines++;
+  return lines;
+}
+
+/** pino's shape, level warn, so log tooling files it with the rest. */
+function droppedLine(dropped: number): string {
+  return `${JSON.stringify({ level: 40, time: new Date().toISOString(), service: 'wharf', dropped, msg: 'log lines dropped: the log output was slower than the lines came (wharf_log_lines_dropped_total)' })}\n`;
+}

@@ -1,0 +1,112 @@
+// The log writer over real file descriptors: a file (every line whole, in order), a pipe nobody
+// reads (memory stays bounded, lines are dropped and counted, one line says so once it drains),
+// and a pipe whose reader is gone (logging stops, nothing throws).
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, constants } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BatchedLogWriter } from '../../src/logging/batched-log-writer.ts';
+
+const line = (i: number) => `${JSON.stringify({ level: 30, n: i, msg: 'request', pad: 'x'.repeat(200) })}\n`;
+const dirs: string[] = [];
+const tempDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wharf-logwriter-'));
+  dirs.push(dir);
+  return dir;
+};
+
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('BatchedLogWriter', () => {
+  it('writes every line whole and in order, in few writes, a line longer than a chunk too', async () => {
+    const file = join(tempDir(), 'out.log');
+    const fd = openSync(file, 'w');
+    const writer = new BatchedLogWriter(fd);
+    const long = `${JSON.stringify({ level: 30, msg: 'long', pad: 'é'.repeat(100_000) })}\n`;
+    for (let i = 0; i < 5000; i++) {
+      writer.write(line(i));
+      if (i === 2500) writer.write(long);
+    }
+    await writer.flush();
+    closeSync(fd);
+    const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { n?: number; msg: string; pad: string });
+    expect(lines.length).toBe(5001);
+    expect(lines.filter((l) => l.msg === 'request').map((l) => l.n)).toEqual(Array.from({ length: 5000 }, (_, i) => i));
+    expect(lines[2501]!.pad).toBe('é'.repeat(100_000));
+    expect(writer.droppedLines).toBe(0);
+  });
+
+  it('keeps lines written in one turn for a moment, then writes them without being asked', async () => {
+    const file = join(tempDir(), 'out.log');
+    const fd = openSync(file, 'w');
+    const writer = new BatchedLogWriter(fd);
+    writer.write(line(1));
+    writer.write(line(2));
+    expect(readFileSync(file, 'utf8')).toBe('');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(readFileSync(file, 'utf8')).toBe(line(1) + line(2));
+    closeSync(fd);
+  });
+
+  it('drops what a pipe nobody reads cannot take, bounded, and says how many once it drains', async () => {
+    const fifo = join(tempDir(), 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    // O_RDWR: the open does not wait for a reader, and the pipe (64 KiB) fills as nobody reads.
+    const fd = openSync(fifo, constants.O_RDWR);
+    const maxPendingBytes = 256 << 10;
+    const writer = new BatchedLogWriter(fd, { maxPendingBytes });
+    const total = 20_000; // ~4.4 MB of lines, far past the pipe and the bound
+    for (let i = 0; i < total; i++) {
+      writer.write(line(i));
+      if (i % 1000 === 0) await new Promise((r) => setImmediate(r));
+    }
+    expect(writer.droppedLines).toBeGreaterThan(total / 2);
+    // Now a reader drains it: what was kept comes out, then the notice of what was not.
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    let text = '';
+    const buf = Buffer.alloc(1 << 16);
+    const flushed = writer.flush();
+    let done = false;
+    void flushed.then(() => (done = true));
+    const deadline = Date.now() + 10_000;
+    while (!(done && text.endsWith('\n') && text.includes('log lines dropped')) && Date.now() < deadline) {
+      try {
+        const n = readSync(reader, buf);
+        text += buf.subarray(0, n).toString('utf8');
+      } catch {
+        await new Promise((r) => setTimeout(r, 5)); // EAGAIN: nothing to read yet
+      }
+    }
+    closeSync(reader);
+    closeSync(fd);
+    const lines = text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { n?: number; dropped?: number; msg: string });
+    const kept = lines.filter((l) => l.msg === 'request');
+    const notice = lines.find((l) => l.msg.startsWith('log lines dropped'));
+    expect(kept.length + writer.droppedLines).toBe(total);
+    // Bounded: what was kept is what fits in the pipe and the pending bound, not everything.
+    expect(kept.length * line(0).length).toBeLessThan(maxPendingBytes + (1 << 20));
+    expect(notice?.dropped).toBe(writer.droppedLines);
+    // Kept lines keep their order.
+    const ns = kept.map((l) => l.n!);
+    expect([...ns].sort((a, b) => a - b)).toEqual(ns);
+  });
+
+  it('stops logging, without throwing, once the reader of its pipe is gone', async () => {
+    const fifo = join(tempDir(), 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const fd = openSync(fifo, constants.O_WRONLY);
+    closeSync(reader);
+    const writer = new BatchedLogWriter(fd);
+    writer.write(line(1));
+    await writer.flush();
+    expect(writer.droppedLines).toBe(1);
+    writer.write(line(2)); // after EPIPE: ignored
+    await writer.flush();
+    writer.flushSync();
+    closeSync(fd);
+  });
+});
