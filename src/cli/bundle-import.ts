@@ -197,6 +197,8 @@ class ImportState {
     const top = (await this.#cache.manifestStore.getManifest(entry.digest))!;
     // The bundle says which repository the image is from: its content is served under that one.
     await linkManifest(this.#cache.manifestStore, repo, top);
+    // A signature or SBOM (a manifest with a subject) is listed among its subject's referrers there.
+    await this.#cache.recordReferrer(repo, top);
     if (!tag) {
       this.warnings.push(`${name}: imported by digest only (the bundle names no tag)`);
       return;

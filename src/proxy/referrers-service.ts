@@ -73,12 +73,17 @@ export class ReferrersService {
    * lists it.
    */
   noteManifest(repo: RepoKey, manifest: StoredManifest): void {
+    this.recordHeld(repo, manifest).catch((err: unknown) => this.#log.warn({ ...repo, manifest: manifest.digest, err: String(err) }, 'cannot record a referrer'));
+  }
+
+  /** noteManifest, awaited and failing loudly: for `wharf import`, which must say what it could not do. */
+  async recordHeld(repo: RepoKey, manifest: StoredManifest): Promise<void> {
     const entry = referrerEntry(manifest);
     if (!entry) return;
-    this.#update(repo, entry.subject, (old) => {
+    await this.#update(repo, entry.subject, (old) => {
       if (old?.held.some((d) => d.digest === entry.descriptor.digest)) return undefined;
       return { upstream: old?.upstream ?? [], fetchedAt: old?.fetchedAt ?? 0, api: old?.api ?? false, held: [...(old?.held ?? []), entry.descriptor] };
-    }).catch((err: unknown) => this.#log.warn({ ...repo, subject: entry.subject, err: String(err) }, 'cannot record a referrer'));
+    });
   }
 
   async #refresh(upstream: Upstream, repo: RepoKey, digest: string): Promise<ReferrersRecord> {

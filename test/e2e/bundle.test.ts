@@ -16,11 +16,13 @@ import { Skopeo } from '../support/skopeo.ts';
 import { Podman } from '../support/podman.ts';
 import { startContainerd } from '../support/containerd.ts';
 import { exampleHostsDir, exampleRegistriesConf } from '../support/client-examples.ts';
+import { makeReferrer, descriptorOf } from '../support/oci-artifacts.ts';
 
 const amd64 = makeImage({ name: 'bundle', files: { arch: 'amd64\n' }, arch: 'amd64', extraLayerBytes: 300 << 10 });
 const arm64 = makeImage({ name: 'bundle', files: { arch: 'arm64\n' }, arch: 'arm64', extraLayerBytes: 300 << 10 });
 const multi = makeIndex([amd64, arm64], 'oci');
 const tool = makeImage({ name: 'bundle-tool', files: { 't.txt': 'tool\n' }, mediaType: 'docker', extraLayerBytes: 200 << 10 });
+const sbom = makeReferrer({ artifactType: 'application/spdx+json', layerType: 'application/spdx+json', content: '{"spdxVersion":"SPDX-2.3"}', subject: tool.manifest });
 
 describe('export and import (air-gapped wharf)', () => {
   let upstream: UpstreamRegistry;
@@ -28,6 +30,8 @@ describe('export and import (air-gapped wharf)', () => {
   let dir: TempDir;
   let skopeo: Skopeo;
   let bundle: string;
+  /** tool:v2 and its SBOM (tagged v2-sbom, subject tool:v2), in a bundle of their own. */
+  let referrersBundle: string;
 
   /** A config for an air-gapped wharf: offline, no upstream configured, its own data dir. */
   async function airGappedConfig(name: string): Promise<{ config: string; dataDir: string }> {
@@ -41,12 +45,14 @@ describe('export and import (air-gapped wharf)', () => {
     upstream = await startUpstreamRegistry();
     await pushIndex(upstream.url, 'library/multi', '1.0', multi, [amd64, arm64]);
     await pushImage(upstream.url, 'team/tool', 'v2', tool);
+    await pushImage(upstream.url, 'team/tool', 'v2-sbom', sbom);
     dir = await makeTempDir('wharf-bundle-');
     skopeo = await Skopeo.create();
     const onlineData = join(dir.path, 'online-data');
     online = await startWharf({ dataDir: onlineData, upstreams: [{ name: 'docker.io', url: upstream.url, default: true }, { name: 'ghcr.io', url: upstream.url }] });
     await skopeo.copy(`docker://${online.host}/library/multi:1.0`, { all: true });
     await skopeo.copy(`docker://${online.host}/ghcr.io/team/tool:v2`);
+    await skopeo.copy(`docker://${online.host}/ghcr.io/team/tool:v2-sbom`);
     await online.close(2000);
     const onlineConfig = join(dir.path, 'online.yaml');
     await writeFile(onlineConfig, stringify({ dataDir: onlineData, upstreams: [{ name: 'docker.io', url: upstream.url, default: true }, { name: 'ghcr.io', url: upstream.url }] }));
@@ -54,6 +60,9 @@ describe('export and import (air-gapped wharf)', () => {
     const exported = await runWharfCli(['export', '-c', onlineConfig, '-o', bundle, 'multi:1.0', 'ghcr.io/team/tool:v2']);
     expect(exported.code, exported.stderr).toBe(0);
     expect(exported.stdout).toContain('exported 2 images');
+    referrersBundle = join(dir.path, 'referrers.tar');
+    const withSbom = await runWharfCli(['export', '-c', onlineConfig, '-o', referrersBundle, 'ghcr.io/team/tool:v2', 'ghcr.io/team/tool:v2-sbom']);
+    expect(withSbom.code, withSbom.stderr).toBe(0);
   });
 
   afterAll(async () => {
@@ -96,6 +105,27 @@ describe('export and import (air-gapped wharf)', () => {
       } finally {
         await containerd.stop();
       }
+    } finally {
+      airgap.child.kill('SIGTERM');
+      await airgap.exited;
+    }
+  });
+
+  it('lists an imported signature or SBOM among its subject\'s referrers, with no upstream to ask', async () => {
+    const { config } = await airGappedConfig('referrers');
+    const imported = await runWharfCli(['import', '-c', config, referrersBundle]);
+    expect(imported.code, imported.stderr).toBe(0);
+    expect(imported.stdout).toContain('imported 2 images');
+    const airgap = startWharfProcess(['serve', '--config', config]);
+    try {
+      const url = await airgap.listening();
+      const res = await fetch(`${url}/v2/ghcr.io/team/tool/referrers/${tool.manifest.digest}`);
+      expect(res.status).toBe(200);
+      const list = (await res.json()) as { manifests: Array<Record<string, unknown>> };
+      expect(list.manifests).toEqual([expect.objectContaining(descriptorOf(sbom))]);
+      // Under no other repository: the bundle named team/tool.
+      const elsewhere = await fetch(`${url}/v2/library/multi/referrers/${tool.manifest.digest}`);
+      expect(((await elsewhere.json()) as { manifests: unknown[] }).manifests).toEqual([]);
     } finally {
       airgap.child.kill('SIGTERM');
       await airgap.exited;
