@@ -41,4 +41,26 @@ describe('BlobIndex', () => {
     restarted.removed(sha256(blobs[1]!));
     expect(restarted.bytes).toBe(400);
   });
+
+  it('keeps sizes and order right as it grows past its first slots and reuses removed ones', async () => {
+    const dir = await makeTempDir('wharf-index-');
+    dirs.push(dir);
+    const index = new BlobIndex({ store: createDiskBlobStore(dir.path, { fsync: false }), metrics: new Metrics({ processMetrics: false }) });
+    const digest = (i: number) => sha256(Buffer.from(`blob ${i}`));
+    for (let i = 0; i < 3000; i++) index.added(digest(i), i + 1);
+    for (let i = 0; i < 3000; i += 3) index.removed(digest(i));
+    for (let i = 3000; i < 3500; i++) index.added(digest(i), i + 1);
+    index.added(digest(1), 10); // a size that changed replaces the old one
+    const kept = [...Array.from({ length: 3000 }, (_, i) => i).filter((i) => i % 3 !== 0), ...Array.from({ length: 500 }, (_, i) => 3000 + i)];
+    const size = (i: number) => (i === 1 ? 10 : i + 1);
+    expect(index.count).toBe(kept.length);
+    expect(index.bytes).toBe(kept.reduce((sum, i) => sum + size(i), 0));
+    for (const i of [0, 3, 2997]) expect(index.has(digest(i))).toBe(false);
+    for (const i of [1, 2, 2998, 3499]) expect(index.has(digest(i))).toBe(true);
+    const listed = index.oldestFirst();
+    expect(new Set(listed.map((b) => b.digest))).toEqual(new Set(kept.map(digest)));
+    const numberOf = new Map(kept.map((i) => [digest(i), i]));
+    for (const b of listed) expect(b.size).toBe(size(numberOf.get(b.digest)!));
+    for (let i = 1; i < listed.length; i++) expect(listed[i]!.lastUsed).toBeGreaterThanOrEqual(listed[i - 1]!.lastUsed);
+  });
 });
