@@ -63,7 +63,7 @@ export function scopeName(pathName: string, route: { readonly upstream: { readon
 export interface AccessGateOptions {
   /** Undefined: nobody is authenticated, every caller is anonymous (proxy filters alone). */
   readonly authenticator: Authenticator | undefined;
-  readonly rules: AccessRulesSource;
+  readonly rules: Pick<AccessRulesSource, 'rules'>;
   /** Per upstream name; an upstream without one admits every repository. */
   readonly proxyFilters: ReadonlyMap<string, ProxyFilter>;
   readonly service: string;

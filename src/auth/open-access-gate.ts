@@ -5,15 +5,9 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/load-config.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { AccessGate } from './access-gate.ts';
+import type { TokenService } from './token-service.ts';
 import { AccessRules } from './access-rules.ts';
-import { AccessRulesSource } from './access-rules-source.ts';
-import { Authenticator } from './authenticator.ts';
-import type { AuthOutcomeListener } from './auth-outcome.ts';
-import { HtpasswdUsers } from './htpasswd.ts';
 import { ProxyFilter } from './proxy-filter.ts';
-import { StaticTokens } from './static-tokens.ts';
-import { TokenKeys } from './token-keys.ts';
-import { TokenService } from './token-service.ts';
 
 export interface AccessControl {
   readonly gate: AccessGate;
@@ -22,17 +16,16 @@ export interface AccessControl {
   close(): void;
 }
 
-type AuthConfig = NonNullable<Config['auth']>;
-
 export async function openAccessGate(config: Config, logger: Logger, metrics: Metrics): Promise<AccessControl | undefined> {
   const proxyFilters = new Map(config.upstreams.flatMap((u) => (u.repositories ? [[u.name, new ProxyFilter(u.repositories)] as const] : [])));
-  if (config.auth !== undefined) return openAuthenticated(config.auth, proxyFilters, logger, metrics);
+  // Token signing, JWT and bcrypt code is loaded only for a wharf that authenticates.
+  if (config.auth !== undefined) return (await import('./open-authenticated.ts')).openAuthenticated(config.auth, proxyFilters, logger, metrics);
   if (proxyFilters.size === 0) return undefined;
   // Proxy filters alone: nobody is authenticated (credentials meant for upstreams are ignored,
   // as before), everyone may pull what the filters admit.
   const gate = new AccessGate({
     authenticator: undefined,
-    rules: AccessRulesSource.fixed(new AccessRules([{ repositories: ['**'], anonymous: true }])),
+    rules: { rules: new AccessRules([{ repositories: ['**'], anonymous: true }]) },
     proxyFilters,
     service: 'wharf',
     realm: undefined,
@@ -40,58 +33,4 @@ export async function openAccessGate(config: Config, logger: Logger, metrics: Me
     observers: new AccessRules([{ repositories: ['**'], anonymous: true }]),
   });
   return { gate, tokens: undefined, close: () => undefined };
-}
-
-async function openAuthenticated(auth: AuthConfig, proxyFilters: Map<string, ProxyFilter>, logger: Logger, metrics: Metrics): Promise<AccessControl> {
-  const onOutcome = countOutcomes(metrics);
-  const htpasswd = auth.htpasswd
-    ? await HtpasswdUsers.open(
-        { path: auth.htpasswd.path, groups: auth.htpasswd.groups },
-        {
-          onReload: (users) => logger.info({ file: auth.htpasswd!.path, users }, 'htpasswd reloaded'),
-          onReloadError: (err) => logger.error({ err: err.message }, 'htpasswd not reloaded; the users loaded before stay'),
-        },
-      )
-    : undefined;
-  const machines = Object.keys(auth.machines).length > 0 ? await StaticTokens.load({ machines: auth.machines }) : undefined;
-  const keys = await TokenKeys.load({ signingKeyFile: auth.signingKeyFile!, algorithm: auth.signingAlgorithm, previousKeyFiles: auth.previousKeyFiles });
-  if (keys.generated) logger.warn({ file: auth.signingKeyFile }, 'generated a new token signing key');
-  const tokens = new TokenService({ issuer: auth.service, service: auth.service, ttlSeconds: auth.tokenTtlSeconds }, keys);
-  const rules = await AccessRulesSource.open({
-    inline: auth.rules,
-    file: auth.rulesFile,
-    onOutcome,
-    onReload: (count) => logger.info({ file: auth.rulesFile, rules: count }, 'access rules reloaded'),
-    onReloadError: (err) => logger.error({ err: err.message }, 'access rules not reloaded; the rules in force stay'),
-  });
-  const role = (subjects: AuthConfig['admins']) => new AccessRules([{ repositories: ['**'], ...subjects }]);
-  const gate = new AccessGate({
-    authenticator: new Authenticator({ htpasswd, tokens, machines, onOutcome }),
-    rules,
-    proxyFilters,
-    service: auth.service,
-    realm: auth.realm,
-    admins: role(auth.admins),
-    observers: role(auth.observers),
-    onRepeat: (kind) => onOutcome('ok', kind),
-  });
-  return {
-    gate,
-    tokens,
-    close() {
-      htpasswd?.close();
-      rules.close();
-    },
-  };
-}
-
-/** Counts outcomes into wharf_auth_total through label-bound children: it runs on every request. */
-function countOutcomes(metrics: Metrics): AuthOutcomeListener {
-  const children = new Map<string, { inc(): void }>();
-  return (result, kind) => {
-    const key = `${result} ${kind}`;
-    let child = children.get(key);
-    if (child === undefined) children.set(key, (child = metrics.auth.labels({ result, kind })));
-    child.inc();
-  };
 }
