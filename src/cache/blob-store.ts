@@ -38,11 +38,16 @@ export interface BlobWriter {
   openReader(): Promise<BlobReader>;
   /** Appends a chunk; resolves once it is in the file (backpressure: await each call). */
   write(chunk: Uint8Array): Promise<void>;
+  /** Optional: appends chunks in order as one write, sparing the caller their concatenation. */
+  writev?(chunks: readonly Uint8Array[]): Promise<void>;
   /**
    * Finishes the file, checks the hash against the digest and renames it into place.
    * Throws DigestMismatchError (and removes the temp file) when the bytes do not match.
+   * onVerified runs once the digest matched, before the slower rest (making the bytes durable,
+   * the rename, an upload's completion): readers of the fill may then finish, since every byte
+   * they send is verified; the blob is cached only when commit resolves.
    */
-  commit(): Promise<BlobInfo>;
+  commit(onVerified?: () => void): Promise<BlobInfo>;
   /** Drops the temp file; safe to call after commit or twice. */
   abort(): Promise<void>;
 }

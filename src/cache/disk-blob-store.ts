@@ -1,13 +1,15 @@
 // BlobStore on the local filesystem: dataDir/blobs/<alg>/<first 2 hex>/<hex>, written through
 // temp files in dataDir/blobs/tmp (same filesystem, so the final rename is atomic).
-import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { access, mkdir, open, readdir, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { parseDigest } from '../oci/digest.ts';
 import { DigestMismatchError, type BlobInfo, type BlobReader, type BlobStore, type BlobWriter } from './blob-store.ts';
 import { removeIdleEntries } from './temp-files.ts';
-import { writeFully } from './write-fully.ts';
+import { writevFully } from './write-fully.ts';
+import { mainThreadHasher, offloadedHasher, type ChunkHasher } from './chunk-hasher.ts';
+import type { HashOffload } from './hash-offload.ts';
 
 export interface DiskBlobStoreOptions {
   /**
@@ -15,6 +17,8 @@ export interface DiskBlobStoreOptions {
    * can leave a renamed file with missing data, i.e. bytes that do not match their name.
    */
   readonly fsync?: boolean;
+  /** Where blob bytes are hashed while they are written; unset: on the calling thread. */
+  readonly hashOffload?: HashOffload | undefined;
 }
 
 export function createDiskBlobStore(dataDir: string, opts: DiskBlobStoreOptions = {}): BlobStore {
@@ -45,15 +49,20 @@ export function createDiskBlobStore(dataDir: string, opts: DiskBlobStoreOptions 
       // The digest in the name helps whoever looks at a leftover; the random part keeps
       // concurrent writers of one digest apart.
       const tempPath = join(tmpDir, `${algorithm}-${hex}-${randomBytes(6).toString('hex')}`);
+      // The hasher first: one that cannot be had (a stopped hash thread) leaves no temp file.
+      const hasher = opts.hashOffload ? offloadedHasher(opts.hashOffload, algorithm) : mainThreadHasher(algorithm);
       let handle: FileHandle;
       try {
-        handle = await open(tempPath, 'wx');
+        handle = await open(tempPath, 'wx').catch(async (err: unknown) => {
+          if (!isMissing(err)) throw err;
+          await mkdir(tmpDir, { recursive: true });
+          return open(tempPath, 'wx');
+        });
       } catch (err) {
-        if (!isMissing(err)) throw err;
-        await mkdir(tmpDir, { recursive: true });
-        handle = await open(tempPath, 'wx');
+        hasher.drop();
+        throw err;
       }
-      return new DiskBlobWriter(digest, hex, tempPath, path, handle, createHash(algorithm), fsync);
+      return new DiskBlobWriter(digest, hex, tempPath, path, handle, hasher, fsync);
     },
 
     async removeTempFiles(options = {}) {
@@ -130,19 +139,19 @@ export class DiskBlobWriter implements BlobWriter {
   readonly #hex: string;
   readonly #finalPath: string;
   readonly #handle: FileHandle;
-  readonly #hash: Hash;
+  readonly #hasher: ChunkHasher;
   readonly #fsync: boolean;
   #written = 0;
   #state: WriterState = 'open';
   #busy = false;
 
-  constructor(digest: string, hex: string, tempPath: string, finalPath: string, handle: FileHandle, hash: Hash, fsync: boolean) {
+  constructor(digest: string, hex: string, tempPath: string, finalPath: string, handle: FileHandle, hasher: ChunkHasher, fsync: boolean) {
     this.digest = digest;
     this.#hex = hex;
     this.tempPath = tempPath;
     this.#finalPath = finalPath;
     this.#handle = handle;
-    this.#hash = hash;
+    this.#hasher = hasher;
     this.#fsync = fsync;
   }
 
@@ -156,20 +165,22 @@ export class DiskBlobWriter implements BlobWriter {
     try {
       return await openFileReader(this.tempPath);
     } catch (err) {
-      if (this.#state === 'committed') return openFileReader(this.#finalPath);
+      // Mid-commit the rename may already have happened.
+      if (this.#state !== 'open') return openFileReader(this.#finalPath);
       throw err;
     }
   }
 
-  async write(chunk: Uint8Array): Promise<void> {
+  write(chunk: Uint8Array): Promise<void> {
+    return this.writev([chunk]);
+  }
+
+  async writev(chunks: readonly Uint8Array[]): Promise<void> {
     this.#enter('write');
     try {
-      const length = chunk.byteLength;
+      const length = chunks.reduce((sum, c) => sum + c.byteLength, 0);
       if (length === 0) return;
-      // Start the write first so hashing on this thread overlaps the I/O on the pool.
-      const written = writeFully(this.#handle, chunk, this.#written);
-      this.#hash.update(chunk);
-      await written;
+      await this.#hasher.writeAndHash(chunks, length, this.#written, (bufs, position) => writevFully(this.#handle, bufs, position));
       // Only now may readers pread these bytes.
       this.#written += length;
     } finally {
@@ -177,18 +188,22 @@ export class DiskBlobWriter implements BlobWriter {
     }
   }
 
-  async commit(): Promise<BlobInfo> {
+  async commit(onVerified?: () => void): Promise<BlobInfo> {
     this.#enter('commit');
     this.#state = 'closed';
     try {
-      if (this.#fsync) await this.#handle.datasync();
-      await this.#handle.close();
-      const actual = this.#hash.digest('hex');
+      const actual = await this.#hasher.digest();
       if (actual !== this.#hex) {
         // The catch below removes the temp file.
         const algorithm = this.digest.slice(0, this.digest.indexOf(':'));
         throw new DigestMismatchError(this.digest, `${algorithm}:${actual}`);
       }
+      // Readers may send the last byte now: what they send is verified. Durability is the
+      // cache's concern, not theirs, so they do not wait for the datasync (a 256 MiB blob's
+      // datasync took longer than its download here).
+      onVerified?.();
+      if (this.#fsync) await this.#handle.datasync();
+      await this.#handle.close();
       await this.#place();
       this.#state = 'committed';
       return committedBlob(this.digest, this.#written, this.#finalPath);
@@ -204,6 +219,7 @@ export class DiskBlobWriter implements BlobWriter {
   async abort(): Promise<void> {
     if (this.#state !== 'open') return;
     this.#state = 'closed';
+    this.#hasher.drop();
     await this.#handle.close().catch(() => undefined);
     await unlink(this.tempPath).catch((err: unknown) => {
       if (!isMissing(err)) throw err;

@@ -78,7 +78,7 @@ export class S3BlobWriter implements BlobWriter {
     }
   }
 
-  async commit(): Promise<BlobInfo> {
+  async commit(onVerified?: () => void): Promise<BlobInfo> {
     this.#enter('commit');
     this.#state = 'closed';
     try {
@@ -88,6 +88,8 @@ export class S3BlobWriter implements BlobWriter {
         const algorithm = this.digest.slice(0, this.digest.indexOf(':'));
         throw new DigestMismatchError(this.digest, `${algorithm}:${actual}`);
       }
+      // Readers follow the spool, which stays readable through its open descriptors.
+      onVerified?.();
       await this.#upload.complete();
       this.#state = 'committed';
       return this.#parts.committed(this.#written);

@@ -49,8 +49,12 @@ class PublishingWriter implements BlobWriter {
     return this.#inner.write(chunk);
   }
 
-  async commit(): Promise<BlobInfo> {
-    const info = await this.#inner.commit();
+  writev(chunks: readonly Uint8Array[]): Promise<void> {
+    return this.#inner.writev ? this.#inner.writev(chunks) : this.#inner.write(Buffer.concat(chunks));
+  }
+
+  async commit(onVerified?: () => void): Promise<BlobInfo> {
+    const info = await this.#inner.commit(onVerified);
     await this.#shared.publishOrThrow(info);
     return info;
   }

@@ -55,7 +55,7 @@ export class FillCursor {
       const last = this.#last();
       if (this.#position > last) return 0;
       const available = Math.min(fill.readable, last + 1) - this.#position;
-      if (available > 0 && (available >= minBatch || fill.readable > last || fill.state === 'complete')) return Math.min(available, max);
+      if (available > 0 && (available >= minBatch || fill.readable > last || fill.ended)) return Math.min(available, max);
       await fill.changed();
     }
   }
@@ -63,7 +63,7 @@ export class FillCursor {
   // The last byte to send, as far as is known now.
   #last(): number {
     const { end } = this.#range;
-    return end !== undefined ? end : this.#fill.state === 'complete' ? this.#fill.written - 1 : Infinity;
+    return end !== undefined ? end : this.#fill.ended ? this.#fill.written - 1 : Infinity;
   }
 }
 

@@ -2,8 +2,11 @@
 // temp file (hashed on the way) and readers follow the file as it grows, so each client streams
 // at upstream speed and the cache costs no second download. The last byte is held back from
 // readers until the digest is verified: a corrupt fill can only ever reach clients as a cut
-// stream, never as a complete wrong body.
+// stream, never as a complete wrong body. Once verified, readers may finish while the writer
+// makes the blob durable and renames it into place (commit); only then is it complete, i.e.
+// cached.
 import type { BlobInfo, BlobReader, BlobWriter } from '../cache/blob-store.ts';
+import { bodyBatches } from './body-batches.ts';
 import { rateFloor, type MinRate, type SlowBodyError } from './rate-floor.ts';
 
 export type FillState = 'filling' | 'complete' | 'failed';
@@ -16,6 +19,7 @@ export class BlobFill {
   readonly openReader: () => Promise<BlobReader>;
   #written = 0;
   #state: FillState = 'filling';
+  #verified = false;
   #error: Error | undefined;
   #info: BlobInfo | undefined;
   #wake: Array<() => void> = [];
@@ -43,9 +47,14 @@ export class BlobFill {
     return this.#written;
   }
 
+  /** Every byte is in and its digest matched: readers know the end and may send it all. */
+  get ended(): boolean {
+    return this.#state === 'complete' || (this.#verified && this.#state === 'filling');
+  }
+
   /** How many bytes readers may send now. */
   get readable(): number {
-    if (this.#state === 'complete') return this.#written;
+    if (this.ended) return this.#written;
     return Math.max(0, this.#written - 1);
   }
 
@@ -57,6 +66,13 @@ export class BlobFill {
 
   progress(written: number): void {
     this.#written = written;
+    this.#notify();
+  }
+
+  /** The digest of all written bytes matched; the commit (durability, rename) goes on. */
+  verified(): void {
+    if (this.#state !== 'filling') return;
+    this.#verified = true;
     this.#notify();
   }
 
@@ -100,7 +116,8 @@ export type FillBody = AsyncIterable<Uint8Array> & { destroy?(error?: Error): un
  * brings fewer bytes than that in a window is cut and the fill fails with a SlowBodyError.
  *
  * Chunks that arrive while a write is in flight are gathered and written together: one write
- * per network chunk (64 KiB) spent most of a fill waiting on the thread pool.
+ * per network chunk (64 KiB) spent most of a fill waiting on the thread pool. A writer that
+ * takes the gathered chunks as they are (writev) is spared their concatenation.
  */
 export async function runFill(fill: BlobFill, writer: BlobWriter, body: FillBody, options: { minRate?: MinRate } = {}): Promise<void> {
   let tooSlow: SlowBodyError | undefined;
@@ -110,54 +127,21 @@ export async function runFill(fill: BlobFill, writer: BlobWriter, body: FillBody
       tooSlow = err;
       body.destroy?.(err);
     });
-  let queued: Uint8Array[] = [];
-  let queuedBytes = 0;
-  let flushing: Promise<void> | undefined;
-  let writeError: unknown;
-  const startFlushing = () => {
-    flushing = (async () => {
-      while (queuedBytes > 0) {
-        const data = queued.length === 1 ? queued[0]! : Buffer.concat(queued, queuedBytes);
-        queued = [];
-        queuedBytes = 0;
-        await writer.write(data);
-        fill.progress(writer.written);
-      }
-    })()
-      .catch((err: unknown) => {
-        writeError = err;
-      })
-      .finally(() => {
-        flushing = undefined;
-      });
-  };
+  // Our disk holding the body back is not the upstream being slow.
+  const hooks = floor ? { received: (n: number) => floor.received(n), paused: () => floor.pause(), resumed: () => floor.resume() } : {};
   try {
-    for await (const chunk of body) {
+    for await (const batch of bodyBatches(body, MAX_QUEUED_BYTES, hooks)) {
       if (tooSlow) throw tooSlow;
-      if (writeError) throw writeError;
-      floor?.received(chunk.byteLength);
-      queued.push(chunk);
-      queuedBytes += chunk.byteLength;
-      if (!flushing) startFlushing();
-      else if (queuedBytes >= MAX_QUEUED_BYTES) {
-        // Our disk holding the body back is not the upstream being slow.
-        floor?.pause();
-        await flushing;
-        floor?.resume();
-      }
+      if (writer.writev) await writer.writev(batch);
+      else await writer.write(batch.length === 1 ? batch[0]! : Buffer.concat(batch));
+      fill.progress(writer.written);
     }
     floor?.stop();
-    while (flushing) await flushing;
-    if (queuedBytes > 0 && !writeError) {
-      startFlushing();
-      await flushing;
-    }
-    if (writeError) throw writeError;
+    if (tooSlow) throw tooSlow;
     if (fill.size !== undefined && writer.written !== fill.size) throw new ShortBodyError(fill.size, writer.written);
-    fill.complete(await writer.commit());
+    fill.complete(await writer.commit(() => fill.verified()));
   } catch (err) {
     floor?.stop();
-    while (flushing) await flushing; // never abort under a write in flight
     await writer.abort().catch(() => undefined);
     // A cut body may surface as the stream's own error: the cut's reason is the one that counts.
     const error = tooSlow ?? err;

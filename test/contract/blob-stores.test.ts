@@ -1,4 +1,5 @@
-// Runs the BlobStore contract against the disk store, in a temp dir, with and without fsync, and
+// Runs the BlobStore contract against the disk store, in a temp dir, with and without fsync and
+// with its hashing on the hash thread, and
 // against the S3 store on two real S3-compatible servers, one of each started for this file (one
 // key prefix per test keeps tests apart on them): radosgw, the faithful one (signatures checked,
 // a conditional PUT of an existing key really refused with 412), and s3rver, the lenient one (a
@@ -7,17 +8,24 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { createDiskBlobStore, DiskBlobWriter } from '../../src/cache/disk-blob-store.ts';
+import { HashOffload } from '../../src/cache/hash-offload.ts';
 import { createS3Client } from '../../src/cache/s3-client.ts';
 import { createS3BlobStore } from '../../src/cache/s3-blob-store.ts';
 import { startS3Server, type S3Server, type S3ServerKind } from '../support/s3-server.ts';
 import { makeTempDir } from '../support/temp-dir.ts';
 import { blobStoreContract } from './blob-store.contract.ts';
 
-for (const fsync of [true, false]) {
-  blobStoreContract(`disk (fsync ${fsync ? 'on' : 'off'})`, async () => {
+const diskSetups = [
+  { fsync: true, hashThread: false },
+  { fsync: false, hashThread: false },
+  { fsync: true, hashThread: true },
+];
+for (const { fsync, hashThread } of diskSetups) {
+  blobStoreContract(`disk (fsync ${fsync ? 'on' : 'off'}${hashThread ? ', hash thread' : ''})`, async () => {
     const dir = await makeTempDir('wharf-blobs-');
+    const hashOffload = hashThread ? new HashOffload() : undefined;
     return {
-      store: createDiskBlobStore(dir.path, { fsync }),
+      store: createDiskBlobStore(dir.path, { fsync, hashOffload }),
       files: {
         pathOf: (digest) => {
           const [algorithm, hex] = digest.split(':') as [string, string];
@@ -25,7 +33,10 @@ for (const fsync of [true, false]) {
         },
         tempPathOf: (writer) => (writer as DiskBlobWriter).tempPath,
       },
-      cleanup: dir.cleanup,
+      cleanup: async () => {
+        await hashOffload?.close();
+        await dir.cleanup();
+      },
     };
   });
 }

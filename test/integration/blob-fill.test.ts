@@ -1,11 +1,12 @@
-// runFill against the real disk blob store: chunks gathered into fewer writes still land whole
-// and in order with progress published, and a disk that fills up mid-body fails the fill,
-// leaving no temp file behind.
+// runFill against the real disk blob store, hashing on the calling thread and on the hash thread:
+// chunks gathered into fewer writes still land whole and in order with progress published, and a
+// disk that fills up mid-body fails the fill, leaving no temp file behind.
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDiskBlobStore } from '../../src/cache/disk-blob-store.ts';
+import { HashOffload } from '../../src/cache/hash-offload.ts';
 import { BlobFill, runFill } from '../../src/proxy/blob-fill.ts';
 import { makeTempDir, type TempDir } from '../support/temp-dir.ts';
 import { mountTmpfs, type Tmpfs } from '../support/tmpfs.ts';
@@ -23,11 +24,18 @@ async function* chunked(bytes: Buffer, size: number, pauseEvery = 0): AsyncItera
   }
 }
 
-describe('runFill', () => {
+describe.each(['calling thread', 'hash thread'])('runFill, hashing on the %s', (where) => {
+  const storeOptions = () => {
+    if (where === 'calling thread') return { fsync: false };
+    const hashOffload = new HashOffload();
+    cleanups.push(() => hashOffload.close());
+    return { fsync: false, hashOffload };
+  };
+
   it('writes a body of many small chunks whole, publishing progress as it goes', async () => {
     const dir: TempDir = await makeTempDir('wharf-fill-');
     cleanups.push(dir.cleanup);
-    const store = createDiskBlobStore(dir.path, { fsync: false });
+    const store = createDiskBlobStore(dir.path, storeOptions());
     const bytes = randomBytes(3 << 20);
     const writer = await store.createWriter(sha256(bytes));
     const fill = new BlobFill(sha256(bytes), bytes.length, () => writer.openReader());
@@ -51,7 +59,7 @@ describe('runFill', () => {
   it('fails the fill and leaves no temp file when the disk fills up mid-body', async () => {
     const disk: Tmpfs = await mountTmpfs(1 << 20);
     cleanups.push(() => disk.unmount());
-    const store = createDiskBlobStore(disk.path, { fsync: false });
+    const store = createDiskBlobStore(disk.path, storeOptions());
     const bytes = randomBytes(3 << 20);
     const writer = await store.createWriter(sha256(bytes));
     const fill = new BlobFill(sha256(bytes), bytes.length, () => writer.openReader());

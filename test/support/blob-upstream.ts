@@ -1,6 +1,6 @@
 // A hostile registry upstream for blob tests: /v2/ answers 200 and each blob is served the way
-// its switch says: whole, dripped slowly (staying inside any idle timeout), stalled part-way, or
-// with wrong bytes of the right length. Counts GETs per path. Loopback only.
+// its switch says: whole, dripped slowly (staying inside any idle timeout), stalled part-way,
+// with wrong bytes of the right length, or cut short of its length. Counts GETs per path. Loopback only.
 import { createHash } from 'node:crypto';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,7 +12,9 @@ export type BlobBehaviour =
   /** The first `afterBytes`, a pause of `pauseMs`, then the rest. */
   | { readonly kind: 'stall'; readonly afterBytes: number; readonly pauseMs: number }
   /** The right length, with the byte at `at` flipped; sent like `then` (whole by default). */
-  | { readonly kind: 'corrupt'; readonly at: number; readonly then?: BlobBehaviour };
+  | { readonly kind: 'corrupt'; readonly at: number; readonly then?: BlobBehaviour }
+  /** The first `bytes` of the announced length, then the connection is cut. */
+  | { readonly kind: 'short'; readonly bytes: number };
 
 export interface BlobUpstream {
   readonly url: string;
@@ -49,6 +51,8 @@ export async function startBlobUpstream(): Promise<BlobUpstream> {
       const wrong = Buffer.from(body);
       wrong[behaviour.at] = wrong[behaviour.at]! ^ 0xff;
       send(res, wrong, behaviour.then ?? { kind: 'whole' });
+    } else if (behaviour.kind === 'short') {
+      res.write(body.subarray(0, behaviour.bytes), () => later(20, () => res.destroy()));
     } else if (behaviour.kind === 'stall') {
       res.write(body.subarray(0, behaviour.afterBytes));
       later(behaviour.pauseMs, () => res.end(body.subarray(behaviour.afterBytes)));

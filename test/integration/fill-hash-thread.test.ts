@@ -1,0 +1,190 @@
+// Fills whose bytes are hashed on the hash thread, from real HTTP bodies (undici over loopback,
+// read by 'data' events): a body whose bytes lie about their digest, one cut short of its
+// length, one too slow, and a hash thread stopped mid-fill all fail the fill and leave nothing
+// cached and no temp file; readers never see the end of a fill that failed. A correct one is
+// released to readers once verified, before the datasync and the rename, and only then cached.
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Agent, request } from 'undici';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DigestMismatchError, type BlobWriter } from '../../src/cache/blob-store.ts';
+import { createDiskBlobStore } from '../../src/cache/disk-blob-store.ts';
+import { HashOffload, HashThreadError } from '../../src/cache/hash-offload.ts';
+import { BlobFill, runFill, ShortBodyError } from '../../src/proxy/blob-fill.ts';
+import { SlowBodyError } from '../../src/proxy/rate-floor.ts';
+import { makeTempDir } from '../support/temp-dir.ts';
+
+const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+type Send = (res: import('node:http').ServerResponse) => void;
+
+/** A loopback server answering every GET with `send`, and an undici body from it. */
+async function bodyFrom(send: Send, length: number) {
+  const server: Server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-length': String(length) });
+    send(res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const agent = new Agent();
+  cleanups.push(async () => {
+    await agent.destroy();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  const res = await request(`http://127.0.0.1:${(server.address() as AddressInfo).port}/blob`, { dispatcher: agent });
+  return res.body;
+}
+
+async function setup(fsync = false) {
+  const dir = await makeTempDir('wharf-hash-thread-');
+  const hashOffload = new HashOffload();
+  cleanups.push(dir.cleanup, () => hashOffload.close());
+  const store = createDiskBlobStore(dir.path, { fsync, hashOffload });
+  const tempFiles = () => readdir(join(dir.path, 'blobs', 'tmp')).catch(() => []);
+  return { store, hashOffload, tempFiles };
+}
+
+/** Watches a fill: whether readers were ever told it ended (may send the last byte). */
+function watch(fill: BlobFill) {
+  const seen = { ended: false, endedWhileFilling: false };
+  const done = (async () => {
+    while (fill.state === 'filling') {
+      if (fill.ended) {
+        seen.ended = true;
+        seen.endedWhileFilling = true;
+      }
+      await fill.changed();
+    }
+    if (fill.ended) seen.ended = true;
+  })();
+  return { seen, done };
+}
+
+describe('fills hashed on the hash thread, from real HTTP bodies', () => {
+  it('caches a correct 12 MiB body, released to readers before the commit finished', async () => {
+    const { store, tempFiles } = await setup(true);
+    const bytes = randomBytes(12 << 20);
+    const writer = await store.createWriter(sha256(bytes));
+    const fill = new BlobFill(sha256(bytes), bytes.length, () => writer.openReader());
+    const watcher = watch(fill);
+    await runFill(fill, writer, await bodyFrom((res) => res.end(bytes), bytes.length));
+    await watcher.done;
+    expect(fill.state).toBe('complete');
+    // The datasync and the rename came after readers could finish.
+    expect(watcher.seen.endedWhileFilling).toBe(true);
+    const info = await store.stat(sha256(bytes));
+    expect(info?.size).toBe(bytes.length);
+    const reader = (await info!.open())!;
+    const back = Buffer.alloc(bytes.length);
+    expect(await reader.read(back, 0, back.length, 0)).toBe(bytes.length);
+    await reader.close();
+    expect(back.equals(bytes)).toBe(true);
+    expect(await tempFiles()).toEqual([]);
+  });
+
+  it('fails a body whose bytes do not match the digest: nothing cached, no temp file, never ended', async () => {
+    const { store, tempFiles } = await setup();
+    const bytes = randomBytes(6 << 20);
+    const wrong = Buffer.from(bytes);
+    wrong[wrong.length - 3]! ^= 0xff;
+    const writer = await store.createWriter(sha256(bytes));
+    const fill = new BlobFill(sha256(bytes), bytes.length, () => writer.openReader());
+    const watcher = watch(fill);
+    await runFill(fill, writer, await bodyFrom((res) => res.end(wrong), wrong.length));
+    await watcher.done;
+    expect(fill.state).toBe('failed');
+    expect(fill.error).toBeInstanceOf(DigestMismatchError);
+    expect(watcher.seen.ended).toBe(false);
+    expect(fill.readable).toBe(fill.written - 1);
+    expect(await store.stat(sha256(bytes))).toBeUndefined();
+    expect(await tempFiles()).toEqual([]);
+  });
+
+  it('fails a body cut short of its length', async () => {
+    const { store, tempFiles } = await setup();
+    const bytes = randomBytes(4 << 20);
+    const writer = await store.createWriter(sha256(bytes));
+    const fill = new BlobFill(sha256(bytes), bytes.length, () => writer.openReader());
+    const watcher = watch(fill);
+    const cut: Send = (res) => res.write(bytes.subarray(0, 3 << 20), () => setTimeout(() => res.destroy(), 20));
+    await runFill(fill, writer, await bodyFrom(cut, bytes.length));
+    await watcher.done;
+    expect(fill.state).toBe('failed');
+    expect(watcher.seen.ended).toBe(false);
+    expect(await store.stat(sha256(bytes))).toBeUndefined();
+    expect(await tempFiles()).toEqual([]);
+  });
+
+  it('fails a body that ends early but cleanly (no length check by the transport) as short', async () => {
+    const { store } = await setup();
+    const bytes = randomBytes(1 << 20);
+    const writer = await store.createWriter(sha256(bytes));
+    // The fill expects more than the body (whose own length is honest) brings.
+    const fill = new BlobFill(sha256(bytes), bytes.length + 10, () => writer.openReader());
+    await runFill(fill, writer, await bodyFrom((res) => res.end(bytes), bytes.length));
+    expect(fill.state).toBe('failed');
+    expect(fill.error).toBeInstanceOf(ShortBodyError);
+    expect(await store.stat(sha256(bytes))).toBeUndefined();
+  });
+
+  it('cuts a body slower than the minimum rate', async () => {
+    const { store, tempFiles } = await setup();
+    const bytes = randomBytes(64 << 10);
+    const writer = await store.createWriter(sha256(bytes));
+    const fill = new BlobFill(sha256(bytes), bytes.length, () => writer.openReader());
+    let timer: NodeJS.Timeout | undefined;
+    cleanups.push(async () => clearInterval(timer));
+    let offset = 0;
+    const drip: Send = (res) => {
+      timer = setInterval(() => {
+        if (res.destroyed) return clearInterval(timer);
+        res.write(bytes.subarray(offset, (offset += 64)));
+      }, 50);
+    };
+    const started = Date.now();
+    await runFill(fill, writer, await bodyFrom(drip, bytes.length), { minRate: { bytesPerSecond: 4096, windowMs: 300 } });
+    expect(fill.state).toBe('failed');
+    expect(fill.error).toBeInstanceOf(SlowBodyError);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(await store.stat(sha256(bytes))).toBeUndefined();
+    expect(await tempFiles()).toEqual([]);
+  });
+
+  it('fails the fill when the hash thread stops mid-fill, and caches nothing', async () => {
+    const { store, hashOffload, tempFiles } = await setup();
+    const bytes = randomBytes(8 << 20);
+    const writer = await store.createWriter(sha256(bytes));
+    const fill = new BlobFill(sha256(bytes), bytes.length, () => writer.openReader());
+    // Half the body, then the thread goes, then the rest.
+    const halves: Send = (res) => res.write(bytes.subarray(0, 4 << 20), () => setTimeout(() => void hashOffload.close().then(() => res.end(bytes.subarray(4 << 20))), 50));
+    await runFill(fill, writer, await bodyFrom(halves, bytes.length));
+    expect(fill.state).toBe('failed');
+    expect(fill.error).toBeInstanceOf(HashThreadError);
+    expect(await store.stat(sha256(bytes))).toBeUndefined();
+    expect(await tempFiles()).toEqual([]);
+    // A stopped offload refuses new writers' hashes rather than hashing nothing.
+    await expect(store.createWriter(sha256(bytes))).rejects.toBeInstanceOf(HashThreadError);
+  });
+
+  it('hashes concurrent fills apart on the one thread', async () => {
+    const { store } = await setup();
+    const blobs = Array.from({ length: 4 }, (_, i) => randomBytes((2 + i) << 20));
+    const fills = await Promise.all(
+      blobs.map(async (bytes) => {
+        const writer: BlobWriter = await store.createWriter(sha256(bytes));
+        const fill = new BlobFill(sha256(bytes), bytes.length, () => writer.openReader());
+        await runFill(fill, writer, await bodyFrom((res) => res.end(bytes), bytes.length));
+        return fill;
+      }),
+    );
+    expect(fills.map((f) => f.state)).toEqual(['complete', 'complete', 'complete', 'complete']);
+    for (const bytes of blobs) expect((await store.stat(sha256(bytes)))?.size).toBe(bytes.length);
+  });
+});
