@@ -13,6 +13,7 @@ import type { Metrics } from '../metrics/metrics.ts';
 import type { ManifestStore } from './manifest-store.ts';
 import type { BlobStore } from './blob-store.ts';
 import { createDiskBlobStore } from './disk-blob-store.ts';
+import type { HashOffload } from './hash-offload.ts';
 import { EmbeddedManifestStore } from './embedded-manifest-store.ts';
 import { RedisManifestStore } from './redis-manifest-store.ts';
 import { FaultTolerantManifestStore } from './fault-tolerant-manifest-store.ts';
@@ -24,9 +25,13 @@ const REDIS_FIRST_CONNECT_WAIT_MS = 2000;
 /** Tag records held in memory whatever memoryManifests says: they cost ~300 bytes each. */
 const MIN_MEMORY_TAGS = 10_000;
 
-/** The local disk store: the whole blob cache, or with blobs.s3 this replica's cache in front of S3. */
-export function openBlobStore(config: Config): BlobStore {
-  return createDiskBlobStore(config.dataDir);
+/**
+ * The local disk store: the whole blob cache, or with blobs.s3 this replica's cache in front of
+ * S3. hashOffload: the hash thread of the role that fills (the main thread's); unset: writers
+ * hash on the calling thread.
+ */
+export function openBlobStore(config: Config, hashOffload?: HashOffload): BlobStore {
+  return createDiskBlobStore(config.dataDir, { fsync: config.cache.fsync, hashOffload });
 }
 
 /** The S3 store blobs are shared on (blobs.s3), or undefined when none is configured. */

@@ -143,6 +143,18 @@ export const configSchema = z
          * i.e. after the fill completes (a ranged read otherwise streams as the bytes arrive).
          */
         verifiedRangesOnly: z.boolean().default(false),
+        /**
+         * fdatasync each blob before it is renamed into place. Off, a power loss (not a crash of
+         * wharf) can leave a cached blob whose bytes do not match its name, served as it is until
+         * evicted. Clients never wait for it: they get the last byte once the digest matched,
+         * and the blob counts as cached only after the sync and the rename.
+         */
+        fsync: z.boolean().default(true),
+        /**
+         * Hash blobs being fetched on a thread of their own (~10 MB), beside the main thread that
+         * receives them and the pool that writes them: a cold fill then runs on more than one core.
+         */
+        hashThread: z.boolean().default(true),
       })
       .prefault({}),
     timeouts: timeoutsSchema.prefault({}),
@@ -227,6 +239,8 @@ export const ENV_OVERRIDABLE_KEYS = [
   'cache.tagListMaxTags',
   'cache.tagListMaxBytes',
   'cache.verifiedRangesOnly',
+  'cache.fsync',
+  'cache.hashThread',
   'offline',
   'resilience.staleAfterMs',
   'admin.token',

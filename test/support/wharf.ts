@@ -42,6 +42,8 @@ export interface WharfOptions {
     tagListMaxTags?: number;
     tagListMaxBytes?: number | string;
     verifiedRangesOnly?: boolean;
+    fsync?: boolean;
+    hashThread?: boolean;
     tagFreshness?: Array<{ match: string; ttlSeconds: number | 'immutable' }>;
   };
   timeouts?: {
