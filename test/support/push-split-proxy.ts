@@ -9,7 +9,7 @@
 // OCI-Subject, because the referrer is now one wharf's referrers API lists. Loopback only.
 import { createServer, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createHash } from 'node:crypto';
+import { pushedReferrer, type ReferrerDescriptor } from './pushed-referrer.ts';
 
 export interface PushSplitProxy {
   readonly url: string;
@@ -24,18 +24,11 @@ interface Answer {
   readonly body: Buffer;
 }
 
-interface Descriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-  artifactType?: string;
-  annotations?: Record<string, string>;
-}
 
 interface ReferrersIndex {
   schemaVersion: number;
   mediaType: string;
-  manifests: Descriptor[];
+  manifests: ReferrerDescriptor[];
 }
 
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
@@ -59,7 +52,7 @@ export async function startPushSplitProxy(opts: { upstreamUrl: string; wharfUrl:
     req.pipe(up);
   };
 
-  const addToReferrersTag = async (name: string, subject: string, descriptor: Descriptor) => {
+  const addToReferrersTag = async (name: string, subject: string, descriptor: ReferrerDescriptor) => {
     const tag = `sha256-${subject.slice('sha256:'.length)}`;
     const path = `/v2/${name}/manifests/${tag}`;
     const got = await call(upstream, 'GET', path, { accept: OCI_INDEX });
@@ -76,7 +69,7 @@ export async function startPushSplitProxy(opts: { upstreamUrl: string; wharfUrl:
     const body = await readBody(req);
     const headers: OutgoingHttpHeaders = { ...req.headers, 'content-length': String(body.length) };
     const answer = await call(upstream, 'PUT', req.url!, headers, body);
-    const referrer = answer.status === 201 ? referrerOf(body, String(req.headers['content-type'] ?? '')) : undefined;
+    const referrer = answer.status === 201 ? pushedReferrer(body, String(req.headers['content-type'] ?? '')) : undefined;
     const extra: OutgoingHttpHeaders = {};
     if (referrer && opts.referrersTagFallback && !answer.headers['oci-subject']) {
       const key = `${name}@${referrer.subject}`;
@@ -137,26 +130,4 @@ function readBody(stream: IncomingMessage): Promise<Buffer> {
     stream.on('end', () => resolve(Buffer.concat(chunks)));
     stream.on('error', reject);
   });
-}
-
-/** The referrers-index descriptor of a pushed manifest with a subject (image-spec 1.1). */
-function referrerOf(body: Buffer, contentType: string): { subject: string; descriptor: Descriptor } | undefined {
-  let m: { subject?: { digest?: unknown }; artifactType?: string; config?: { mediaType?: string }; annotations?: Record<string, string>; mediaType?: string };
-  try {
-    m = JSON.parse(body.toString('utf8')) as typeof m;
-  } catch {
-    return undefined;
-  }
-  if (typeof m.subject?.digest !== 'string' || !/^sha256:[a-f0-9]{64}$/.test(m.subject.digest)) return undefined;
-  const artifactType = m.artifactType ?? m.config?.mediaType;
-  return {
-    subject: m.subject.digest,
-    descriptor: {
-      mediaType: m.mediaType ?? contentType,
-      digest: `sha256:${createHash('sha256').update(body).digest('hex')}`,
-      size: body.length,
-      ...(artifactType ? { artifactType } : {}),
-      ...(m.annotations ? { annotations: m.annotations } : {}),
-    },
-  };
 }

@@ -5,15 +5,8 @@
 // with OCI-Filters-Applied. Loopback only.
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createHash } from 'node:crypto';
+import { pushedReferrer, type ReferrerDescriptor } from './pushed-referrer.ts';
 
-interface Descriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-  artifactType?: string;
-  annotations?: Record<string, string>;
-}
 
 export interface ReferrersApiRegistry {
   readonly url: string;
@@ -27,7 +20,7 @@ const MANIFEST = /^\/v2\/(.+)\/manifests\/([^/?]+)$/;
 
 export async function startReferrersApiRegistry(registryUrl: string): Promise<ReferrersApiRegistry> {
   const target = new URL(registryUrl);
-  const referrers = new Map<string, Descriptor[]>();
+  const referrers = new Map<string, ReferrerDescriptor[]>();
   const referrersAsked: string[] = [];
 
   const forward = (req: IncomingMessage, res: ServerResponse, body: Buffer | undefined, onAnswer?: (status: number, headers: Record<string, string>) => void) => {
@@ -70,7 +63,7 @@ export async function startReferrersApiRegistry(registryUrl: string): Promise<Re
       const body = Buffer.concat(chunks);
       forward(req, res, body, (status, extra) => {
         if (status !== 201) return;
-        const entry = referrerOf(body, req.headers['content-type'] ?? '');
+        const entry = pushedReferrer(body, req.headers['content-type'] ?? '');
         if (!entry) return;
         const key = `${pushed[1]}@${entry.subject}`;
         const list = referrers.get(key) ?? [];
@@ -89,26 +82,5 @@ export async function startReferrersApiRegistry(registryUrl: string): Promise<Re
         server.closeAllConnections();
         server.close(() => resolve());
       }),
-  };
-}
-
-function referrerOf(body: Buffer, contentType: string): { subject: string; descriptor: Descriptor } | undefined {
-  let m: { subject?: { digest?: string }; artifactType?: string; config?: { mediaType?: string }; annotations?: Record<string, string>; mediaType?: string };
-  try {
-    m = JSON.parse(body.toString('utf8')) as typeof m;
-  } catch {
-    return undefined;
-  }
-  if (typeof m.subject?.digest !== 'string') return undefined;
-  const artifactType = m.artifactType ?? m.config?.mediaType;
-  return {
-    subject: m.subject.digest,
-    descriptor: {
-      mediaType: m.mediaType ?? contentType,
-      digest: `sha256:${createHash('sha256').update(body).digest('hex')}`,
-      size: body.length,
-      ...(artifactType ? { artifactType } : {}),
-      ...(m.annotations ? { annotations: m.annotations } : {}),
-    },
   };
 }
