@@ -16,8 +16,10 @@ import { startRedisServer, type RedisServer } from '../test/support/redis-server
 import { stopProcess } from '../test/support/stop-process.ts';
 
 export const WHARF_ENTRY = new URL('../bin/wharf.js', import.meta.url).pathname;
-/** The Node flags on the entry's first line (`#!/usr/bin/env -S node ...`). */
-const WHARF_NODE_FLAGS = readFileSync(WHARF_ENTRY, 'utf8').split('\n')[0]!.split(' ').filter((w) => w.startsWith('--'));
+/** The Node flags and environment on the entry's first line (`#!/usr/bin/env -S VAR=1 node --flag`). */
+const WHARF_SHEBANG = readFileSync(WHARF_ENTRY, 'utf8').split('\n')[0]!.split(' ');
+const WHARF_NODE_FLAGS = WHARF_SHEBANG.filter((w) => w.startsWith('--'));
+const WHARF_NODE_ENV = Object.fromEntries(WHARF_SHEBANG.filter((w) => /^[A-Z_]+=/.test(w)).map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]));
 
 
 export interface System {
@@ -109,6 +111,7 @@ async function startWharfSystem(kind: WharfKind, upstreamUrl: string, dir: TempD
   const started = await startProcess(kind, command, [...args, 'serve', '--config', config], `${tls ? 'https' : 'http'}://127.0.0.1:${port}`, dir, {
     ...(tls ? { caFile: tls.caFile } : {}),
     ...(logged ? { stdoutFile: join(dir.path, 'stdout.log') } : {}),
+    ...(nodeArgs ? { env: WHARF_NODE_ENV } : {}),
   });
   const system = auth ? await withToken(started, auth.creds) : started;
   return {
@@ -239,10 +242,10 @@ require('node:http').createServer((req, res) => {
 }
 
 /** Runs a command until it answers /v2/ at url; stop() ends it and removes dir (bench/scale.ts starts wharf on a data dir of its own with it). */
-export async function startProcess(name: string, command: string, args: string[], url: string, dir: TempDir, opts: { caFile?: string; stdoutFile?: string } = {}): Promise<System> {
+export async function startProcess(name: string, command: string, args: string[], url: string, dir: TempDir, opts: { caFile?: string; stdoutFile?: string; env?: Record<string, string> } = {}): Promise<System> {
   const { caFile } = opts;
   const stdout = opts.stdoutFile === undefined ? 'ignore' : openSync(opts.stdoutFile, 'a');
-  const child: ChildProcess = spawn(command, args, { stdio: ['ignore', stdout, 'pipe'] });
+  const child: ChildProcess = spawn(command, args, { stdio: ['ignore', stdout, 'pipe'], env: { ...process.env, ...opts.env } });
   if (typeof stdout === 'number') closeSync(stdout); // the child has its own copy
   let log = '';
   let spawnError: Error | undefined;
