@@ -3,8 +3,9 @@
 // writes. On one thread, receive and hash took turns and a cold fill ran at 300-400 MB/s here;
 // sha256 alone runs at about 1.4 GB/s. One thread serves every fill of the process (a blob's
 // updates must be hashed in order, and one core's worth of hashing outruns the disk); it starts
-// with the first fill and, idle, keeps no process alive. A thread that dies fails the hashes it
-// held: their fills fail and nothing unverified is kept.
+// with the first fill, keeps no process alive, and stops once no hash was held for idleStopMs,
+// giving its ~9 MB back (a restart costs a few ms at the next fill). A thread that dies fails
+// the hashes it held: their fills fail and nothing unverified is kept.
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -35,16 +36,39 @@ interface Pending {
   reject(err: Error): void;
 }
 
+const IDLE_STOP_MS = 30_000;
+
 export class HashOffload {
+  readonly #idleStopMs: number;
   #worker: Worker | undefined;
   readonly #pending = new Map<number, Pending>();
   #seq = 0;
   #ids = 0;
+  /** Hashes begun and not yet digested or dropped. */
+  #held = 0;
+  #idleTimer: NodeJS.Timeout | undefined;
   #closed = false;
+
+  constructor(options: { idleStopMs?: number } = {}) {
+    this.#idleStopMs = options.idleStopMs ?? IDLE_STOP_MS;
+  }
+
+  /** Whether the thread is up (for tests and the curious). */
+  get running(): boolean {
+    return this.#worker !== undefined;
+  }
 
   hash(algorithm: string): OffloadedHash {
     const worker = this.#thread();
     const id = ++this.#ids;
+    clearTimeout(this.#idleTimer);
+    this.#held++;
+    let held = true;
+    const release = () => {
+      if (!held) return;
+      held = false;
+      if (--this.#held === 0) this.#stopWhenIdle();
+    };
     this.#post(worker, { op: 'begin', id, algorithm });
     const ask = async (request: (seq: number) => HashRequest): Promise<HashReply> => {
       // A restarted thread does not hold this hash: the bytes hashed so far are lost with it.
@@ -62,12 +86,17 @@ export class HashOffload {
         await ask((seq) => ({ op: 'update', id, seq, buffer, offset, length }));
       },
       digest: async () => {
-        const { hex } = await ask((seq) => ({ op: 'digest', id, seq }));
-        if (hex === undefined) throw new HashThreadError('the hash thread answered no digest');
-        return hex;
+        try {
+          const { hex } = await ask((seq) => ({ op: 'digest', id, seq }));
+          if (hex === undefined) throw new HashThreadError('the hash thread answered no digest');
+          return hex;
+        } finally {
+          release();
+        }
       },
       drop: () => {
-        if (this.#worker === worker) this.#post(worker, { op: 'drop', id });
+        if (held && this.#worker === worker) this.#post(worker, { op: 'drop', id });
+        release();
       },
     };
   }
@@ -75,6 +104,7 @@ export class HashOffload {
   /** Stops the thread; hashes still held fail. */
   async close(): Promise<void> {
     this.#closed = true;
+    clearTimeout(this.#idleTimer);
     const worker = this.#worker;
     this.#worker = undefined;
     if (worker) await worker.terminate();
@@ -102,6 +132,18 @@ export class HashOffload {
     worker.on('exit', (code) => gone(new HashThreadError(`the hash thread exited (${code})`)));
     this.#worker = worker;
     return worker;
+  }
+
+  #stopWhenIdle(): void {
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = setTimeout(() => {
+      const worker = this.#worker;
+      if (this.#held > 0 || !worker) return;
+      // Forgotten first: a hash asked for from now on starts a new thread.
+      this.#worker = undefined;
+      void worker.terminate();
+    }, this.#idleStopMs);
+    this.#idleTimer.unref();
   }
 
   #post(worker: Worker, request: HashRequest): void {

@@ -151,8 +151,9 @@ export const configSchema = z
          */
         fsync: z.boolean().default(true),
         /**
-         * Hash blobs being fetched on a thread of their own (~10 MB), beside the main thread that
-         * receives them and the pool that writes them: a cold fill then runs on more than one core.
+         * Hash blobs being fetched on a thread of their own (~10 MB while fills run; it stops
+         * after 30 s without one), beside the main thread that receives them and the pool that
+         * writes them: a cold fill then runs on more than one core.
          */
         hashThread: z.boolean().default(true),
       })

@@ -173,6 +173,32 @@ describe('fills hashed on the hash thread, from real HTTP bodies', () => {
     await expect(store.createWriter(sha256(bytes))).rejects.toBeInstanceOf(HashThreadError);
   });
 
+  it('stops the idle thread and starts a new one for the next fill', async () => {
+    const dir = await makeTempDir('wharf-hash-idle-');
+    const hashOffload = new HashOffload({ idleStopMs: 100 });
+    cleanups.push(dir.cleanup, () => hashOffload.close());
+    const store = createDiskBlobStore(dir.path, { fsync: false, hashOffload });
+    const fillOnce = async (bytes: Buffer) => {
+      const writer = await store.createWriter(sha256(bytes));
+      const fill = new BlobFill(sha256(bytes), bytes.length, () => writer.openReader());
+      await runFill(fill, writer, await bodyFrom((res) => res.end(bytes), bytes.length));
+      return fill.state;
+    };
+    expect(await fillOnce(randomBytes(1 << 20))).toBe('complete');
+    expect(hashOffload.running).toBe(true);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(hashOffload.running).toBe(false);
+    expect(await fillOnce(randomBytes(1 << 20))).toBe('complete');
+    expect(hashOffload.running).toBe(true);
+    // A fill that holds its hash keeps the thread, however long its body pauses.
+    const bytes = randomBytes(2 << 20);
+    const writer = await store.createWriter(sha256(bytes));
+    const fill = new BlobFill(sha256(bytes), bytes.length, () => writer.openReader());
+    const pausing: Send = (res) => res.write(bytes.subarray(0, 1 << 20), () => setTimeout(() => res.end(bytes.subarray(1 << 20)), 400));
+    await runFill(fill, writer, await bodyFrom(pausing, bytes.length));
+    expect(fill.state).toBe('complete');
+  });
+
   it('hashes concurrent fills apart on the one thread', async () => {
     const { store } = await setup();
     const blobs = Array.from({ length: 4 }, (_, i) => randomBytes((2 + i) << 20));
