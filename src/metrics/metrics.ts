@@ -1,6 +1,7 @@
 // wharf's Prometheus metrics: one registry per process, created by the composition root and
 // passed to whoever counts. Labels name upstreams, kinds and outcomes, never a repository, tag
 // or digest (unbounded cardinality). Every name is listed in the README.
+import { RequestTally } from './request-tally.ts';
 import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { BreakerState } from '../proxy/circuit-breaker.ts';
 
@@ -60,6 +61,7 @@ export class Metrics {
   readonly fillBytes: Counter<'origin'>;
   readonly sharedPublishes: Counter<'result'>;
   readonly s3Requests: Histogram<'operation' | 'outcome'>;
+  readonly #tally = new RequestTally();
   /** Log lines dropped because the log output was slower than they came (read off the writer). */
   readonly logLinesDropped: Counter;
   #droppedLogLines: () => number = () => 0;
@@ -73,7 +75,16 @@ export class Metrics {
       new Counter<L>({ name, help, labelNames, registers });
     const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) => new Gauge<L>({ name, help, labelNames, registers });
 
-    this.requests = counter(REQUESTS, 'Registry API requests by kind, cache result (hit, miss, coalesced, revalidated, stale, bypass, error) and upstream', ['kind', 'result', 'upstream']);
+    const tally = this.#tally;
+    this.requests = new Counter({
+      name: REQUESTS,
+      help: 'Registry API requests by kind, cache result (hit, miss, coalesced, revalidated, stale, bypass, error) and upstream',
+      labelNames: ['kind', 'result', 'upstream'],
+      registers,
+      collect() {
+        tally.drainRequests(this);
+      },
+    });
     this.auth = counter('wharf_auth_total', 'Authentication and access decisions by result (ok, denied, bad-credentials, expired) and identity kind (anonymous, user, machine, certificate)', ['result', 'kind']);
     this.requestDuration = new Histogram({
       name: 'wharf_request_duration_seconds',
@@ -82,7 +93,15 @@ export class Metrics {
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120],
       registers,
     });
-    this.servedBytes = counter(SERVED_BYTES, 'Bytes sent to clients, by kind and cache result (hit bytes are bytes saved upstream)', ['kind', 'result']);
+    this.servedBytes = new Counter({
+      name: SERVED_BYTES,
+      help: 'Bytes sent to clients, by kind and cache result (hit bytes are bytes saved upstream)',
+      labelNames: ['kind', 'result'],
+      registers,
+      collect() {
+        tally.drainBytes(this);
+      },
+    });
     this.upstreamRequests = counter('wharf_upstream_requests_total', 'Requests to upstreams by method and status class (2xx..5xx, or error: no answer)', ['upstream', 'method', 'status_class']);
     this.upstreamLatency = new Histogram({
       name: 'wharf_upstream_request_duration_seconds',
@@ -126,6 +145,11 @@ export class Metrics {
       },
     });
     this.blobCacheBypassed = counter('wharf_blob_cache_bypassed_total', 'Blobs passed through from the upstream without caching because the blob store could not take them', ['reason']);
+  }
+
+  /** One answered request: wharf_requests_total and wharf_served_bytes_total, tallied until read. */
+  countRequest(kind: RequestKind, result: string, upstream: string, bytes: number): void {
+    this.#tally.count(kind, result, upstream, bytes);
   }
 
   /** Where wharf_log_lines_dropped_total is read from: the log writer's own count. */
