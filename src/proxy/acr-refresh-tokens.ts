@@ -15,6 +15,7 @@ import type { CredentialSource, Credentials } from './credential-source.ts';
 import { BodyTooLargeError, readBounded } from './read-body.ts';
 import { toUpstreamFailure, UpstreamFailure } from './upstream-failure.ts';
 import type { HopDispatch } from './upstream-transport.ts';
+import { jwtExpiry } from './jwt-expiry.ts';
 
 const MAX_EXCHANGE_RESPONSE_BYTES = 64 * 1024;
 /** ACR's refresh tokens live about 3 h; one whose lifetime cannot be read is kept for less. */
@@ -146,18 +147,6 @@ export function heldUntil(token: string, now: number): number {
   return Math.min(exp * 1000 - RENEW_MARGIN_MS, now + MAX_HOLD_MS);
 }
 
-/** The exp claim (seconds) of a JWT's payload, without verifying anything; undefined for no JWT. */
-export function jwtExpiry(token: string): number | undefined {
-  const parts = token.split('.');
-  if (parts.length !== 3 || !parts[1]) return undefined;
-  try {
-    const payload: unknown = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
-    const exp = typeof payload === 'object' && payload !== null ? (payload as Record<string, unknown>).exp : undefined;
-    return typeof exp === 'number' && Number.isFinite(exp) ? exp : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 function parseExchangeResponse(upstream: string, text: string): string {
   let parsed: unknown;

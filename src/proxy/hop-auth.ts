@@ -14,7 +14,7 @@ import { parseAuthChallenge, type AuthChallenge } from './auth-challenge.ts';
 import { CredentialPolicy } from './credential-policy.ts';
 import { CredentialHelperError, credentialSourceFor, IDENTITY_TOKEN_USERNAME, type CredentialSource, type Credentials } from './credential-source.ts';
 import { BodyTooLargeError, readBounded } from './read-body.ts';
-import { DEFAULT_TOKEN_LIFETIME_SECONDS, TokenCache, type IssuedToken, type TokenKey } from './token-cache.ts';
+import { TokenCache, tokenLifetimeSeconds, type IssuedToken, type TokenKey } from './token-cache.ts';
 import { toUpstreamFailure, UpstreamFailure } from './upstream-failure.ts';
 import type { UpstreamResponse, UpstreamTarget } from './upstream-client.ts';
 import type { Hop, HopAnswer, HopDispatch } from './upstream-transport.ts';
@@ -278,6 +278,5 @@ function parseTokenResponse(upstream: string, text: string): IssuedToken {
   const record = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown>;
   const token = typeof record.token === 'string' && record.token ? record.token : record.access_token;
   if (typeof token !== 'string' || !token) throw new UpstreamProtocolError(upstream, 'token endpoint sent no token');
-  const expiresIn = typeof record.expires_in === 'number' && record.expires_in > 0 ? record.expires_in : DEFAULT_TOKEN_LIFETIME_SECONDS;
-  return { token, expiresInSeconds: expiresIn };
+  return { token, expiresInSeconds: tokenLifetimeSeconds(record.expires_in, token, Date.now()) };
 }

@@ -1,6 +1,7 @@
 // Bearer tokens per (realm, service, scope), reused until shortly before they expire. One fetch
 // per key at a time: a burst of requests for a new repository asks the auth server once.
 import { LRUCache } from 'lru-cache';
+import { jwtExpiry } from './jwt-expiry.ts';
 
 export interface TokenKey {
   readonly realm: string;
@@ -18,6 +19,20 @@ export interface IssuedToken {
 
 /** The Docker token spec: a token without expires_in lives 60 s. */
 export const DEFAULT_TOKEN_LIFETIME_SECONDS = 60;
+/** A lifetime read off a token's own exp is believed up to this. */
+const MAX_JWT_LIFETIME_SECONDS = 3600;
+
+/**
+ * How long a token lives: expires_in when the answer gives it; else the exp of a JWT token
+ * (ACR answers without expires_in but its JWTs say when they expire), not verified, only used
+ * to schedule the next fetch, capped; else the spec's 60 s.
+ */
+export function tokenLifetimeSeconds(expiresIn: unknown, token: string, nowMs: number): number {
+  if (typeof expiresIn === 'number' && expiresIn > 0) return expiresIn;
+  const at = jwtExpiry(token);
+  if (at === undefined) return DEFAULT_TOKEN_LIFETIME_SECONDS;
+  return Math.max(1, Math.min(MAX_JWT_LIFETIME_SECONDS, Math.floor(at - nowMs / 1000)));
+}
 // Renew a little early so a token never expires between our check and the upstream's.
 const RENEW_MARGIN_MS = 10_000;
 const MAX_TOKENS = 10_000;
