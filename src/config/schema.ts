@@ -1,9 +1,13 @@
 // The one configuration schema: every key, its default and its check. Parsed once, then frozen.
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { authSchema } from './auth-schema.ts';
 import { blobsSchema, clusterSchema } from './scale-out-schema.ts';
 import { upstreamSchema } from './upstream-schema.ts';
 import { splitPattern } from '../proxy/tag-freshness.ts';
+
+/** cache.hashThread's default: with fewer CPUs, hashing on its own thread measured no faster. */
+export const HASH_THREAD_MIN_CPUS = 4;
 
 const hostPort = z
   .string()
@@ -153,9 +157,10 @@ export const configSchema = z
         /**
          * Hash blobs being fetched on a thread of their own (~10 MB while fills run; it stops
          * after 30 s without one), beside the main thread that receives them and the pool that
-         * writes them: a cold fill then runs on more than one core.
+         * writes them: a cold fill then runs on more than one core. Default: on with at least
+         * HASH_THREAD_MIN_CPUS CPUs; on 2 vCPUs it measured no faster (docs/benchmarks.md).
          */
-        hashThread: z.boolean().default(true),
+        hashThread: z.boolean().default(() => availableParallelism() >= HASH_THREAD_MIN_CPUS),
       })
       .prefault({}),
     timeouts: timeoutsSchema.prefault({}),

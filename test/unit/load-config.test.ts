@@ -1,5 +1,5 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -13,7 +13,7 @@ import {
   upstreamEnvPrefix,
   type Config,
 } from '../../src/config/load-config.ts';
-import { configSchema, ENV_OVERRIDABLE_KEYS } from '../../src/config/schema.ts';
+import { configSchema, ENV_OVERRIDABLE_KEYS, HASH_THREAD_MIN_CPUS } from '../../src/config/schema.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -78,7 +78,7 @@ describe('loadConfig: defaults and file choice', () => {
         tagListMaxBytes: 16 * 2 ** 20,
         verifiedRangesOnly: false,
         fsync: true,
-        hashThread: true,
+        hashThread: availableParallelism() >= HASH_THREAD_MIN_CPUS,
       },
       timeouts: { connectMs: 3000, headersMs: 5000, bodyIdleMs: 30000, manifestTotalMs: 10000, blobMinBytesPerSecond: 16384, blobRateWindowMs: 10000 },
       offline: false,
