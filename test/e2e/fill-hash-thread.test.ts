@@ -6,31 +6,13 @@
 import { randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBlobUpstream, type BlobBehaviour, type BlobUpstream } from '../support/blob-upstream.ts';
 import { startWharf, type TestWharf } from '../support/wharf.ts';
 import { sha256 } from '../support/test-images.ts';
+import { fetchBlob } from '../support/fetch-blob.ts';
 
 const TIMEOUTS = { blobMinBytesPerSecond: 4096, blobRateWindowMs: 400, bodyIdleMs: 5000 };
-
-/** One GET on its own connection, read to its end or its cut. */
-async function fetchBlob(url: string): Promise<{ status: number; body: Buffer; complete: boolean }> {
-  const agent = new Agent({ pipelining: 0 });
-  try {
-    const res = await request(url, { dispatcher: agent, signal: AbortSignal.timeout(10_000) });
-    const chunks: Buffer[] = [];
-    let complete = true;
-    try {
-      for await (const chunk of res.body) chunks.push(chunk as Buffer);
-    } catch {
-      complete = false;
-    }
-    return { status: res.statusCode, body: Buffer.concat(chunks), complete };
-  } finally {
-    await agent.destroy();
-  }
-}
 
 const setups = [
   { label: 'hash thread, threads: 1', threads: 1, hashThread: true },

@@ -5,13 +5,14 @@
 import { randomBytes } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBlobUpstream, type BlobUpstream } from '../support/blob-upstream.ts';
 import { startWharf, type TestWharf } from '../support/wharf.ts';
 import { metricValue } from '../support/metrics.ts';
 import { mountTmpfs, type Tmpfs } from '../support/tmpfs.ts';
 import { sha256 } from '../support/test-images.ts';
+import { fetchBlob, type Fetched } from '../support/fetch-blob.ts';
+import { Agent, request } from 'undici';
 
 const WINDOW_MS = 500;
 const MIN_BYTES_PER_SECOND = 4096; // 2048 bytes per window
@@ -19,41 +20,6 @@ const MIN_BYTES_PER_SECOND = 4096; // 2048 bytes per window
 // would take 25 s at this pace.
 const SLOW_DRIP = { kind: 'drip', bytes: 256, everyMs: 100 } as const;
 const TIMEOUTS = { blobMinBytesPerSecond: MIN_BYTES_PER_SECOND, blobRateWindowMs: WINDOW_MS, bodyIdleMs: 5000 };
-
-interface Fetched {
-  readonly status: number;
-  readonly headers: Record<string, string | string[] | undefined>;
-  readonly body: Buffer;
-  /** The body ended normally (the server did not cut it, our deadline did not stop it). */
-  readonly complete: boolean;
-  /** Our own deadline stopped the read: the server was still sending. */
-  readonly timedOut: boolean;
-  readonly headersMs: number;
-  readonly doneMs: number;
-}
-
-/** One request on its own connection, read to the end, the cut or the deadline. */
-async function fetchBlob(url: string, opts: { headers?: Record<string, string>; method?: 'GET' | 'HEAD'; deadlineMs?: number } = {}): Promise<Fetched> {
-  const agent = new Agent({ pipelining: 0 });
-  const controller = new AbortController();
-  const deadline = setTimeout(() => controller.abort(), opts.deadlineMs ?? 10_000);
-  const started = performance.now();
-  try {
-    const res = await request(url, { method: opts.method ?? 'GET', headers: opts.headers ?? {}, dispatcher: agent, signal: controller.signal });
-    const headersMs = performance.now() - started;
-    const chunks: Buffer[] = [];
-    let complete = true;
-    try {
-      for await (const chunk of res.body) chunks.push(chunk as Buffer);
-    } catch {
-      complete = false;
-    }
-    return { status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks), complete, timedOut: controller.signal.aborted, headersMs, doneMs: performance.now() - started };
-  } finally {
-    clearTimeout(deadline);
-    await agent.destroy();
-  }
-}
 
 const errorCode = (f: Fetched) => (JSON.parse(f.body.toString()) as { errors: Array<{ code: string }> }).errors[0]?.code;
 
