@@ -18,7 +18,7 @@ import { linkTaggedImagesOnce, TAG_LINKS_MARKER } from './cache/link-tagged-once
 import { defaultUpstreamName, UpstreamRouter } from './proxy/upstream-router.ts';
 import { Metrics } from './metrics/metrics.ts';
 import { logStream } from './logger.ts';
-import type { BatchedLogWriter } from './logging/batched-log-writer.ts';
+import { BatchedLogWriter } from './logging/batched-log-writer.ts';
 import { TopRepositories } from './metrics/top-repositories.ts';
 import { readVersion } from './version.ts';
 import { HttpUpstream } from './proxy/upstream.ts';
@@ -53,7 +53,7 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
   const clusterSecret = await readClusterSecret(config);
   const metrics = new Metrics();
   const output = logStream(logger);
-  if ('droppedLines' in output) metrics.countDroppedLogLines(() => (output as BatchedLogWriter).droppedLines);
+  if (output instanceof BatchedLogWriter) metrics.countDroppedLogLines(() => output.droppedLines);
   // A data dir that cannot be written must not keep wharf from serving: blobs then pass
   // through uncached and the manifest store is skipped (both logged and counted).
   await mkdir(config.dataDir, { recursive: true }).catch((err: unknown) => logger.error({ err: String(err) }, 'cannot create dataDir'));

@@ -66,6 +66,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     }
     if (threaded) {
       const forwardSecret = newForwardSecret();
+      // Hit threads' log lines go out through the main thread's one writer.
+      const stdout = logStream(logger);
       internal = createServer(trustForwardedClients(forwardSecret, listener));
       const internalAddress = await listen(internal, { host: '127.0.0.1', port: 0 });
       hitThreads = await HitThreads.start(
@@ -80,7 +82,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         {
           blobsUsed: (digests) => digests.forEach((d) => deps.accounting.used(d)),
           pulled: (repositories) => repositories.forEach((r) => deps.topRepositories.record(r)),
-          log: (text) => logStream(logger).write(text),
+          log: (text) => stdout.write(text),
           failed: (err) => logger.error({ err: String(err) }, 'a hit thread failed; the other threads carry on'),
         },
       );

@@ -33,11 +33,6 @@ export class AccessRulesSource {
     this.#file = file(this);
   }
 
-  /** Rules that never change. */
-  static fixed(rules: AccessRules): AccessRulesSource {
-    return new AccessRulesSource(rules, () => undefined);
-  }
-
   /** A bad file or bad inline rules are an error here: wharf does not start with rules it cannot read. */
   static async open(options: AccessRulesSourceOptions): Promise<AccessRulesSource> {
     const build = (list: ConstructorParameters<typeof AccessRules>[0]) => new AccessRules(list, { onOutcome: options.onOutcome });

@@ -3,14 +3,13 @@
 import { describe, expect, it } from 'vitest';
 import { AccessGate, DeniedError } from '../../src/auth/access-gate.ts';
 import { AccessRules } from '../../src/auth/access-rules.ts';
-import { AccessRulesSource } from '../../src/auth/access-rules-source.ts';
 import { anonymousIdentity } from '../../src/auth/identity.ts';
 import { ProxyFilter } from '../../src/auth/proxy-filter.ts';
 import { RegistryError } from '../../src/errors.ts';
 
 const gate = new AccessGate({
   authenticator: undefined,
-  rules: AccessRulesSource.fixed(new AccessRules([{ repositories: ['docker.io/library/**'], users: ['alice'] }])),
+  rules: { rules: new AccessRules([{ repositories: ['docker.io/library/**'], users: ['alice'] }]) },
   proxyFilters: new Map([['docker.io', new ProxyFilter({ deny: ['library/blocked'] })]]),
   service: 'wharf',
   realm: undefined,
@@ -57,7 +56,7 @@ describe('AccessGate', () => {
 describe('AccessGate on a kept-alive connection (the fast path)', () => {
   const rules = [{ repositories: ['docker.io/library/**'], networks: ['10.0.0.0/8'] }];
   let current = new AccessRules(rules);
-  const source = { get rules() { return current; } } as unknown as AccessRulesSource;
+  const source = { get rules() { return current; } };
   const connGate = new AccessGate({ authenticator: undefined, rules: source, proxyFilters: new Map(), service: 'wharf', realm: undefined, admins: new AccessRules([]), observers: new AccessRules([]) });
   const key = (address: string) => ({ authorization: undefined, address, fingerprint: undefined });
   const req = (address: string) => () => ({ authorization: undefined, address, certificate: undefined, host: 'h', secure: false });
