@@ -112,7 +112,8 @@ export class BatchedLogWriter implements DestinationStream {
   /** The pending bytes as views of their chunks (plus the drop notice), and a fresh start. */
   #take(): Buffer[] {
     if (this.#droppedUnreported > 0) {
-      this.#append(droppedLine(this.#droppedUnreported), CHUNK_BYTES + 1);
+      const notice = droppedLine(this.#droppedUnreported);
+      this.#append(notice, notice.length * MAX_BYTES_PER_UNIT);
       this.#droppedUnreported = 0;
     }
     const views = this.#chunks.map((chunk, i) => chunk.subarray(0, this.#used[i]));
