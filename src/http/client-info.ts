@@ -24,22 +24,23 @@ export interface ClientInfo {
 
 // Keys on the request and socket objects themselves: nothing is kept anywhere else.
 const FORWARDED_CLIENT = Symbol('wharf.forwardedClient');
-const VERIFIED_CERTIFICATE = Symbol('wharf.verifiedCertificate');
+const CONNECTION_CLIENT = Symbol('wharf.connectionClient');
 
 interface MarkedRequest extends IncomingMessage {
   [FORWARDED_CLIENT]?: ClientInfo;
 }
 interface MarkedSocket extends Socket {
-  [VERIFIED_CERTIFICATE]?: ClientCertificate | null;
+  [CONNECTION_CLIENT]?: ClientInfo;
 }
 
 export function clientInfo(req: IncomingMessage): ClientInfo {
   const forwarded = (req as MarkedRequest)[FORWARDED_CLIENT];
   if (forwarded) return forwarded;
-  const certificate = verifiedCertificate(req.socket);
-  const address = req.socket.remoteAddress ?? '';
-  const tls = 'encrypted' in req.socket ? { secure: true } : {};
-  return certificate ? { address, ...tls, certificate } : { address, ...tls };
+  // Read once per connection: its address and certificate cannot change (renegotiation is off),
+  // and a keep-alive connection carries many requests. Kept, it also outlives the connection,
+  // whose peer address is gone once it closes.
+  const socket = req.socket as MarkedSocket;
+  return (socket[CONNECTION_CLIENT] ??= connectionClient(socket));
 }
 
 /** For the internal listener alone, once it has checked the hit thread's secret. */
@@ -47,11 +48,11 @@ export function markForwardedClient(req: IncomingMessage, client: ClientInfo): v
   (req as MarkedRequest)[FORWARDED_CLIENT] = client;
 }
 
-/** Read once per connection: the certificate cannot change on it (renegotiation is off). */
-function verifiedCertificate(socket: Socket): ClientCertificate | undefined {
-  const marked = socket as MarkedSocket;
-  if (marked[VERIFIED_CERTIFICATE] === undefined) marked[VERIFIED_CERTIFICATE] = readCertificate(socket);
-  return marked[VERIFIED_CERTIFICATE] ?? undefined;
+function connectionClient(socket: Socket): ClientInfo {
+  const certificate = readCertificate(socket);
+  const address = socket.remoteAddress ?? '';
+  const tls = 'encrypted' in socket ? { secure: true } : {};
+  return certificate ? { address, ...tls, certificate } : { address, ...tls };
 }
 
 function readCertificate(socket: Socket): ClientCertificate | null {
