@@ -9,11 +9,11 @@ import type { StoredManifest } from '../cache/manifest-store.ts';
 import type { ManifestService } from '../proxy/manifest-service.ts';
 import type { ConfiguredUpstream, UpstreamRouter } from '../proxy/upstream-router.ts';
 import { clientInfo } from './client-info.ts';
-import { parseRegistryPath } from './parse-registry-path.ts';
+import { FastTargets, type FastTarget } from './fast-targets.ts';
 import { manifestHeaders } from './manifest-route.ts';
 import { negotiateManifest } from '../oci/accept.ts';
 import type { RequestObserver } from './request-observer.ts';
-import { scopeName, type AccessGate, type ConnectionMemo } from '../auth/access-gate.ts';
+import type { AccessGate, ConnectionMemo } from '../auth/access-gate.ts';
 import type { Identity } from '../auth/identity.ts';
 import { gateRequest } from './gate-request.ts';
 
@@ -27,35 +27,37 @@ export interface ManifestFastPathDeps {
   readonly gate?: AccessGate | undefined;
 }
 
+/** The answer's headers for one manifest, built once: a flat list ending in the request id's slot. */
+interface HeaderBlock {
+  readonly manifest: StoredManifest;
+  readonly headers: readonly string[];
+}
+
 export class ManifestFastPath {
   readonly #deps: ManifestFastPathDeps;
+  readonly #targets: FastTargets;
+  /** Per target: the headers of the manifest it last answered with, while memory holds that one. */
+  readonly #blocks = new WeakMap<FastTarget, HeaderBlock>();
 
   constructor(deps: ManifestFastPathDeps) {
     this.#deps = deps;
+    this.#targets = new FastTargets(deps.router);
   }
 
   /** Answers and returns true when memory alone answers this request; else touches nothing. */
   answer(req: IncomingMessage, res: ServerResponse): boolean {
     const started = performance.now();
     const method = req.method;
+    if (method !== 'GET' && method !== 'HEAD') return false;
     const url = req.url ?? '';
-    if ((method !== 'GET' && method !== 'HEAD') || !url.startsWith('/v2/') || url.includes('%')) return false;
-    const query = url.indexOf('?');
-    const target = parseRegistryPath(query === -1 ? url : url.slice(0, query));
-    if (target.kind !== 'manifest') return false;
-    let ns: string | undefined;
-    if (query !== -1) {
-      const params = new URLSearchParams(url.slice(query + 1));
-      if ([...params.keys()].some((k) => k !== 'ns')) return false;
-      ns = params.get('ns') ?? undefined;
-    }
-    let route;
+    const target = this.#targets.of(url);
+    if (target === undefined) return false;
+    const { route } = target;
     let manifest;
     try {
-      route = this.#deps.router.route(target.name, ns);
       manifest = this.#deps.manifests.cachedInMemory(route.upstream, route.repository, target.reference);
     } catch {
-      return false; // the full handler answers bad names and references with the proper error
+      return false; // the full handler answers bad references with the proper error
     }
     // A type the client does not take: the full handler decides what it gets instead.
     if (!manifest || negotiateManifest(req.headers.accept, manifest.mediaType) !== 'stored') return false;
@@ -65,7 +67,7 @@ export class ManifestFastPath {
     if (gate) {
       const authorization = req.headers.authorization;
       const asking = { authorization: authorization === '' ? undefined : authorization, address: client.address, fingerprint: client.certificate?.fingerprint256 };
-      const wanted = { upstream: route.upstream.name, repository: route.repository, asked: scopeName(target.name, route) };
+      const wanted = { upstream: route.upstream.name, repository: route.repository, asked: target.scope };
       identity = gate.mayPullNow(req.socket as ConnectionMemo, () => gateRequest(req, client), asking, wanted, Date.now());
       // Anything but a clear yes is the full handler's: it verifies, challenges and refuses.
       if (!identity) return false;
@@ -73,8 +75,8 @@ export class ManifestFastPath {
 
     const observer = this.#deps.observer;
     const reqId = observer.requestId(headerOf(req, 'x-request-id'));
-    const headers = manifestHeaders(manifest, 'hit', route.namespace);
-    headers['X-Request-Id'] = reqId;
+    const headers = this.#headerBlock(target, manifest).slice();
+    headers[headers.length - 1] = reqId;
     const socket = res.socket;
     const bytesBefore = socket?.bytesWritten ?? 0;
     try {
@@ -93,6 +95,7 @@ export class ManifestFastPath {
       cache: 'hit',
       upstream: route.upstream.name,
       repository: route.repository,
+      pulledAs: target.pulled,
       bytes: (socket?.bytesWritten ?? bytesBefore) - bytesBefore,
       seconds: (performance.now() - started) / 1000,
       completed: true,
@@ -101,6 +104,16 @@ export class ManifestFastPath {
       client,
     });
     return true;
+  }
+
+  // Node takes a flat list of names and values as well as an object, and the same list serves
+  // every request for this manifest: only the request id differs, in the last slot.
+  #headerBlock(target: FastTarget, manifest: StoredManifest): readonly string[] {
+    const held = this.#blocks.get(target);
+    if (held?.manifest === manifest) return held.headers;
+    const headers = [...Object.entries(manifestHeaders(manifest, 'hit', target.route.namespace)).flat(), 'X-Request-Id', ''];
+    this.#blocks.set(target, { manifest, headers });
+    return headers;
   }
 }
 

@@ -151,6 +151,35 @@ describe('manifest fast path: what it answers and what it leaves', () => {
     expect(served.length).toBe(before);
   });
 
+  it('answers a tag moved to another manifest with that manifest and its headers, not the ones it built before', async () => {
+    const repo = { upstream: 'docker.io', repository: 'library/fast' };
+    const other = makeImage({ name: 'fast-moved', files: { 'g.txt': 'moved\n' } }).manifest;
+    await store.putManifest(other);
+    await store.putLinks(repo, [other.digest]);
+    await store.putTag(repo, 'moving', { digest: manifest.digest, mediaType: manifest.mediaType, fetchedAt: Date.now() });
+    const first = await fetch(`${base}/v2/fast/manifests/moving`);
+    expect(first.headers.get('docker-content-digest')).toBe(manifest.digest);
+    await first.arrayBuffer();
+    await store.putTag(repo, 'moving', { digest: other.digest, mediaType: other.mediaType, fetchedAt: Date.now() });
+    const moved = await fetch(`${base}/v2/fast/manifests/moving`);
+    expect(moved.headers.get('x-wharf-cache')).toBe('hit');
+    expect(moved.headers.get('docker-content-digest')).toBe(other.digest);
+    expect(moved.headers.get('etag')).toBe(`"${other.digest}"`);
+    expect(moved.headers.get('content-length')).toBe(String(other.body.length));
+    expect(Buffer.from(await moved.arrayBuffer()).equals(other.body)).toBe(true);
+  });
+
+  it('gives each request its own id, UUID-shaped, when the client sends none', async () => {
+    const ids = new Set<string>();
+    for (let i = 0; i < 5; i++) {
+      const res = await fetch(`${base}/v2/fast/manifests/fresh`);
+      await res.arrayBuffer();
+      ids.add(res.headers.get('x-request-id')!);
+    }
+    expect(ids.size).toBe(5);
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  });
+
   it.each([
     ['a tag past its freshness window', 'GET', '/v2/fast/manifests/old'],
     ['a tag only in the store behind memory', 'GET', '/v2/fast/manifests/on-disk'],
