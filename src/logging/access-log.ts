@@ -25,6 +25,17 @@ export interface AccessLogFields {
 
 const INFO = 30;
 
+// Printable ASCII but the quote and the backslash: what JSON.stringify leaves as it is.
+const NEEDS_NO_ESCAPE = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/**
+ * JSON.stringify(s), exactly, at half its cost for the strings a line mostly holds (request ids,
+ * paths, addresses): they need no escaping, so the quotes are added around them as they are.
+ */
+export function jsonString(s: string): string {
+  return NEEDS_NO_ESCAPE.test(s) ? `"${s}"` : JSON.stringify(s);
+}
+
 export class AccessLog {
   /** False below level info: callers skip building the fields at all. */
   readonly enabled: boolean;
@@ -41,16 +52,16 @@ export class AccessLog {
 
   write(f: AccessLogFields): void {
     if (!this.enabled) return;
-    // JSON.stringify for every string a client or upstream chose; numbers and booleans as they are.
-    let line = `{"level":${INFO},"time":"${this.#clock.now()}"${this.#bindings},"reqId":${JSON.stringify(f.reqId)},"method":${JSON.stringify(f.method)},"url":${JSON.stringify(f.url)},"status":${f.status}`;
-    if (f.cache !== undefined) line += `,"cache":${JSON.stringify(f.cache)}`;
+    // Every string as JSON (a client or an upstream chose most of them); numbers and booleans as they are.
+    let line = `{"level":${INFO},"time":"${this.#clock.now()}"${this.#bindings},"reqId":${jsonString(f.reqId)},"method":${jsonString(f.method)},"url":${jsonString(f.url)},"status":${f.status}`;
+    if (f.cache !== undefined) line += `,"cache":${jsonString(f.cache)}`;
     line += `,"bytes":${f.bytes},"ms":${f.ms}`;
-    if (f.upstream !== undefined) line += `,"upstream":${JSON.stringify(f.upstream)}`;
+    if (f.upstream !== undefined) line += `,"upstream":${jsonString(f.upstream)}`;
     line += `,"completed":${f.completed}`;
-    if (f.userAgent !== undefined) line += `,"userAgent":${JSON.stringify(f.userAgent)}`;
-    if (f.identity !== undefined) line += `,"identity":${JSON.stringify(f.identity)}`;
-    if (f.client !== undefined) line += `,"client":${JSON.stringify(f.client)}`;
-    if (f.clientCN !== undefined) line += `,"clientCN":${JSON.stringify(f.clientCN)}`;
+    if (f.userAgent !== undefined) line += `,"userAgent":${jsonString(f.userAgent)}`;
+    if (f.identity !== undefined) line += `,"identity":${jsonString(f.identity)}`;
+    if (f.client !== undefined) line += `,"client":${jsonString(f.client)}`;
+    if (f.clientCN !== undefined) line += `,"clientCN":${jsonString(f.clientCN)}`;
     this.#stream.write(`${line},"msg":"request"}\n`);
   }
 }

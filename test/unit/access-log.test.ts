@@ -2,7 +2,7 @@
 // same fields would (log tooling parses both), for the main logger and a hit thread's child.
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.ts';
-import { AccessLog, type AccessLogFields } from '../../src/logging/access-log.ts';
+import { AccessLog, jsonString, type AccessLogFields } from '../../src/logging/access-log.ts';
 import { LogLines } from '../support/log-lines.ts';
 
 const fields: AccessLogFields = {
@@ -46,5 +46,11 @@ describe('AccessLog', () => {
     log.write(fields);
     await new Promise((r) => setImmediate(r));
     expect(logs.lines).toHaveLength(0);
+  });
+
+  it('quotes every string exactly as JSON.stringify does', () => {
+    const every = Array.from({ length: 256 }, (_, c) => String.fromCharCode(c));
+    const samples = [...every, '', '/v2/library/alpine/manifests/3.20', 'a"b', 'a\\b', 'tab\there', 'é', '\u2028', '\ud800', '😀', 'x'.repeat(300)];
+    for (const s of samples) expect(jsonString(s), JSON.stringify(s)).toBe(JSON.stringify(s));
   });
 });
