@@ -25,6 +25,8 @@ export class BlobIndex {
   /** Slots freed by removals, reused first. */
   readonly #free: number[] = [];
   #bytes = 0;
+  /** The last use handed out: uses within one millisecond still keep their order (see #now). */
+  #lastTick = 0;
 
   constructor(deps: { store: BlobStore; metrics: Metrics }, options: { persistEveryMs?: number } = {}) {
     this.#store = deps.store;
@@ -52,14 +54,14 @@ export class BlobIndex {
   }
 
   added(digest: string, size: number): void {
-    const now = Date.now();
+    const now = this.#now();
     this.#set(digest, size, now, now);
   }
 
   used(digest: string): void {
     const slot = this.#slots.get(digest);
     if (slot === undefined) return;
-    const now = Date.now();
+    const now = this.#now();
     this.#lastUsed[slot] = now;
     if (now - this.#persisted[slot]! < this.#persistEveryMs) return;
     this.#persisted[slot] = now;
@@ -82,6 +84,16 @@ export class BlobIndex {
     const lastUsed = this.#lastUsed;
     order.sort((a, b) => lastUsed[a]! - lastUsed[b]!);
     return Array.from(order, (slot) => ({ digest: this.#digests[slot]!, size: this.#size[slot]!, lastUsed: lastUsed[slot]! }));
+  }
+
+  // Date.now() with each use strictly after the one before: two blobs used in the same
+  // millisecond tied, and eviction could then take the younger of them (a flaky test found it).
+  // A microsecond past the last one when the clock has not moved; it never runs ahead by more
+  // than the uses of one busy millisecond.
+  #now(): number {
+    const now = Date.now();
+    this.#lastTick = now > this.#lastTick ? now : this.#lastTick + 0.001;
+    return this.#lastTick;
   }
 
   #set(digest: string, size: number, lastUsed: number, persisted: number): void {

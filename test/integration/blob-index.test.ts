@@ -13,6 +13,17 @@ afterEach(async () => Promise.all(dirs.splice(0).map((d) => d.cleanup())));
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 describe('BlobIndex', () => {
+  it('keeps the order of uses that fall in the same millisecond', async () => {
+    const dir = await makeTempDir('wharf-index-tick-');
+    dirs.push(dir);
+    const index = new BlobIndex({ store: createDiskBlobStore(dir.path, { fsync: false }), metrics: new Metrics({ processMetrics: false }) });
+    const digests = Array.from({ length: 100 }, (_, i) => sha256(Buffer.from(`blob ${i}`)));
+    for (const d of digests) index.added(d, 1);
+    // Used in reverse, all within a millisecond or two: the first one added is now the youngest.
+    for (const d of [...digests].reverse()) index.used(d);
+    expect(index.oldestFirst().map((e) => e.digest)).toEqual([...digests].reverse());
+  });
+
   it('keeps the order of last use across a restart', async () => {
     const dir = await makeTempDir('wharf-index-');
     dirs.push(dir);
