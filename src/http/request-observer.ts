@@ -54,7 +54,7 @@ export class RequestObserver {
   record(o: RequestOutcome): void {
     const result = o.status >= 400 ? 'error' : (o.cache ?? 'none');
     this.#metrics.countRequest(o.kind, result, o.upstream ?? 'none', o.bytes);
-    this.#metrics.requestDuration.observe({ kind: o.kind }, o.seconds);
+    this.#metrics.requestDuration.observe(o.kind, o.seconds);
     if (o.kind === 'manifest' && o.method === 'GET' && o.status === 200) this.#topRepositories.record(o.pulledAs ?? `${o.upstream}/${o.repository}`);
     // Skipped before the line is built: at tens of thousands of hits a second, that matters.
     if (!this.#accessLog.enabled) return;

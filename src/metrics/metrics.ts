@@ -2,11 +2,14 @@
 // passed to whoever counts. Labels name upstreams, kinds and outcomes, never a repository, tag
 // or digest (unbounded cardinality). Every name is listed in the README.
 import { RequestTally } from './request-tally.ts';
+import { TalliedHistogram } from './tallied-histogram.ts';
 import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { BreakerState } from '../proxy/circuit-breaker.ts';
 
 /** Another thread's metrics, as prom-client JSON. */
 export type MetricsSource = () => Promise<Array<MetricObjectWithValues<MetricValue<string>>>>;
+
+export const REQUEST_DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120];
 
 const BREAKER_STATE_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
 
@@ -31,7 +34,7 @@ const SERVED_BYTES = 'wharf_served_bytes_total';
 export class Metrics {
   readonly registry = new Registry();
   readonly requests: Counter<'kind' | 'result' | 'upstream'>;
-  readonly requestDuration: Histogram<'kind'>;
+  readonly requestDuration: TalliedHistogram<'kind'>;
   /** Bytes sent to clients (headers included), by where the answer came from. */
   readonly servedBytes: Counter<'kind' | 'result'>;
   readonly upstreamRequests: Counter<'upstream' | 'method' | 'status_class'>;
@@ -86,11 +89,11 @@ export class Metrics {
       },
     });
     this.auth = counter('wharf_auth_total', 'Authentication and access decisions by result (ok, denied, bad-credentials, expired) and identity kind (anonymous, user, machine, certificate)', ['result', 'kind']);
-    this.requestDuration = new Histogram({
+    this.requestDuration = new TalliedHistogram({
       name: 'wharf_request_duration_seconds',
       help: 'Time from request to the end of the response',
-      labelNames: ['kind'],
-      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120],
+      label: 'kind',
+      buckets: REQUEST_DURATION_BUCKETS,
       registers,
     });
     this.servedBytes = new Counter({
