@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { MainThreadUnavailableError } from '../errors.ts';
 import { clientInfo } from '../http/client-info.ts';
 import { setForwardedClientHeaders } from '../http/forwarded-client.ts';
+import { isHandover, sendFollowedFill, type FillFollowing } from './followed-fill.ts';
 
 // Per-hop headers: they describe one connection, not the message.
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer']);
@@ -26,8 +27,12 @@ export class Forwarder {
     this.#secret = secret;
   }
 
-  /** Resolves once the answer's headers are written and its body is on its way. */
-  async forward(incoming: IncomingMessage, res: ServerResponse): Promise<void> {
+  /**
+   * Resolves once the answer's headers are written and its body is on its way. following: the
+   * request is a blob GET this thread can serve from a running fill's file; the main thread may
+   * then hand the fill over instead of sending the blob (http/fill-handover.ts).
+   */
+  async forward(incoming: IncomingMessage, res: ServerResponse, following?: FillFollowing): Promise<void> {
     const headers = endToEnd(incoming.headers);
     delete headers[MET_HERE];
     const body = hasBody(incoming.headers);
@@ -36,7 +41,7 @@ export class Forwarder {
     const requestId = res.getHeader('X-Request-Id');
     if (typeof requestId === 'string') headers['x-request-id'] = requestId;
     // The main thread sees this loopback connection; these say who the client is.
-    setForwardedClientHeaders(headers, clientInfo(incoming), this.#secret);
+    setForwardedClientHeaders(headers, clientInfo(incoming), this.#secret, following !== undefined);
     const outgoing = request({ host: this.#host, port: this.#port, method: incoming.method, path: incoming.url, headers, agent: this.#agent });
     const answer = await new Promise<IncomingMessage>((resolve, reject) => {
       outgoing.once('response', resolve);
@@ -55,6 +60,11 @@ export class Forwarder {
       throw new MainThreadUnavailableError();
     });
     const unfinished = body && stopBody(incoming, outgoing);
+    // Asked for, and only then: a client cannot ask for it (setForwardedClientHeaders drops its header).
+    if (following && isHandover(answer)) {
+      sendFollowedFill(answer, res, endToEndRaw(answer.rawHeaders), following);
+      return;
+    }
     // As the main thread wrote them, names and all: a forwarded answer looks like a direct one.
     res.writeHead(answer.statusCode ?? 502, endToEndRaw(answer.rawHeaders));
     res.flushHeaders();
