@@ -107,6 +107,11 @@ export function sendFollowedFill(answer: IncomingMessage, res: ServerResponse, r
   const name = answer.headers[FILL_HANDOVER_HEADERS.file];
   const lengthText = answer.headers[FILL_HANDOVER_HEADERS.length];
   const openFilling = following.store.openFilling;
+  // The client left while the main thread answered: hang up, so that it stops and logs the cut.
+  if (res.destroyed) {
+    answer.destroy();
+    return;
+  }
   if (typeof name !== 'string' || typeof lengthText !== 'string' || !COUNT.test(lengthText) || !openFilling) {
     // Not an answer the main thread gives: nothing of it reaches the client.
     answer.destroy();
