@@ -19,6 +19,7 @@ import { readTlsFiles } from './http/tls-files.ts';
 import { TlsReloader } from './http/tls-reloader.ts';
 import { TICKET_KEYS_BYTES, TlsServer } from './http/tls-server.ts';
 import { HitThreads } from './threads/hit-threads.ts';
+import { countHandoverBytes } from './threads/handover-bytes.ts';
 import { logStream } from './logger.ts';
 
 export interface RunningServer {
@@ -68,7 +69,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       const forwardSecret = newForwardSecret();
       // Hit threads' log lines go out through the main thread's one writer.
       const stdout = logStream(logger);
-      internal = createServer(trustForwardedClients(forwardSecret, listener));
+      internal = createServer(countHandoverBytes(trustForwardedClients(forwardSecret, listener), deps.metrics.handoverBytes, deps.files));
       const internalAddress = await listen(internal, { host: '127.0.0.1', port: 0 });
       hitThreads = await HitThreads.start(
         config.threads - 1,

@@ -36,6 +36,11 @@ export interface BlobWriter {
   readonly written: number;
   /** A reader of the bytes written so far (and of the blob once committed): readers follow a fill with it. */
   openReader(): Promise<BlobReader>;
+  /**
+   * The name of the local temp file that holds the bytes until commit, for a reader on another
+   * thread of this process (BlobStore.openFilling); unset for a store without local files.
+   */
+  readonly localName?: string;
   /** Appends a chunk; resolves once it is in the file (backpressure: await each call). */
   write(chunk: Uint8Array): Promise<void>;
   /** Optional: appends chunks in order as one write, sparing the caller their concatenation. */
@@ -60,6 +65,13 @@ export interface BlobStore {
    * olderThanMs, since running fills write theirs). Returns how many were (or would be) removed.
    */
   removeTempFiles(options?: { olderThanMs?: number; dryRun?: boolean }): Promise<number>;
+  /**
+   * Opens another thread's running write of this store by the name its writer gave
+   * (BlobWriter.localName), or the committed blob once the writer renamed it into place;
+   * undefined when neither is there (the write failed, or the blob was evicted since). Only a
+   * store with local files has it.
+   */
+  openFilling?(digest: string, localName: string): Promise<BlobReader | undefined>;
   /** Resolves when the store can be read; rejects with why not. */
   ping(): Promise<void>;
   /** Every committed blob with its size and last use, by walking the store (slow on big caches: call rarely). */

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { access, mkdir, open, readdir, rename, stat, unlink, utimes, type FileHandle } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { parseDigest } from '../oci/digest.ts';
 import { DigestMismatchError, type BlobInfo, type BlobReader, type BlobStore, type BlobWriter } from './blob-store.ts';
 import { removeIdleEntries } from './temp-files.ts';
@@ -49,9 +49,7 @@ export function createDiskBlobStore(dataDir: string, opts: DiskBlobStoreOptions 
     async createWriter(digest) {
       const { algorithm, hex } = parseDigest(digest);
       const path = finalPath(algorithm, hex);
-      // The digest in the name helps whoever looks at a leftover; the random part keeps
-      // concurrent writers of one digest apart.
-      const tempPath = join(tmpDir, `${algorithm}-${hex}-${randomBytes(6).toString('hex')}`);
+      const tempPath = join(tmpDir, tempName(algorithm, hex, randomBytes(TEMP_SUFFIX_BYTES).toString('hex')));
       // The hasher first: one that cannot be had (a stopped hash thread) leaves no temp file.
       const hasher = opts.hashOffload ? offloadedHasher(opts.hashOffload, algorithm) : mainThreadHasher(algorithm);
       let handle: FileHandle;
@@ -66,6 +64,18 @@ export function createDiskBlobStore(dataDir: string, opts: DiskBlobStoreOptions 
         throw err;
       }
       return new DiskBlobWriter(digest, hex, tempPath, path, handle, hasher, fsync);
+    },
+
+    async openFilling(digest, localName) {
+      const { algorithm, hex } = parseDigest(digest);
+      // The name comes from another thread, over loopback: only a writer's name for this very
+      // digest is opened, never a path of the sender's choosing.
+      if (!isTempName(localName, algorithm, hex)) return undefined;
+      const missingIsUndefined = (err: unknown) => (isMissing(err) ? undefined : Promise.reject(err));
+      // Gone from tmp: renamed into place (committed), or removed (failed); the final path tells which.
+      return openFileReader(join(tmpDir, localName)).catch((err: unknown) =>
+        isMissing(err) ? openFileReader(finalPath(algorithm, hex)).catch(missingIsUndefined) : Promise.reject(err),
+      );
     },
 
     async removeTempFiles(options = {}) {
@@ -114,6 +124,19 @@ export function createDiskBlobStore(dataDir: string, opts: DiskBlobStoreOptions 
       }
     },
   };
+}
+
+const TEMP_SUFFIX_BYTES = 6;
+
+// The digest in the name helps whoever looks at a leftover; the random part keeps concurrent
+// writers of one digest apart.
+function tempName(algorithm: string, hex: string, suffix: string): string {
+  return `${algorithm}-${hex}-${suffix}`;
+}
+
+function isTempName(name: string, algorithm: string, hex: string): boolean {
+  const prefix = tempName(algorithm, hex, '');
+  return name.startsWith(prefix) && new RegExp(`^[0-9a-f]{${TEMP_SUFFIX_BYTES * 2}}$`).test(name.slice(prefix.length));
 }
 
 function committedBlob(digest: string, size: number, path: string): BlobInfo {
@@ -166,6 +189,10 @@ export class DiskBlobWriter implements BlobWriter {
 
   get written(): number {
     return this.#written;
+  }
+
+  get localName(): string {
+    return basename(this.tempPath);
   }
 
   // An open reader keeps working across the rename into place; one opened after it opens the

@@ -11,6 +11,7 @@ import type { Upstream } from '../proxy/upstream.ts';
 import { contentHeaders, sendContent } from './registry-headers.ts';
 import type { FileSender } from './file-sender.ts';
 import { streamVerified } from './blob-passthrough.ts';
+import { canHandOver, handOverFill } from './fill-handover.ts';
 
 const BLOB_CONTENT_TYPE = 'application/octet-stream';
 // Blobs are immutable: their name is their content.
@@ -32,6 +33,8 @@ export interface BlobRequest {
   readonly rangeHeader: string | undefined;
   readonly namespace: string | undefined;
   readonly files: FileSender;
+  /** A hit thread handed the request over and can follow a fill's file itself (fill-handover.ts). */
+  readonly handOver?: boolean;
 }
 
 export async function getBlob(
@@ -41,10 +44,11 @@ export async function getBlob(
   digestRef: string,
   rangeHeader: string | undefined,
   res: ServerResponse,
+  handOver = false,
 ): Promise<Response> {
   const digest = parseDigest(digestRef).value;
   const source = await blobs.open(route.upstream, route.repository, digest, { rangeHeader });
-  return sendBlob(res, source, { digest, rangeHeader, namespace: route.namespace, files });
+  return sendBlob(res, source, { digest, rangeHeader, namespace: route.namespace, files, handOver });
 }
 
 /** Writes a blob from wherever it comes (disk, a running fill, the upstream) to the response. */
@@ -68,6 +72,11 @@ export function sendBlob(res: ServerResponse, source: BlobSource, request: BlobR
   const cache = source.kind === 'cached' ? (source.filled ?? 'hit') : source.kind === 'passthrough' ? 'bypass' : source.joined ? 'coalesced' : 'miss';
   const length = range && size !== undefined ? range.end - range.start + 1 : size;
   const headers = blobHeaders(digest, length, cache, namespace);
+  // Only the whole blob: a part would be a 206 whose bounds the hit thread would have to redo.
+  if (source.kind === 'filling' && request.handOver && rangeHeader === undefined && canHandOver(source.fill)) {
+    void handOverFill(res, source.fill, headers);
+    return RESPONSE_ALREADY_SENT;
+  }
   if (range && size !== undefined && length !== size) {
     headers['Content-Range'] = contentRange(range, size);
     res.writeHead(206, headers);

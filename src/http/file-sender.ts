@@ -8,8 +8,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { readRange, type BlobInfo, type BlobReader } from '../cache/blob-store.ts';
 import type { ByteRange } from '../oci/range.ts';
-import type { BlobFill } from '../proxy/blob-fill.ts';
-import { drained, FillAbortedError, FillCursor, streamFill, type FillRange } from './follow-fill.ts';
+import { drained, FillAbortedError, FillCursor, streamFill, type FillRange, type FollowedFill } from './follow-fill.ts';
 import { loadSendfileAddon, type SendfileAddon } from './sendfile-addon.ts';
 
 export interface FileSender {
@@ -21,7 +20,7 @@ export interface FileSender {
    */
   send(res: ServerResponse, blob: BlobInfo, range: ByteRange): Promise<void>;
   /** The same for a blob still being filled: follows the temp file as verified bytes land. */
-  sendFill(res: ServerResponse, fill: BlobFill, range: FillRange): Promise<void>;
+  sendFill(res: ServerResponse, fill: FollowedFill, range: FillRange): Promise<void>;
   /** Body bytes of this response that the kernel sent past Node (socket.bytesWritten misses them). */
   bytesSentPastNode(res: ServerResponse): number;
 }

@@ -8,6 +8,12 @@ import type { ServerResponse } from 'node:http';
 import type { BlobFill } from '../proxy/blob-fill.ts';
 import type { BlobReader } from '../cache/blob-store.ts';
 
+/**
+ * What following a fill reads of it: the fill itself on the thread that runs it, or a hit
+ * thread's view of a fill the main thread runs (threads/followed-fill.ts).
+ */
+export type FollowedFill = Pick<BlobFill, 'state' | 'error' | 'written' | 'ended' | 'readable' | 'changed' | 'openReader'>;
+
 // Readers following a fill reuse two buffers of this size each: a herd of clients on one fill
 // then costs a fixed amount of memory instead of a fresh buffer per read per client.
 const FOLLOW_CHUNK = 256 << 10;
@@ -22,11 +28,11 @@ export interface FillRange {
 
 /** Where a reader of [range] of a fill is, and how much it may send from there. */
 export class FillCursor {
-  readonly #fill: BlobFill;
+  readonly #fill: FollowedFill;
   readonly #range: FillRange;
   #position: number;
 
-  constructor(fill: BlobFill, range: FillRange) {
+  constructor(fill: FollowedFill, range: FillRange) {
     this.#fill = fill;
     this.#range = range;
     this.#position = range.start;
@@ -72,7 +78,7 @@ export class FillCursor {
  * grows. A failed fill destroys the response: after Content-Length went out, a cut connection
  * is the only way to tell the client the body is not whole.
  */
-export async function streamFill(res: ServerResponse, fill: BlobFill, range: FillRange, opened?: BlobReader): Promise<void> {
+export async function streamFill(res: ServerResponse, fill: FollowedFill, range: FillRange, opened?: BlobReader): Promise<void> {
   let reader = opened;
   const buffers = [Buffer.allocUnsafe(FOLLOW_CHUNK), Buffer.allocUnsafe(FOLLOW_CHUNK)];
   // A buffer may be read into again once the socket has taken what was last written from it.

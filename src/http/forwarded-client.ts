@@ -4,7 +4,7 @@
 // client can send any header, so without the secret either could name its own address and
 // certificate; elsewhere these headers mean nothing (clientInfo() never reads headers).
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import type { IncomingHttpHeaders, RequestListener } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, RequestListener } from 'node:http';
 import { isIP } from 'node:net';
 import { markForwardedClient, type ClientInfo } from './client-info.ts';
 
@@ -14,7 +14,16 @@ export const FORWARDED_CLIENT_HEADERS = {
   subjectCN: 'x-wharf-client-cert-cn',
   fingerprint256: 'x-wharf-client-cert-sha256',
   secure: 'x-wharf-client-tls',
+  /** The hit thread can follow a running fill's file itself (http/fill-handover.ts). */
+  followsFills: 'x-wharf-follows-fills',
 } as const;
+
+// A key on the request object itself, set only next to a valid secret.
+const FOLLOWS_FILLS = Symbol('wharf.followsFills');
+
+interface MarkedRequest extends IncomingMessage {
+  [FOLLOWS_FILLS]?: true;
+}
 
 const FINGERPRINT = /^[0-9A-F]{2}(:[0-9A-F]{2}){31}$/;
 
@@ -23,10 +32,15 @@ export function newForwardSecret(): string {
   return randomBytes(32).toString('base64url');
 }
 
-/** Replaces whatever the client sent under these names with what this thread knows. */
-export function setForwardedClientHeaders(headers: Record<string, string | string[]>, client: ClientInfo, secret: string): void {
+/**
+ * Replaces whatever the client sent under these names with what this thread knows; followsFills:
+ * this thread can send the blob of a running fill from its file (the hit thread's own choice,
+ * never the client's).
+ */
+export function setForwardedClientHeaders(headers: Record<string, string | string[]>, client: ClientInfo, secret: string, followsFills = false): void {
   for (const name of Object.values(FORWARDED_CLIENT_HEADERS)) delete headers[name];
   headers[FORWARDED_CLIENT_HEADERS.secret] = secret;
+  if (followsFills) headers[FORWARDED_CLIENT_HEADERS.followsFills] = '1';
   headers[FORWARDED_CLIENT_HEADERS.address] = client.address;
   if (client.secure) headers[FORWARDED_CLIENT_HEADERS.secure] = '1';
   if (client.certificate) {
@@ -41,9 +55,17 @@ export function trustForwardedClients(secret: string, listener: RequestListener)
   const expected = Buffer.from(secret);
   return (req, res) => {
     const client = forwardedClient(req.headers, expected);
-    if (client) markForwardedClient(req, client);
+    if (client) {
+      markForwardedClient(req, client);
+      if (single(req.headers[FORWARDED_CLIENT_HEADERS.followsFills]) === '1') (req as MarkedRequest)[FOLLOWS_FILLS] = true;
+    }
     listener(req, res);
   };
+}
+
+/** A hit thread handed this request over and can follow a running fill's file itself; false for any other request. */
+export function followsFillsLocally(req: IncomingMessage): boolean {
+  return (req as MarkedRequest)[FOLLOWS_FILLS] === true;
 }
 
 function forwardedClient(headers: IncomingHttpHeaders, expected: Buffer): ClientInfo | undefined {

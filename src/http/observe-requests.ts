@@ -8,6 +8,7 @@ import type { FileSender } from './file-sender.ts';
 import type { RequestObserver } from './request-observer.ts';
 import type { WharfEnv } from './wharf-env.ts';
 import { CACHE_HEADER } from './registry-headers.ts';
+import { handedOverBytes } from './fill-handover.ts';
 
 export function observeRequests(observer: RequestObserver, files: Pick<FileSender, 'bytesSentPastNode'>): MiddlewareHandler<WharfEnv> {
   return async (c, next) => {
@@ -31,7 +32,8 @@ export function observeRequests(observer: RequestObserver, files: Pick<FileSende
         cache: typeof cache === 'string' ? cache : undefined,
         upstream: c.get('upstreamName'),
         repository: c.get('repository'),
-        bytes: (socket?.bytesWritten ?? bytesBefore) - bytesBefore + files.bytesSentPastNode(res),
+        // A fill handed over to a hit thread: it sent the blob, this socket carried only progress.
+        bytes: handedOverBytes(res) ?? (socket?.bytesWritten ?? bytesBefore) - bytesBefore + files.bytesSentPastNode(res),
         seconds: (performance.now() - started) / 1000,
         completed: res.writableFinished,
         userAgent: c.req.header('user-agent'),

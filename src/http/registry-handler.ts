@@ -12,6 +12,7 @@ import type { Upstream } from '../proxy/upstream.ts';
 import { parseRegistryPath } from './parse-registry-path.ts';
 import { serveManifest } from './manifest-route.ts';
 import { getBlob, headBlob } from './blob-route.ts';
+import { followsFillsLocally } from './forwarded-client.ts';
 import { serveTagList } from './tags-route.ts';
 import { serveReferrers } from './referrers-route.ts';
 import type { PrefetchService } from '../proxy/prefetch-service.ts';
@@ -78,7 +79,7 @@ export async function handleRegistryRequest(c: Context<WharfEnv>, services: Regi
     case 'blob':
       return method === 'HEAD'
         ? headBlob(services.blobs, route, target.digest, c.env.outgoing)
-        : getBlob(services.blobs, services.files, route, target.digest, c.req.header('range'), c.env.outgoing);
+        : getBlob(services.blobs, services.files, route, target.digest, c.req.header('range'), c.env.outgoing, followsFillsLocally(c.env.incoming));
     case 'tags':
       return serveTagList(services.tagLists, route, target.name, { n: c.req.query('n'), last: c.req.query('last'), ns }, method);
     case 'referrers':

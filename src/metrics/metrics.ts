@@ -67,6 +67,8 @@ export class Metrics {
   readonly #tally = new RequestTally();
   /** Log lines dropped because the log output was slower than they came (read off the writer). */
   readonly logLinesDropped: Counter;
+  /** threads > 1: what the main thread wrote back to hit threads for the requests they handed over. */
+  readonly handoverBytes: Counter<'answer'>;
   #droppedLogLines: () => number = () => 0;
   /** Hit threads count in their own registries; their figures are added in when read. */
   readonly #remotes: MetricsSource[] = [];
@@ -147,6 +149,7 @@ export class Metrics {
         this.inc(droppedLogLines());
       },
     });
+    this.handoverBytes = counter('wharf_thread_handover_bytes_total', 'threads > 1: bytes the main thread wrote back to hit threads (heads and bodies) for requests they handed over, by answer: streamed (the body itself) or followed (a running fill: its progress only, the hit thread sent the blob from the file)', ['answer']);
     this.blobCacheBypassed = counter('wharf_blob_cache_bypassed_total', 'Blobs passed through from the upstream without caching because the blob store could not take them', ['reason']);
   }
 

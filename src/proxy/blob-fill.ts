@@ -17,6 +17,8 @@ export class BlobFill {
   readonly size: number | undefined;
   /** Opens the bytes written so far (through the store's writer): readers follow the fill with it. */
   readonly openReader: () => Promise<BlobReader>;
+  /** The writer's local temp file (BlobWriter.localName): a hit thread can follow it itself. */
+  readonly localName: string | undefined;
   #written = 0;
   #state: FillState = 'filling';
   #verified = false;
@@ -24,10 +26,11 @@ export class BlobFill {
   #info: BlobInfo | undefined;
   #wake: Array<() => void> = [];
 
-  constructor(digest: string, size: number | undefined, openReader: () => Promise<BlobReader>) {
+  constructor(digest: string, size: number | undefined, openReader: () => Promise<BlobReader>, localName?: string) {
     this.digest = digest;
     this.size = size;
     this.openReader = openReader;
+    this.localName = localName;
   }
 
   get state(): FillState {

@@ -108,7 +108,7 @@ export class FillStarter {
       origin.body.destroy?.();
       return undefined;
     }
-    const fill = new BlobFill(digest, origin.size, () => writer.openReader());
+    const fill = new BlobFill(digest, origin.size, () => writer.openReader(), writer.localName);
     const task = runFill(fill, writer, origin.body, { minRate: blobMinRate(upstream.timeouts) }).then(async () => {
       if (fill.state === 'complete' && fill.info) {
         this.#accounting.committed(digest, fill.written);
@@ -139,7 +139,7 @@ export class FillStarter {
       res.body.destroy();
       throw err;
     }
-    const fill = new BlobFill(digest, size, () => writer.openReader());
+    const fill = new BlobFill(digest, size, () => writer.openReader(), writer.localName);
     const task = runFill(fill, writer, res.body, { minRate: blobMinRate(upstream.timeouts) })
       .then(async () => {
         upstream.received(fill.written);

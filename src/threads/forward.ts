@@ -1,12 +1,15 @@
 // A hit thread hands a request it cannot answer from the cache to the main thread, which owns
 // upstream traffic, fills and everything else: the request goes to the main thread's internal
 // listener on loopback, body and all, with who the client is (its address and verified
-// certificate), and its answer, body streamed, comes back verbatim.
+// certificate), and its answer, body streamed, comes back verbatim. The one exception: a blob
+// the main thread is filling, which this thread sends itself from the fill's file, told only the
+// fill's progress (threads/followed-fill.ts).
 import { Agent, request, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { MainThreadUnavailableError } from '../errors.ts';
 import { clientInfo } from '../http/client-info.ts';
 import { setForwardedClientHeaders } from '../http/forwarded-client.ts';
+import { isHandover, sendFollowedFill, type FillFollowing } from './followed-fill.ts';
 
 // Per-hop headers: they describe one connection, not the message.
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer']);
@@ -26,17 +29,23 @@ export class Forwarder {
     this.#secret = secret;
   }
 
-  /** Resolves once the answer's headers are written and its body is on its way. */
-  async forward(incoming: IncomingMessage, res: ServerResponse): Promise<void> {
+  /**
+   * Resolves once the answer's headers are written and its body is on its way. following: the
+   * request is a blob GET this thread can serve from a running fill's file; the main thread may
+   * then hand the fill over instead of sending the blob (http/fill-handover.ts).
+   */
+  async forward(incoming: IncomingMessage, res: ServerResponse, following?: FillFollowing): Promise<void> {
     const headers = endToEnd(incoming.headers);
     delete headers[MET_HERE];
     const body = hasBody(incoming.headers);
+    // A GET with a body is odd enough to go the plain way: its connection bookkeeping is below.
+    const follows = body ? undefined : following;
     // A body without a length is framed anew on this hop, chunked as the client's was.
     if (body && headers['content-length'] === undefined) headers['transfer-encoding'] = 'chunked';
     const requestId = res.getHeader('X-Request-Id');
     if (typeof requestId === 'string') headers['x-request-id'] = requestId;
     // The main thread sees this loopback connection; these say who the client is.
-    setForwardedClientHeaders(headers, clientInfo(incoming), this.#secret);
+    setForwardedClientHeaders(headers, clientInfo(incoming), this.#secret, follows !== undefined);
     const outgoing = request({ host: this.#host, port: this.#port, method: incoming.method, path: incoming.url, headers, agent: this.#agent });
     const answer = await new Promise<IncomingMessage>((resolve, reject) => {
       outgoing.once('response', resolve);
@@ -55,6 +64,11 @@ export class Forwarder {
       throw new MainThreadUnavailableError();
     });
     const unfinished = body && stopBody(incoming, outgoing);
+    // Asked for, and only then: a client cannot ask for it (setForwardedClientHeaders drops its header).
+    if (follows && isHandover(answer)) {
+      sendFollowedFill(answer, res, endToEndRaw(answer.rawHeaders), follows);
+      return;
+    }
     // As the main thread wrote them, names and all: a forwarded answer looks like a direct one.
     res.writeHead(answer.statusCode ?? 502, endToEndRaw(answer.rawHeaders));
     res.flushHeaders();

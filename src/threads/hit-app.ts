@@ -22,6 +22,7 @@ import type { ManifestService } from '../proxy/manifest-service.ts';
 import type { RepositoryLinks } from '../proxy/repository-links.ts';
 import type { ConfiguredUpstream, UpstreamRouter } from '../proxy/upstream-router.ts';
 import type { Forwarder } from './forward.ts';
+import type { FillFollowing } from './followed-fill.ts';
 import type { HitReporter } from './hit-reporter.ts';
 import { scopeName, type AccessGate } from '../auth/access-gate.ts';
 import { gateRequest } from '../http/gate-request.ts';
@@ -46,7 +47,7 @@ export function createHitApp(deps: HitAppDeps): Hono<WharfEnv> {
   const observe = observeRequests(deps.observer, deps.files);
   app.use('/v2', observe);
   app.use('/v2/*', observe);
-  app.all('*', async (c) => (await answerFromCache(c, deps)) ?? forward(c, deps.forwarder));
+  app.all('*', async (c) => (await answerFromCache(c, deps)) ?? forward(c, deps.forwarder, following(c, deps)));
   app.onError((err, c) => {
     c.set('forwarded', false);
     return errorResponse(err, c.env.incoming.method ?? 'GET', deps.logger);
@@ -105,9 +106,21 @@ async function answerFromCache(c: Context<WharfEnv>, deps: HitAppDeps): Promise<
   return sendBlob(c.env.outgoing, { kind: 'cached', info }, { digest, rangeHeader: c.req.header('range'), namespace: route.namespace, files: deps.files });
 }
 
-async function forward(c: Context<WharfEnv>, forwarder: Forwarder): Promise<Response> {
+/**
+ * For a whole-blob GET: how this thread sends the blob itself should the main thread hand over
+ * its running fill (threads/followed-fill.ts). A Range, a HEAD, or a store without local files
+ * are forwarded as before.
+ */
+function following(c: Context<WharfEnv>, deps: HitAppDeps): FillFollowing | undefined {
+  if (c.env.incoming.method !== 'GET' || c.req.header('range') !== undefined || !deps.blobStore.openFilling) return undefined;
+  const target = parseRegistryPath(c.req.path);
+  if (target.kind !== 'blob' || !looksLikeDigest(target.digest)) return undefined;
+  return { files: deps.files, store: deps.blobStore, digest: parseDigest(target.digest).value };
+}
+
+async function forward(c: Context<WharfEnv>, forwarder: Forwarder, follow: FillFollowing | undefined): Promise<Response> {
   // The main thread logs and counts this request; counting it here too would double it.
   c.set('forwarded', true);
-  await forwarder.forward(c.env.incoming, c.env.outgoing);
+  await forwarder.forward(c.env.incoming, c.env.outgoing, follow);
   return RESPONSE_ALREADY_SENT;
 }

@@ -166,6 +166,39 @@ export function blobStoreContract(name: string, makeStore: () => Promise<BlobSto
       }
     });
 
+    it('opens a running write by its writer\'s local name from elsewhere, the blob once committed, nothing once aborted (stores with local files)', async (ctx) => {
+      if (!store.openFilling) return ctx.skip();
+      const bytes = randomBytes(300_000);
+      const digest = sha256(bytes);
+      const writer = await store.createWriter(digest);
+      const name = writer.localName!;
+      expect(name).toBeTruthy();
+      // Only that digest's writer names are opened: no paths, no other digest's writes.
+      const other = sha256(Buffer.from('another blob'));
+      for (const [d, n] of [[digest, `../${name}`], [digest, `${name}/..`], [digest, '..'], [digest, `${name}x`], [other, name], [digest, name.replace(/.$/, '/')]] as const) {
+        expect(await store.openFilling(d, n), `${d} ${n}`).toBeUndefined();
+      }
+      await writer.write(bytes.subarray(0, 1000));
+      const running = await store.openFilling(digest, name);
+      expect(running).toBeDefined();
+      const head = Buffer.alloc(1000);
+      expect(await running!.read(head, 0, 1000, 0)).toBe(1000);
+      expect(head.equals(bytes.subarray(0, 1000))).toBe(true);
+      await writer.write(bytes.subarray(1000));
+      await writer.commit();
+      // Renamed into place: the name now leads to the committed blob.
+      const committed = await store.openFilling(digest, name);
+      const tail = Buffer.alloc(100);
+      expect(await committed!.read(tail, 0, 100, bytes.length - 100)).toBe(100);
+      expect(tail.equals(bytes.subarray(bytes.length - 100))).toBe(true);
+      await Promise.all([running!.close(), committed!.close()]);
+
+      const failed = await store.createWriter(other);
+      await failed.write(Buffer.from('another'));
+      await failed.abort();
+      expect(await store.openFilling(other, failed.localName!)).toBeUndefined();
+    });
+
     it('throws DigestMismatchError for wrong bytes and keeps nothing', async () => {
       const expected = sha256(Buffer.from('what the upstream promised'));
       const bytes = randomBytes(70_000);
