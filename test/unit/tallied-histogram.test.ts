@@ -1,7 +1,7 @@
 // The tallied histogram must read exactly as prom-client's own histogram fed the same
 // observations: in the scrape text, as JSON, and summed over threads by the aggregator.
 import { describe, expect, it } from 'vitest';
-import { AggregatorRegistry, Histogram, Registry } from 'prom-client';
+import { AggregatorRegistry, Histogram, Registry, type MetricValueWithName } from 'prom-client';
 import { TalliedHistogram } from '../../src/metrics/tallied-histogram.ts';
 
 const BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120];
@@ -37,7 +37,7 @@ describe('TalliedHistogram', () => {
 
   it('gives the JSON prom-client gives, and sums across threads the same way', async () => {
     const { ours, theirs } = both();
-    const strip = (json: Awaited<ReturnType<Registry['getMetricsAsJSON']>>) => json.map((m) => ({ ...m, values: m.values.map(({ labels, value, metricName }) => ({ labels, value, metricName })) }));
+    const strip = (json: Awaited<ReturnType<Registry['getMetricsAsJSON']>>) => json.map((m) => ({ ...m, values: (m.values as Array<MetricValueWithName<string>>).map(({ labels, value, metricName }) => ({ labels, value, metricName })) }));
     expect(strip(await ours.getMetricsAsJSON())).toEqual(strip(await theirs.getMetricsAsJSON()));
     const summed = AggregatorRegistry.aggregate([await ours.getMetricsAsJSON(), await ours.getMetricsAsJSON()]);
     const reference = AggregatorRegistry.aggregate([await theirs.getMetricsAsJSON(), await theirs.getMetricsAsJSON()]);
