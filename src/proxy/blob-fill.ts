@@ -8,8 +8,9 @@
 import type { BlobInfo, BlobReader, BlobWriter } from '../cache/blob-store.ts';
 import { bodyBatches } from './body-batches.ts';
 import { rateFloor, type MinRate, type SlowBodyError } from './rate-floor.ts';
+import { FillSignal, type FillState } from './fill-signal.ts';
 
-export type FillState = 'filling' | 'complete' | 'failed';
+export type { FillState } from './fill-signal.ts';
 
 export class BlobFill {
   readonly digest: string;
@@ -20,11 +21,9 @@ export class BlobFill {
   /** The writer's local temp file (BlobWriter.localName): a hit thread can follow it itself. */
   readonly localName: string | undefined;
   #written = 0;
-  #state: FillState = 'filling';
   #verified = false;
-  #error: Error | undefined;
   #info: BlobInfo | undefined;
-  #wake: Array<() => void> = [];
+  readonly #signal = new FillSignal();
 
   constructor(digest: string, size: number | undefined, openReader: () => Promise<BlobReader>, localName?: string) {
     this.digest = digest;
@@ -34,11 +33,11 @@ export class BlobFill {
   }
 
   get state(): FillState {
-    return this.#state;
+    return this.#signal.state;
   }
 
   get error(): Error | undefined {
-    return this.#error;
+    return this.#signal.error;
   }
 
   /** The committed blob, once the fill is complete. */
@@ -52,7 +51,8 @@ export class BlobFill {
 
   /** Every byte is in and its digest matched: readers know the end and may send it all. */
   get ended(): boolean {
-    return this.#state === 'complete' || (this.#verified && this.#state === 'filling');
+    const state = this.#signal.state;
+    return state === 'complete' || (this.#verified && state === 'filling');
   }
 
   /** How many bytes readers may send now. */
@@ -63,40 +63,29 @@ export class BlobFill {
 
   /** Resolves at the next progress, completion or failure. */
   changed(): Promise<void> {
-    if (this.#state !== 'filling') return Promise.resolve();
-    return new Promise((resolve) => this.#wake.push(resolve));
+    return this.#signal.changed();
   }
 
   progress(written: number): void {
     this.#written = written;
-    this.#notify();
+    this.#signal.notify();
   }
 
   /** The digest of all written bytes matched; the commit (durability, rename) goes on. */
   verified(): void {
-    if (this.#state !== 'filling') return;
+    if (this.#signal.state !== 'filling') return;
     this.#verified = true;
-    this.#notify();
+    this.#signal.notify();
   }
 
   complete(info: BlobInfo): void {
     this.#info = info;
     this.#written = info.size;
-    this.#state = 'complete';
-    this.#notify();
+    this.#signal.complete();
   }
 
   fail(error: Error): void {
-    if (this.#state !== 'filling') return;
-    this.#error = error;
-    this.#state = 'failed';
-    this.#notify();
-  }
-
-  #notify(): void {
-    const wake = this.#wake;
-    this.#wake = [];
-    for (const resolve of wake) resolve();
+    this.#signal.fail(error);
   }
 }
 

@@ -9,7 +9,7 @@ import type { BlobReader, BlobStore } from '../cache/blob-store.ts';
 import type { FileSender } from '../http/file-sender.ts';
 import { FILL_END, FILL_HANDOVER_HEADERS } from '../http/fill-handover.ts';
 import type { FollowedFill } from '../http/follow-fill.ts';
-import type { FillState } from '../proxy/blob-fill.ts';
+import { FillSignal, type FillState } from '../proxy/fill-signal.ts';
 
 // A progress line is a number or `end <number>`: anything longer is not one.
 const MAX_LINE = 40;
@@ -21,10 +21,8 @@ export class HandoverBrokenError extends Error {}
 export class FillView implements FollowedFill {
   readonly size: number;
   readonly openReader: () => Promise<BlobReader>;
-  #state: FillState = 'filling';
-  #error: Error | undefined;
   #readable = 0;
-  #wake: Array<() => void> = [];
+  readonly #signal = new FillSignal();
 
   constructor(size: number, openReader: () => Promise<BlobReader>) {
     this.size = size;
@@ -32,15 +30,15 @@ export class FillView implements FollowedFill {
   }
 
   get state(): FillState {
-    return this.#state;
+    return this.#signal.state;
   }
 
   get error(): Error | undefined {
-    return this.#error;
+    return this.#signal.error;
   }
 
   get ended(): boolean {
-    return this.#state === 'complete';
+    return this.#signal.state === 'complete';
   }
 
   get readable(): number {
@@ -53,13 +51,12 @@ export class FillView implements FollowedFill {
   }
 
   changed(): Promise<void> {
-    if (this.#state !== 'filling') return Promise.resolve();
-    return new Promise((resolve) => this.#wake.push(resolve));
+    return this.#signal.changed();
   }
 
   /** One progress line; false when it is not one the main thread could have sent. */
   line(text: string): boolean {
-    if (this.#state !== 'filling') return false;
+    if (this.#signal.state !== 'filling') return false;
     const ending = text.startsWith(FILL_END);
     const figure = ending ? text.slice(FILL_END.length) : text;
     if (!COUNT.test(figure)) return false;
@@ -67,22 +64,13 @@ export class FillView implements FollowedFill {
     // Bytes only grow; before the end, the last byte is held back until verified.
     if (count < this.#readable || (ending ? count !== this.size : count > Math.max(0, this.size - 1))) return false;
     this.#readable = count;
-    if (ending) this.#state = 'complete';
-    this.#notify();
+    if (ending) this.#signal.complete();
+    else this.#signal.notify();
     return true;
   }
 
   fail(error: Error): void {
-    if (this.#state !== 'filling') return;
-    this.#error = error;
-    this.#state = 'failed';
-    this.#notify();
-  }
-
-  #notify(): void {
-    const wake = this.#wake;
-    this.#wake = [];
-    for (const resolve of wake) resolve();
+    this.#signal.fail(error);
   }
 }
 

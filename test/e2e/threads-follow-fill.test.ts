@@ -25,6 +25,17 @@ const HANDOVER = 'wharf_thread_handover_bytes_total';
 
 const sha = (body: Buffer) => `sha256:${createHash('sha256').update(body).digest('hex')}`;
 
+/** Every client got the blob whole, with its length and none of the hand-over's internal headers. */
+function expectWholeBlobs(answers: ReadonlyArray<Awaited<ReturnType<typeof fetchBlob>>>, layer: { readonly body: Buffer; readonly digest: string }): void {
+  for (const a of answers) {
+    expect(a.status).toBe(200);
+    expect(a.complete).toBe(true);
+    expect(a.headers['content-length']).toBe(String(layer.body.length));
+    expect(Object.keys(a.headers).filter((h) => h.startsWith('x-wharf-fill'))).toEqual([]);
+    expect(sha(a.body)).toBe(layer.digest);
+  }
+}
+
 describe('hit threads follow the main thread\'s fills from the file (threads: 2)', () => {
   let registry: UpstreamRegistry;
   let proxy: FaultProxy;
@@ -69,13 +80,7 @@ describe('hit threads follow the main thread\'s fills from the file (threads: 2)
     const url = `${wharf.url}/v2/${name}/blobs/${layer.digest}`;
     const answers = await Promise.all(Array.from({ length: CLIENTS }, () => fetchBlob(url, { deadlineMs: 30_000 })));
     proxy.dripBlobs = undefined;
-    for (const a of answers) {
-      expect(a.status).toBe(200);
-      expect(a.complete).toBe(true);
-      expect(a.headers['content-length']).toBe(String(layer.body.length));
-      expect(Object.keys(a.headers).filter((h) => h.startsWith('x-wharf-fill'))).toEqual([]);
-      expect(sha(a.body)).toBe(layer.digest);
-    }
+    expectWholeBlobs(answers, layer);
     expect(await upstreamGets(`/v2/library/${name}/blobs/${layer.digest}`)).toBe(1);
     const after = await handover();
     // Streamed: what went the old way, every body byte (a client per thread: ~50 MB here).
@@ -122,13 +127,7 @@ describe('hit threads follow the main thread\'s fills from the file (threads: 2)
     const forged = { 'x-wharf-follows-fills': '1', 'x-wharf-forward-secret': 'guessed', 'x-wharf-client-address': '10.0.0.1' };
     const answers = await Promise.all(Array.from({ length: CLIENTS }, () => fetchBlob(url, { headers: forged, deadlineMs: 30_000 })));
     proxy.dripBlobs = undefined;
-    for (const a of answers) {
-      expect(a.status).toBe(200);
-      expect(a.complete).toBe(true);
-      expect(a.headers['content-length']).toBe(String(layer.body.length));
-      expect(Object.keys(a.headers).filter((h) => h.startsWith('x-wharf-fill'))).toEqual([]);
-      expect(sha(a.body)).toBe(layer.digest);
-    }
+    expectWholeBlobs(answers, layer);
     expect(await upstreamGets(`/v2/library/${name}/blobs/${layer.digest}`)).toBe(1);
   });
 });
