@@ -27,17 +27,15 @@ export interface ManifestFastPathDeps {
   readonly gate?: AccessGate | undefined;
 }
 
-/** The answer's headers for one manifest, built once: a flat list ending in the request id's slot. */
-interface HeaderBlock {
-  readonly manifest: StoredManifest;
-  readonly headers: readonly string[];
-}
-
 export class ManifestFastPath {
   readonly #deps: ManifestFastPathDeps;
   readonly #targets: FastTargets;
-  /** Per target: the headers of the manifest it last answered with, while memory holds that one. */
-  readonly #blocks = new WeakMap<FastTarget, HeaderBlock>();
+  /**
+   * Per manifest and OCI-Namespace (or ''): its answer's headers, a flat list ending in the
+   * request id's slot. Keyed weakly by the manifest itself: held exactly as long as memory holds
+   * that manifest, never keeping one alive past the memory store's bounds.
+   */
+  readonly #blocks = new WeakMap<StoredManifest, Map<string, readonly string[]>>();
 
   constructor(deps: ManifestFastPathDeps) {
     this.#deps = deps;
@@ -109,10 +107,17 @@ export class ManifestFastPath {
   // Node takes a flat list of names and values as well as an object, and the same list serves
   // every request for this manifest: only the request id differs, in the last slot.
   #headerBlock(target: FastTarget, manifest: StoredManifest): readonly string[] {
-    const held = this.#blocks.get(target);
-    if (held?.manifest === manifest) return held.headers;
-    const headers = [...Object.entries(manifestHeaders(manifest, 'hit', target.route.namespace)).flat(), 'X-Request-Id', ''];
-    this.#blocks.set(target, { manifest, headers });
+    let blocks = this.#blocks.get(manifest);
+    if (blocks === undefined) {
+      blocks = new Map();
+      this.#blocks.set(manifest, blocks);
+    }
+    const namespace = target.route.namespace;
+    let headers = blocks.get(namespace ?? '');
+    if (headers === undefined) {
+      headers = [...Object.entries(manifestHeaders(manifest, 'hit', namespace)).flat(), 'X-Request-Id', ''];
+      blocks.set(namespace ?? '', headers);
+    }
     return headers;
   }
 }
