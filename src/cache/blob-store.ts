@@ -57,6 +57,15 @@ export interface BlobWriter {
   abort(): Promise<void>;
 }
 
+/**
+ * Chunks in order through a writer: as one writev when it has one, else as one write (a lone
+ * chunk as it is, more concatenated).
+ */
+export function writeChunks(writer: Pick<BlobWriter, 'write' | 'writev'>, chunks: readonly Uint8Array[]): Promise<void> {
+  if (writer.writev) return writer.writev(chunks);
+  return writer.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+}
+
 export interface BlobStore {
   stat(digest: string): Promise<BlobInfo | undefined>;
   createWriter(digest: string): Promise<BlobWriter>;

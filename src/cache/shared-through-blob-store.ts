@@ -2,7 +2,7 @@
 // is read from S3 (so `wharf bundle export` on any replica exports what the cluster holds), and
 // a blob written (`wharf bundle import`) is published to S3 once verified, so every replica of
 // an air-gapped site finds it. Unlike a serving replica, a command fails when S3 does.
-import type { BlobInfo, BlobStore, BlobWriter } from './blob-store.ts';
+import { writeChunks, type BlobInfo, type BlobStore, type BlobWriter } from './blob-store.ts';
 import type { SharedBlobs } from './shared-blobs.ts';
 
 export function sharedThrough(local: BlobStore, shared: SharedBlobs): BlobStore {
@@ -50,7 +50,7 @@ class PublishingWriter implements BlobWriter {
   }
 
   writev(chunks: readonly Uint8Array[]): Promise<void> {
-    return this.#inner.writev ? this.#inner.writev(chunks) : this.#inner.write(Buffer.concat(chunks));
+    return writeChunks(this.#inner, chunks);
   }
 
   async commit(onVerified?: () => void): Promise<BlobInfo> {

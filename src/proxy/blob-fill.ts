@@ -5,7 +5,7 @@
 // stream, never as a complete wrong body. Once verified, readers may finish while the writer
 // makes the blob durable and renames it into place (commit); only then is it complete, i.e.
 // cached.
-import type { BlobInfo, BlobReader, BlobWriter } from '../cache/blob-store.ts';
+import { writeChunks, type BlobInfo, type BlobReader, type BlobWriter } from '../cache/blob-store.ts';
 import { bodyBatches } from './body-batches.ts';
 import { rateFloor, type MinRate, type SlowBodyError } from './rate-floor.ts';
 import { FillSignal, type FillState } from './fill-signal.ts';
@@ -124,8 +124,7 @@ export async function runFill(fill: BlobFill, writer: BlobWriter, body: FillBody
   try {
     for await (const batch of bodyBatches(body, MAX_QUEUED_BYTES, hooks)) {
       if (tooSlow) throw tooSlow;
-      if (writer.writev) await writer.writev(batch);
-      else await writer.write(batch.length === 1 ? batch[0]! : Buffer.concat(batch));
+      await writeChunks(writer, batch);
       fill.progress(writer.written);
     }
     floor?.stop();
