@@ -127,6 +127,7 @@ export function createDiskBlobStore(dataDir: string, opts: DiskBlobStoreOptions 
 }
 
 const TEMP_SUFFIX_BYTES = 6;
+const TEMP_SUFFIX = new RegExp(`^[0-9a-f]{${TEMP_SUFFIX_BYTES * 2}}$`);
 
 // The digest in the name helps whoever looks at a leftover; the random part keeps concurrent
 // writers of one digest apart.
@@ -136,7 +137,7 @@ function tempName(algorithm: string, hex: string, suffix: string): string {
 
 function isTempName(name: string, algorithm: string, hex: string): boolean {
   const prefix = tempName(algorithm, hex, '');
-  return name.startsWith(prefix) && new RegExp(`^[0-9a-f]{${TEMP_SUFFIX_BYTES * 2}}$`).test(name.slice(prefix.length));
+  return name.startsWith(prefix) && TEMP_SUFFIX.test(name.slice(prefix.length));
 }
 
 function committedBlob(digest: string, size: number, path: string): BlobInfo {

@@ -9,7 +9,7 @@ import type { StoredManifest } from '../cache/manifest-store.ts';
 import type { ManifestService } from '../proxy/manifest-service.ts';
 import type { ConfiguredUpstream, UpstreamRouter } from '../proxy/upstream-router.ts';
 import { clientInfo } from './client-info.ts';
-import { FastTargets, type FastTarget } from './fast-targets.ts';
+import { FastTargets } from './fast-targets.ts';
 import { manifestHeaders } from './manifest-route.ts';
 import { negotiateManifest } from '../oci/accept.ts';
 import type { RequestObserver } from './request-observer.ts';
@@ -73,7 +73,7 @@ export class ManifestFastPath {
 
     const observer = this.#deps.observer;
     const reqId = observer.requestId(headerOf(req, 'x-request-id'));
-    const headers = this.#headerBlock(target, manifest).slice();
+    const headers = this.#headerBlock(manifest, route.namespace).slice();
     headers[headers.length - 1] = reqId;
     const socket = res.socket;
     const bytesBefore = socket?.bytesWritten ?? 0;
@@ -106,13 +106,12 @@ export class ManifestFastPath {
 
   // Node takes a flat list of names and values as well as an object, and the same list serves
   // every request for this manifest: only the request id differs, in the last slot.
-  #headerBlock(target: FastTarget, manifest: StoredManifest): readonly string[] {
+  #headerBlock(manifest: StoredManifest, namespace: string | undefined): readonly string[] {
     let blocks = this.#blocks.get(manifest);
     if (blocks === undefined) {
       blocks = new Map();
       this.#blocks.set(manifest, blocks);
     }
-    const namespace = target.route.namespace;
     let headers = blocks.get(namespace ?? '');
     if (headers === undefined) {
       headers = [...Object.entries(manifestHeaders(manifest, 'hit', namespace)).flat(), 'X-Request-Id', ''];

@@ -9,7 +9,7 @@ import type { BreakerState } from '../proxy/circuit-breaker.ts';
 /** Another thread's metrics, as prom-client JSON. */
 export type MetricsSource = () => Promise<Array<MetricObjectWithValues<MetricValue<string>>>>;
 
-export const REQUEST_DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120];
+const REQUEST_DURATION_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120];
 
 const BREAKER_STATE_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
 

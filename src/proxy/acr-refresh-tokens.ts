@@ -147,7 +147,6 @@ export function heldUntil(token: string, now: number): number {
   return Math.min(exp * 1000 - RENEW_MARGIN_MS, now + MAX_HOLD_MS);
 }
 
-
 function parseExchangeResponse(upstream: string, text: string): string {
   let parsed: unknown;
   try {
