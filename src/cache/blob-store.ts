@@ -43,8 +43,6 @@ export interface BlobWriter {
   readonly localName?: string;
   /** Appends a chunk; resolves once it is in the file (backpressure: await each call). */
   write(chunk: Uint8Array): Promise<void>;
-  /** Optional: appends chunks in order as one write, sparing the caller their concatenation. */
-  writev?(chunks: readonly Uint8Array[]): Promise<void>;
   /**
    * Finishes the file, checks the hash against the digest and renames it into place.
    * Throws DigestMismatchError (and removes the temp file) when the bytes do not match.
@@ -55,15 +53,6 @@ export interface BlobWriter {
   commit(onVerified?: () => void): Promise<BlobInfo>;
   /** Drops the temp file; safe to call after commit or twice. */
   abort(): Promise<void>;
-}
-
-/**
- * Chunks in order through a writer: as one writev when it has one, else as one write (a lone
- * chunk as it is, more concatenated).
- */
-export function writeChunks(writer: Pick<BlobWriter, 'write' | 'writev'>, chunks: readonly Uint8Array[]): Promise<void> {
-  if (writer.writev) return writer.writev(chunks);
-  return writer.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
 }
 
 export interface BlobStore {

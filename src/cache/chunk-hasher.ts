@@ -5,12 +5,12 @@
 import { createHash } from 'node:crypto';
 import type { HashOffload, OffloadedHash } from './hash-offload.ts';
 
-/** Writes chunks at a position; resolves once every byte is in the file. */
-export type WriteAt = (chunks: readonly Uint8Array[], position: number) => Promise<void>;
+/** Writes bytes at a position; resolves once every byte is in the file. */
+export type WriteAt = (bytes: Uint8Array, position: number) => Promise<void>;
 
 export interface ChunkHasher {
-  /** Writes the chunks at position with write and hashes them; settles when both have. */
-  writeAndHash(chunks: readonly Uint8Array[], length: number, position: number, write: WriteAt): Promise<void>;
+  /** Writes the chunk at position with write and hashes it; settles when both have. */
+  writeAndHash(chunk: Uint8Array, position: number, write: WriteAt): Promise<void>;
   digest(): Promise<string>;
   /** Forgets the hash (an aborted write). */
   drop(): void;
@@ -19,10 +19,10 @@ export interface ChunkHasher {
 export function mainThreadHasher(algorithm: string): ChunkHasher {
   const hash = createHash(algorithm);
   return {
-    async writeAndHash(chunks, _length, position, write) {
+    async writeAndHash(chunk, position, write) {
       // Started first so hashing on this thread overlaps the I/O on the pool.
-      const written = write(chunks, position);
-      for (const chunk of chunks) hash.update(chunk);
+      const written = write(chunk, position);
+      hash.update(chunk);
       await written;
     },
     digest: async () => hash.digest('hex'),
@@ -55,30 +55,19 @@ export function offloadedHasher(offload: HashOffload, algorithm: string): ChunkH
     return slot;
   };
   return {
-    async writeAndHash(chunks, length, position, write) {
-      const only = chunks.length === 1 ? chunks[0]! : undefined;
-      if (only && only.buffer instanceof SharedArrayBuffer) {
-        await both(write(chunks, position), hash.update(only.buffer, only.byteOffset, only.byteLength));
+    async writeAndHash(chunk, position, write) {
+      if (chunk.buffer instanceof SharedArrayBuffer) {
+        await both(write(chunk, position), hash.update(chunk.buffer, chunk.byteOffset, chunk.byteLength));
         return;
       }
-      const buf = room(length);
-      let filled = 0;
-      const flush = async () => {
-        const piece = buf.subarray(0, filled);
-        await both(write([piece], position), hash.update(shared!, 0, filled));
-        position += filled;
-        filled = 0;
-      };
-      for (const chunk of chunks) {
-        for (let from = 0; from < chunk.byteLength; ) {
-          const n = Math.min(chunk.byteLength - from, buf.length - filled);
-          buf.set(chunk.subarray(from, from + n), filled);
-          filled += n;
-          from += n;
-          if (filled === buf.length) await flush();
-        }
+      // Through the writer's own shared buffer, in pieces of its size.
+      const buf = room(chunk.byteLength);
+      for (let from = 0; from < chunk.byteLength; ) {
+        const n = Math.min(chunk.byteLength - from, buf.length);
+        buf.set(chunk.subarray(from, from + n), 0);
+        await both(write(buf.subarray(0, n), position + from), hash.update(shared!, 0, n));
+        from += n;
       }
-      if (filled > 0) await flush();
     },
     digest: () => hash.digest(),
     drop: () => hash.drop(),

@@ -7,7 +7,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { parseDigest } from '../oci/digest.ts';
 import { DigestMismatchError, type BlobInfo, type BlobReader, type BlobStore, type BlobWriter } from './blob-store.ts';
 import { removeIdleEntries } from './temp-files.ts';
-import { writevFully } from './write-fully.ts';
+import { writeFully } from './write-fully.ts';
 import { mainThreadHasher, offloadedHasher, type ChunkHasher } from './chunk-hasher.ts';
 import type { HashOffload } from './hash-offload.ts';
 
@@ -208,16 +208,12 @@ export class DiskBlobWriter implements BlobWriter {
     }
   }
 
-  write(chunk: Uint8Array): Promise<void> {
-    return this.writev([chunk]);
-  }
-
-  async writev(chunks: readonly Uint8Array[]): Promise<void> {
+  async write(chunk: Uint8Array): Promise<void> {
     this.#enter('write');
     try {
-      const length = chunks.reduce((sum, c) => sum + c.byteLength, 0);
+      const length = chunk.byteLength;
       if (length === 0) return;
-      await this.#hasher.writeAndHash(chunks, length, this.#written, (bufs, position) => writevFully(this.#handle, bufs, position));
+      await this.#hasher.writeAndHash(chunk, this.#written, (bytes, position) => writeFully(this.#handle, bytes, position));
       // Only now may readers pread these bytes.
       this.#written += length;
     } finally {

@@ -2,7 +2,7 @@
 // is read from S3 (so `wharf bundle export` on any replica exports what the cluster holds), and
 // a blob written (`wharf bundle import`) is published to S3 once verified, so every replica of
 // an air-gapped site finds it. Unlike a serving replica, a command fails when S3 does.
-import { writeChunks, type BlobInfo, type BlobStore, type BlobWriter } from './blob-store.ts';
+import type { BlobInfo, BlobStore, BlobWriter } from './blob-store.ts';
 import type { SharedBlobs } from './shared-blobs.ts';
 
 export function sharedThrough(local: BlobStore, shared: SharedBlobs): BlobStore {
@@ -47,10 +47,6 @@ class PublishingWriter implements BlobWriter {
 
   write(chunk: Uint8Array): Promise<void> {
     return this.#inner.write(chunk);
-  }
-
-  writev(chunks: readonly Uint8Array[]): Promise<void> {
-    return writeChunks(this.#inner, chunks);
   }
 
   async commit(onVerified?: () => void): Promise<BlobInfo> {

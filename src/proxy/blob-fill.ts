@@ -5,7 +5,7 @@
 // stream, never as a complete wrong body. Once verified, readers may finish while the writer
 // makes the blob durable and renames it into place (commit); only then is it complete, i.e.
 // cached.
-import { writeChunks, type BlobInfo, type BlobReader, type BlobWriter } from '../cache/blob-store.ts';
+import type { BlobInfo, BlobReader, BlobWriter } from '../cache/blob-store.ts';
 import { bodyBatches } from './body-batches.ts';
 import { rateFloor, type MinRate, type SlowBodyError } from './rate-floor.ts';
 import { FillSignal, type FillState } from './fill-signal.ts';
@@ -107,9 +107,9 @@ export type FillBody = AsyncIterable<Uint8Array> & { destroy?(error?: Error): un
  * the fill is complete or failed; the outcome is on the fill. With a minimum rate, a body that
  * brings fewer bytes than that in a window is cut and the fill fails with a SlowBodyError.
  *
- * Chunks that arrive while a write is in flight are gathered and written together: one write
- * per network chunk (64 KiB) spent most of a fill waiting on the thread pool. A writer that
- * takes the gathered chunks as they are (writev) is spared their concatenation.
+ * Chunks that arrive while a write is in flight are gathered and written together, in one
+ * staging buffer (body-batches.ts): one write per network chunk (64 KiB) spent most of a fill
+ * waiting on the thread pool.
  */
 export async function runFill(fill: BlobFill, writer: BlobWriter, body: FillBody, options: { minRate?: MinRate } = {}): Promise<void> {
   let tooSlow: SlowBodyError | undefined;
@@ -124,7 +124,7 @@ export async function runFill(fill: BlobFill, writer: BlobWriter, body: FillBody
   try {
     for await (const batch of bodyBatches(body, MAX_QUEUED_BYTES, hooks)) {
       if (tooSlow) throw tooSlow;
-      await writeChunks(writer, batch);
+      await writer.write(batch);
       fill.progress(writer.written);
     }
     floor?.stop();

@@ -26,7 +26,7 @@ export interface BatchHooks {
  * for (its memory is reused). Ends when the body ends; throws the body's error (a premature
  * close is one) once the bytes before it were handed over. Leaving early destroys the body.
  */
-export async function* bodyBatches(body: FillBody, maxBytes: number, hooks: BatchHooks = {}): AsyncGenerator<Uint8Array[]> {
+export async function* bodyBatches(body: FillBody, maxBytes: number, hooks: BatchHooks = {}): AsyncGenerator<Uint8Array> {
   const queue = new BatchQueue(maxBytes, hooks);
   const stop = isNodeReadable(body) ? feedFromStream(body, queue) : feedFromIterable(body, queue);
   try {
@@ -95,7 +95,7 @@ class BatchQueue {
   }
 
   /** What is queued (valid until the next take), or undefined when nothing is; a held body is let go. */
-  take(): Uint8Array[] | undefined {
+  take(): Uint8Array | undefined {
     if (this.#bytes === 0) return undefined;
     const full = this.#filling!;
     const batch = full.subarray(0, this.#bytes);
@@ -108,7 +108,7 @@ class BatchQueue {
       this.#hooks.resumed?.();
       this.release();
     }
-    return [batch];
+    return batch;
   }
 
   /** The filling buffer, grown (keeping what it holds) to take wanted bytes. */
