@@ -13,6 +13,7 @@ import { PLAIN_LISTENER_OFF } from './config/schema.ts';
 import { createApp } from './app.ts';
 import { createDeps, type Deps } from './deps.ts';
 import { closeGracefully, listen } from './http/listen.ts';
+import { FastConnections } from './http/fast-connections.ts';
 import { registryRequestListener } from './http/request-listener.ts';
 import { newForwardSecret, trustForwardedClients } from './http/forwarded-client.ts';
 import { readTlsFiles } from './http/tls-files.ts';
@@ -39,13 +40,14 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const listener = registryRequestListener(createApp(deps), deps.manifestFastPath);
   const threaded = config.threads > 1;
   const publicServers: ServerType[] = [];
+  let fastConnections: FastConnections | undefined;
   let internal: ServerType | undefined;
   let hitThreads: HitThreads | undefined;
   let reloader: TlsReloader | undefined;
   const stop = async (graceMs: number) => {
     reloader?.close();
     // Hit threads first: what they handed over is still answered by the internal listener.
-    await Promise.all([...publicServers.map((s) => closeGracefully(s, graceMs)), hitThreads?.stop(graceMs)]);
+    await Promise.all([...publicServers.map((s) => closeGracefully(s, graceMs, fastConnections)), hitThreads?.stop(graceMs)]);
     if (internal) await closeGracefully(internal, graceMs);
     await Promise.race([deps.blobs.settled(), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
     await deps.close();
@@ -54,6 +56,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     let plain: AddressInfo | undefined;
     if (config.listen !== PLAIN_LISTENER_OFF) {
       const server = createServer(listener);
+      fastConnections = new FastConnections(server, deps.manifestFastPath);
       publicServers.push(server);
       plain = await listen(server, { ...splitListen(config.listen), reusePort: threaded });
     }

@@ -39,8 +39,13 @@ export function clientInfo(req: IncomingMessage): ClientInfo {
   // Read once per connection: its address and certificate cannot change (renegotiation is off),
   // and a keep-alive connection carries many requests. Kept, it also outlives the connection,
   // whose peer address is gone once it closes.
-  const socket = req.socket as MarkedSocket;
-  return (socket[CONNECTION_CLIENT] ??= connectionClient(socket));
+  return socketClient(req.socket);
+}
+
+/** The client of a connection itself (no hit thread's handover on it). */
+export function socketClient(socket: Socket): ClientInfo {
+  const marked = socket as MarkedSocket;
+  return (marked[CONNECTION_CLIENT] ??= connectionClient(marked));
 }
 
 /** For the internal listener alone, once it has checked the hit thread's secret. */

@@ -14,13 +14,21 @@ export async function listen(server: ServerType, options: ListenOptions): Promis
   return server.address() as AddressInfo;
 }
 
+/** Connections a server's own tracking does not see (fast-connections.ts). */
+export interface HeldConnections {
+  closeIdle(): void;
+  closeAll(): void;
+}
+
 /** Stops accepting, lets running responses finish for up to graceMs, then cuts what is left. */
-export async function closeGracefully(server: ServerType, graceMs: number): Promise<void> {
+export async function closeGracefully(server: ServerType, graceMs: number, held?: HeldConnections): Promise<void> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   // Idle keep-alive sockets would hold close() open.
   if ('closeIdleConnections' in server) server.closeIdleConnections();
+  held?.closeIdle();
   const grace = setTimeout(() => {
     if ('closeAllConnections' in server) server.closeAllConnections();
+    held?.closeAll();
   }, graceMs);
   await closed;
   clearTimeout(grace);

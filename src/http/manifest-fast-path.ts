@@ -1,21 +1,24 @@
-// Manifests held in memory answered straight on the Node request, before Hono. Clients ask for
+// Manifests held in memory answered before Hono: on the Node request, or straight on the socket
+// by the fast connections (fast-connections.ts), before Node's HTTP machinery. Clients ask for
 // tags far more often than for anything else (every pull, every CI job polling a base image),
 // and for these tiny answers the framework was most of the cost: Hono's request, context and
 // response objects, per-request closures and a close listener (docs/benchmarks.md). Only memory
 // is consulted, synchronously, so a miss costs nothing: anything else, or anything unusual about
 // the request, goes on to the full handler, which has the same rules and every error path.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { validateHeaderName, validateHeaderValue, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { StoredManifest } from '../cache/manifest-store.ts';
 import type { ManifestService } from '../proxy/manifest-service.ts';
 import type { ConfiguredUpstream, UpstreamRouter } from '../proxy/upstream-router.ts';
-import { clientInfo } from './client-info.ts';
-import { FastTargets } from './fast-targets.ts';
+import { clientInfo, socketClient, type ClientInfo } from './client-info.ts';
+import { FastTargets, type FastTarget } from './fast-targets.ts';
 import { manifestHeaders } from './manifest-route.ts';
 import { negotiateManifest } from '../oci/accept.ts';
 import type { RequestObserver } from './request-observer.ts';
-import type { AccessGate, ConnectionMemo } from '../auth/access-gate.ts';
+import type { AccessGate, ConnectionMemo, GateRequest } from '../auth/access-gate.ts';
 import type { Identity } from '../auth/identity.ts';
 import { gateRequest } from './gate-request.ts';
+import type { SimpleRequest } from './simple-request.ts';
 
 export interface ManifestFastPathDeps {
   readonly router: UpstreamRouter<ConfiguredUpstream>;
@@ -27,15 +30,33 @@ export interface ManifestFastPathDeps {
   readonly gate?: AccessGate | undefined;
 }
 
+/** What the fast path reads of a request, from Node's request or a SimpleRequest. */
+type FastAsk = Pick<SimpleRequest, 'method' | 'url' | 'accept' | 'authorization'>;
+
+interface FastHit {
+  readonly manifest: StoredManifest;
+  readonly target: FastTarget;
+  readonly answer: ManifestAnswer;
+  readonly identity: Identity | undefined;
+}
+
+/** One manifest's answer under one OCI-Namespace, in the two forms its writers take. */
+interface ManifestAnswer {
+  /** Node's flat list of names and values, ending in the request id's slot. */
+  readonly list: readonly string[];
+  /** Status line and header lines up to the request id's value; null when a header is not fit to send. */
+  readonly head: string | null;
+}
+
 export class ManifestFastPath {
   readonly #deps: ManifestFastPathDeps;
   readonly #targets: FastTargets;
   /**
-   * Per manifest and OCI-Namespace (or ''): its answer's headers, a flat list ending in the
-   * request id's slot. Keyed weakly by the manifest itself: held exactly as long as memory holds
-   * that manifest, never keeping one alive past the memory store's bounds.
+   * Per manifest and OCI-Namespace (or ''): its answer's headers. Keyed weakly by the manifest
+   * itself: held exactly as long as memory holds that manifest, never keeping one alive past the
+   * memory store's bounds.
    */
-  readonly #blocks = new WeakMap<StoredManifest, Map<string, readonly string[]>>();
+  readonly #answers = new WeakMap<StoredManifest, Map<string, ManifestAnswer>>();
 
   constructor(deps: ManifestFastPathDeps) {
     this.#deps = deps;
@@ -47,78 +68,130 @@ export class ManifestFastPath {
     const started = performance.now();
     const method = req.method;
     if (method !== 'GET' && method !== 'HEAD') return false;
-    const url = req.url ?? '';
-    const target = this.#targets.of(url);
-    if (target === undefined) return false;
+    const headers = req.headers;
+    const client = clientInfo(req);
+    const hit = this.#find({ method, url: req.url ?? '', accept: headers.accept, authorization: headers.authorization }, req.socket as ConnectionMemo, client, () => gateRequest(req, client));
+    if (hit === undefined) return false;
+    const reqId = this.#deps.observer.requestId(headerOf(req, 'x-request-id'));
+    const list = hit.answer.list.slice();
+    list[list.length - 1] = reqId;
+    const socket = res.socket;
+    const bytesBefore = socket?.bytesWritten ?? 0;
+    try {
+      res.writeHead(200, list);
+    } catch {
+      return false; // a header Node refuses (a stored media type gone bad): the full handler's error path
+    }
+    res.end(method === 'GET' ? hit.manifest.body : undefined);
+    this.#served(hit, method, req.url ?? '', reqId, (socket?.bytesWritten ?? bytesBefore) - bytesBefore, started, headerOf(req, 'user-agent'), client);
+    return true;
+  }
+
+  /**
+   * Writes the whole answer to the socket and returns true when memory alone answers this
+   * request; else writes nothing. tail: the header lines after the request id (Date, the
+   * connection's) and the blank line.
+   */
+  answerOnSocket(request: SimpleRequest, socket: Socket, tail: string): boolean {
+    const started = performance.now();
+    const client = socketClient(socket);
+    const hit = this.#find(request, socket as ConnectionMemo, client, () => ({
+      authorization: request.authorization === '' ? undefined : request.authorization,
+      address: client.address,
+      certificate: client.certificate,
+      host: request.host,
+      secure: client.secure === true,
+    }));
+    if (hit === undefined || hit.answer.head === null) return false;
+    const reqId = this.#deps.observer.requestId(request.requestId);
+    const head = `${hit.answer.head}${reqId}\r\n${tail}`;
+    const body = request.method === 'GET' ? hit.manifest.body : undefined;
+    // One buffer, one write: the head is latin1 as Node writes it, the body follows verbatim.
+    const bytes = Buffer.allocUnsafe(head.length + (body?.length ?? 0));
+    bytes.write(head, 0, 'latin1');
+    body?.copy(bytes, head.length);
+    socket.write(bytes);
+    this.#served(hit, request.method, request.url, reqId, bytes.length, started, request.userAgent, client);
+    return true;
+  }
+
+  #find(ask: FastAsk, memo: ConnectionMemo, client: ClientInfo, gateAsk: () => GateRequest): FastHit | undefined {
+    const target = this.#targets.of(ask.url);
+    if (target === undefined) return undefined;
     const { route } = target;
     let manifest;
     try {
       manifest = this.#deps.manifests.cachedInMemory(route.upstream, route.repository, target.reference);
     } catch {
-      return false; // the full handler answers bad references with the proper error
+      return undefined; // the full handler answers bad references with the proper error
     }
     // A type the client does not take: the full handler decides what it gets instead.
-    if (!manifest || negotiateManifest(req.headers.accept, manifest.mediaType) !== 'stored') return false;
+    if (!manifest || negotiateManifest(ask.accept, manifest.mediaType) !== 'stored') return undefined;
     const gate = this.#deps.gate;
-    const client = clientInfo(req);
     let identity: Identity | undefined;
     if (gate) {
-      const authorization = req.headers.authorization;
+      const authorization = ask.authorization;
       const asking = { authorization: authorization === '' ? undefined : authorization, address: client.address, fingerprint: client.certificate?.fingerprint256 };
       const wanted = { upstream: route.upstream.name, repository: route.repository, asked: target.scope };
-      identity = gate.mayPullNow(req.socket as ConnectionMemo, () => gateRequest(req, client), asking, wanted, Date.now());
+      identity = gate.mayPullNow(memo, gateAsk, asking, wanted, Date.now());
       // Anything but a clear yes is the full handler's: it verifies, challenges and refuses.
-      if (!identity) return false;
+      if (!identity) return undefined;
     }
+    return { manifest, target, answer: this.#answerFor(manifest, route.namespace), identity };
+  }
 
-    const observer = this.#deps.observer;
-    const reqId = observer.requestId(headerOf(req, 'x-request-id'));
-    const headers = this.#headerBlock(manifest, route.namespace).slice();
-    headers[headers.length - 1] = reqId;
-    const socket = res.socket;
-    const bytesBefore = socket?.bytesWritten ?? 0;
-    try {
-      res.writeHead(200, headers);
-    } catch {
-      return false; // a header Node refuses (a stored media type gone bad): the full handler's error path
-    }
-    res.end(method === 'GET' ? manifest.body : undefined);
-    if (method === 'GET') this.#deps.manifestServed(manifest);
-    observer.record({
+  #served(hit: FastHit, method: string, url: string, reqId: string, bytes: number, started: number, userAgent: string | undefined, client: ClientInfo): void {
+    const { target } = hit;
+    if (method === 'GET') this.#deps.manifestServed(hit.manifest);
+    this.#deps.observer.record({
       reqId,
       method,
       url,
       status: 200,
       kind: 'manifest',
       cache: 'hit',
-      upstream: route.upstream.name,
-      repository: route.repository,
+      upstream: target.route.upstream.name,
+      repository: target.route.repository,
       pulledAs: target.pulled,
-      bytes: (socket?.bytesWritten ?? bytesBefore) - bytesBefore,
+      bytes,
       seconds: (performance.now() - started) / 1000,
       completed: true,
-      userAgent: headerOf(req, 'user-agent'),
-      identity,
+      userAgent,
+      identity: hit.identity,
       client,
     });
-    return true;
   }
 
-  // Node takes a flat list of names and values as well as an object, and the same list serves
-  // every request for this manifest: only the request id differs, in the last slot.
-  #headerBlock(manifest: StoredManifest, namespace: string | undefined): readonly string[] {
-    let blocks = this.#blocks.get(manifest);
-    if (blocks === undefined) {
-      blocks = new Map();
-      this.#blocks.set(manifest, blocks);
+  // The same headers serve every request for this manifest: only the request id differs.
+  #answerFor(manifest: StoredManifest, namespace: string | undefined): ManifestAnswer {
+    let answers = this.#answers.get(manifest);
+    if (answers === undefined) {
+      answers = new Map();
+      this.#answers.set(manifest, answers);
     }
-    let headers = blocks.get(namespace ?? '');
-    if (headers === undefined) {
-      headers = [...Object.entries(manifestHeaders(manifest, 'hit', namespace)).flat(), 'X-Request-Id', ''];
-      blocks.set(namespace ?? '', headers);
+    let answer = answers.get(namespace ?? '');
+    if (answer === undefined) {
+      const entries = Object.entries(manifestHeaders(manifest, 'hit', namespace));
+      answer = { list: [...entries.flat(), 'X-Request-Id', ''], head: socketHead(entries) };
+      answers.set(namespace ?? '', answer);
     }
-    return headers;
+    return answer;
   }
+}
+
+// Written past Node, so checked here as Node checks what writeHead is given.
+function socketHead(entries: ReadonlyArray<readonly [string, string]>): string | null {
+  let head = 'HTTP/1.1 200 OK\r\n';
+  for (const [name, value] of entries) {
+    try {
+      validateHeaderName(name);
+      validateHeaderValue(name, value);
+    } catch {
+      return null;
+    }
+    head += `${name}: ${value}\r\n`;
+  }
+  return `${head}X-Request-Id: `;
 }
 
 function headerOf(req: IncomingMessage, name: string): string | undefined {

@@ -8,6 +8,7 @@ import type { ServerType } from '@hono/node-server';
 import { createLogger } from '../logger.ts';
 import { createHitDeps } from './hit-deps.ts';
 import { listen, closeGracefully } from '../http/listen.ts';
+import { FastConnections } from '../http/fast-connections.ts';
 import { registryRequestListener } from '../http/request-listener.ts';
 import { TlsServer } from '../http/tls-server.ts';
 import { createHitApp } from './hit-app.ts';
@@ -28,8 +29,10 @@ const deps = await createHitDeps(config, logger, { forwarder, reporter });
 const { metrics } = deps;
 const listener = registryRequestListener(createHitApp(deps), deps.fastPath);
 const servers: ServerType[] = [];
+let fastConnections: FastConnections | undefined;
 if (plain) {
   const server = createServer(listener);
+  fastConnections = new FastConnections(server, deps.fastPath);
   servers.push(server);
   await listen(server, { host: plain.host, port: plain.port, reusePort: true });
 }
@@ -49,7 +52,7 @@ port.on('message', (message: MainThreadMessage) => {
     tlsServer?.use(message.material);
     return;
   }
-  void Promise.all(servers.map((s) => closeGracefully(s, message.graceMs))).then(async () => {
+  void Promise.all(servers.map((s) => closeGracefully(s, message.graceMs, fastConnections))).then(async () => {
     reporter.stop();
     forwarder.close();
     await deps.close();
