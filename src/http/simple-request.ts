@@ -40,7 +40,7 @@ const NOT_HERE = new Set(['content-length', 'transfer-encoding', 'connection', '
  */
 export function readSimpleRequest(bytes: Buffer, from: number, maxHeadBytes: number, maxHeaders: number): ReadResult {
   const end = bytes.indexOf(END_OF_HEAD, from);
-  if (end === -1) return bytes.length - from > maxHeadBytes ? NOT_SIMPLE : INCOMPLETE;
+  if (end === -1) return bytes.length - from > maxHeadBytes || !mayBecomeSimple(bytes, from) ? NOT_SIMPLE : INCOMPLETE;
   const length = end + 4 - from;
   if (length > maxHeadBytes) return NOT_SIMPLE;
   // latin1: one character per byte, so the pattern sees every byte as it is.
@@ -86,6 +86,16 @@ export function readSimpleRequest(bytes: Buffer, from: number, maxHeadBytes: num
     }
   }
   return { method: head[1] as 'GET' | 'HEAD', url: head[2]!, accept, authorization, host, requestId, userAgent, length };
+}
+
+const STARTS = [Buffer.from('GET /'), Buffer.from('HEAD /')];
+
+// Only what may still turn out simple is waited for. Anything else (a TLS ClientHello on the
+// plain port, which Go clients send first to an insecure registry, another method) is Node's at
+// once: it answers 400 straight away, and such clients then retry in plain HTTP.
+function mayBecomeSimple(bytes: Buffer, from: number): boolean {
+  const length = bytes.length - from;
+  return STARTS.some((start) => bytes.compare(start, 0, Math.min(length, start.length), from, from + Math.min(length, start.length)) === 0);
 }
 
 // Optional whitespace around a field value is spaces and tabs only (RFC 9110 5.6.3), which is

@@ -156,6 +156,8 @@ describe('fast connections', () => {
     ['an obs-fold line', { bytes: Buffer.from(`GET ${TAG} HTTP/1.1\r\nHost: h\r\nX-A: a\r\n b\r\n\r\n`), head: false }],
     ['a bare LF', { bytes: Buffer.from(`GET ${TAG} HTTP/1.1\nHost: h\r\n\r\n`), head: false }],
     ['a NUL in a header', { bytes: Buffer.from(`GET ${TAG} HTTP/1.1\r\nHost: h\r\nX-A: a\x00b\r\n\r\n`), head: false }],
+    // Go clients try TLS first on an insecure registry, and fall back to HTTP on Node's 400.
+    ['a TLS ClientHello on the plain port', { bytes: Buffer.from('16030100de010000da0303a1b2c3d4', 'hex'), head: false }],
     ['a head over the size limit', get(TAG, [['X-Big', 'a'.repeat(20_000)]])],
   ])('answers %s exactly as Node does', async (_what, request) => {
     const fastAnswer = await connection(fastPort).send(request);

@@ -30,6 +30,7 @@ describe('readSimpleRequest', () => {
 
   it('waits for the rest of a head, and gives up on one past the size limit', () => {
     expect(read('GET /v2/a/manifests/b HTTP/1.1\r\nHost: h\r\n')).toBe(INCOMPLETE);
+    for (const start of ['G', 'GE', 'GET', 'GET ', 'GET /', 'H', 'HEAD', 'HEAD /v2']) expect(read(start), start).toBe(INCOMPLETE);
     expect(read('GET /v2/a/manifests/b HTTP/1.1\r\nHost: h\r\n\r')).toBe(INCOMPLETE);
     expect(read(`GET /v2/a/manifests/b HTTP/1.1\r\nX: ${'a'.repeat(200)}`, 0, 100)).toBe(NOT_SIMPLE);
     expect(read(`GET /v2/a/manifests/b HTTP/1.1\r\nX: ${'a'.repeat(200)}\r\n\r\n`, 0, 100)).toBe(NOT_SIMPLE);
@@ -37,6 +38,10 @@ describe('readSimpleRequest', () => {
   });
 
   it.each([
+    ['the start of a TLS ClientHello', '\x16\x03\x01\x00\xde\x01\x00\x00'],
+    ['the start of another method', 'POST /v2/a HTT'],
+    ['the start of an HTTP/2 preface', 'PRI * HTTP/2.0\r\n'],
+    ['the start of an absolute-form target', 'GET http://h/v2'],
     ['another method', 'POST /v2/a/manifests/b HTTP/1.1\r\n\r\n'],
     ['a lowercase method', 'get /v2/a/manifests/b HTTP/1.1\r\n\r\n'],
     ['HTTP/1.0', 'GET /v2/a/manifests/b HTTP/1.0\r\n\r\n'],
