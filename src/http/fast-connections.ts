@@ -21,11 +21,8 @@ interface FastSocket {
   paused: boolean;
   /** When the head now in `unread` began to arrive, if one is incomplete. */
   partialSince: number | undefined;
-  readonly onData: (chunk: Buffer) => void;
-  readonly onDrain: () => void;
-  readonly onEnd: () => void;
-  readonly onTimeout: () => void;
-  readonly onClose: () => void;
+  /** What this reader listens to on the socket, taken off again at the hand-over. */
+  readonly listeners: ReadonlyArray<readonly [event: string, listener: (...args: any[]) => void]>;
   /** An answer has gone out: the keep-alive clock runs, not the first request's. */
   answered: boolean;
 }
@@ -82,21 +79,19 @@ export class FastConnections {
       unread: undefined,
       paused: false,
       partialSince: undefined,
-      onData: (chunk) => this.#read(held, chunk),
-      onDrain: () => this.#drained(held),
-      onEnd: () => socket.end(),
-      // A head begun and not finished: Node's to time out (with its 408), as if it had read it.
-      onTimeout: () => (held.unread === undefined ? socket.destroy() : this.#handOver(held, held.unread)),
-      onClose: () => this.#held.delete(held),
+      listeners: [
+        ['data', (chunk: Buffer) => this.#read(held, chunk)],
+        ['drain', () => this.#drained(held)],
+        ['end', () => socket.end()],
+        // A head begun and not finished: Node's to time out (with its 408), as if it had read it.
+        ['timeout', () => (held.unread === undefined ? socket.destroy() : this.#handOver(held, held.unread))],
+        ['close', () => this.#held.delete(held)],
+        ['error', () => socket.destroy()],
+      ],
       answered: false,
     };
     this.#held.add(held);
-    socket.on('data', held.onData);
-    socket.on('drain', held.onDrain);
-    socket.on('end', held.onEnd);
-    socket.on('timeout', held.onTimeout);
-    socket.on('close', held.onClose);
-    socket.on('error', destroyOnError);
+    for (const [event, listener] of held.listeners) socket.on(event, listener);
     // Node's clocks: headersTimeout for the first request, then keepAliveTimeout (plus its
     // buffer) between requests, and a connection held here is always between requests. Reads
     // and writes restart the clock.
@@ -167,12 +162,7 @@ export class FastConnections {
   #handOver(held: FastSocket, unread: Buffer): void {
     const { socket } = held;
     this.#held.delete(held);
-    socket.removeListener('data', held.onData);
-    socket.removeListener('drain', held.onDrain);
-    socket.removeListener('end', held.onEnd);
-    socket.removeListener('timeout', held.onTimeout);
-    socket.removeListener('close', held.onClose);
-    socket.removeListener('error', destroyOnError);
+    for (const [event, listener] of held.listeners) socket.removeListener(event, listener);
     socket.setTimeout(0);
     // Paused, the unread bytes wait in the socket's buffer while Node attaches its parser; the
     // resume hands them to it on the next tick, before any new read from the network.
@@ -181,10 +171,6 @@ export class FastConnections {
     this.#nodeListener.call(this.#server, socket);
     socket.resume();
   }
-}
-
-function destroyOnError(this: Socket): void {
-  this.destroy();
 }
 
 /** The Date header's value, made once a second as Node makes it. */

@@ -55,12 +55,8 @@ describe('fast connections', () => {
 
   beforeAll(async () => {
     dir = await makeTempDir('wharf-fast-connections-');
-    store = new MemoryCachedManifestStore(new EmbeddedManifestStore(dir.path), { maxManifests: 100 });
-    const logger = createLogger('info', logs);
-    const router = new UpstreamRouter([{ name: 'docker.io', libraryPrefix: true, offline: false }], 'docker.io');
-    const manifests = new ManifestService({ store, memory: store, tagTtlSeconds: 600, logger });
-    const observer = new RequestObserver({ logger, metrics: new Metrics({ processMetrics: false }), topRepositories: new TopRepositories() });
-    const fastPath = new ManifestFastPath({ router, manifests, observer, manifestServed: () => undefined });
+    let fastPath: ManifestFastPath;
+    ({ store, fastPath } = await cachedTag(dir, createLogger('info', logs)));
     // The full handler stands in as a Hono app that says it was asked, and what it was sent.
     const app = new Hono<WharfEnv>();
     app.all('*', async (c) => c.text(`full handler: ${c.req.method} ${c.req.path} ${(await c.req.text()).length}`, 203));
@@ -69,8 +65,6 @@ describe('fast connections', () => {
     nodeServer = createServer(registryRequestListener(app, fastPath));
     fastPort = (await listen(fastServer, { host: '127.0.0.1', port: 0 })).port;
     nodePort = (await listen(nodeServer, { host: '127.0.0.1', port: 0 })).port;
-    await store.putManifest(manifest);
-    await store.putTag({ upstream: 'docker.io', repository: 'library/fast' }, 'fresh', { digest: manifest.digest, mediaType: manifest.mediaType, fetchedAt: Date.now() });
   });
 
   afterAll(async () => {
@@ -258,17 +252,21 @@ describe('fast connections: clocks and closing', () => {
   });
 });
 
-/** A fast-connections server whose fast path knows nothing: every request is Node's but for the clocks. */
-async function bareFastServer(options: { connectionsCheckingInterval?: number } = {}): Promise<{ server: Server; fast: FastConnections; port: number; stop: () => Promise<void> }> {
-  const logger = createLogger('silent', new LogLines());
-  const dir = await makeTempDir('wharf-fast-clocks-');
+/** A fast path over a memory store holding library/fast:fresh. */
+async function cachedTag(dir: TempDir, logger: ReturnType<typeof createLogger>): Promise<{ store: MemoryCachedManifestStore; fastPath: ManifestFastPath }> {
   const store = new MemoryCachedManifestStore(new EmbeddedManifestStore(dir.path), { maxManifests: 10 });
   const router = new UpstreamRouter([{ name: 'docker.io', libraryPrefix: true, offline: false }], 'docker.io');
   const manifests = new ManifestService({ store, memory: store, tagTtlSeconds: 600, logger });
   const observer = new RequestObserver({ logger, metrics: new Metrics({ processMetrics: false }), topRepositories: new TopRepositories() });
-  const fastPath = new ManifestFastPath({ router, manifests, observer, manifestServed: () => undefined });
   await store.putManifest(manifest);
   await store.putTag({ upstream: 'docker.io', repository: 'library/fast' }, 'fresh', { digest: manifest.digest, mediaType: manifest.mediaType, fetchedAt: Date.now() });
+  return { store, fastPath: new ManifestFastPath({ router, manifests, observer, manifestServed: () => undefined }) };
+}
+
+/** A fast-connections server of its own (library/fast:fresh cached), for tests that set its clocks or close it. */
+async function bareFastServer(options: { connectionsCheckingInterval?: number } = {}): Promise<{ server: Server; fast: FastConnections; port: number; stop: () => Promise<void> }> {
+  const dir = await makeTempDir('wharf-fast-clocks-');
+  const { store, fastPath } = await cachedTag(dir, createLogger('silent', new LogLines()));
   const app = new Hono<WharfEnv>();
   app.all('*', (c) => c.text('full handler', 203));
   const server = createServer(options, registryRequestListener(app, fastPath));
