@@ -26,6 +26,10 @@ import { makeImage } from '../support/test-images.ts';
 import { makeTempDir, type TempDir } from '../support/temp-dir.ts';
 import { LogLines } from '../support/log-lines.ts';
 import { until } from '../support/until.ts';
+import { startUpstreamRegistry, type UpstreamRegistry } from '../support/upstream-registry.ts';
+import { pushImage } from '../support/push-image.ts';
+import { startWharf, type TestWharf } from '../support/wharf.ts';
+import { metricValue } from '../support/metrics.ts';
 
 const image = makeImage({ name: 'fast-conn', files: { 'f.txt': 'fast connections\n' } });
 const manifest: StoredManifest = { digest: image.manifest.digest, mediaType: image.manifest.mediaType, body: image.manifest.body };
@@ -184,6 +188,46 @@ describe('fast connections', () => {
     expect(text.split('HTTP/1.1 200 OK\r\n').length - 1).toBe(count);
     expect(fast.held).toBeGreaterThanOrEqual(1);
     socket.destroy();
+  });
+});
+
+describe.each([1, 2])('fast connections in a wharf with threads: %i', (threads) => {
+  let upstream: UpstreamRegistry;
+  let wharf: TestWharf;
+
+  beforeAll(async () => {
+    upstream = await startUpstreamRegistry();
+    await pushImage(upstream.url, 'library/fast', 'v1', image);
+    wharf = await startWharf({ upstreams: [{ name: 'docker.io', url: upstream.url, default: true }], threads });
+  });
+
+  afterAll(async () => {
+    await wharf?.stop();
+    await upstream?.stop();
+  });
+
+  it('answers a cached tag on every fresh connection, whichever thread the kernel gives it, and counts each', async () => {
+    const path = '/v2/library/fast/manifests/v1';
+    const full = await fetch(`${wharf.url}${path}`, { headers: { accept: manifest.mediaType } });
+    expect(full.status).toBe(200);
+    await full.arrayBuffer();
+    const port = Number(new URL(wharf.url).port);
+    const before = await metricValue(wharf.url, 'wharf_requests_total', { kind: 'manifest', result: 'hit' });
+    const count = 24;
+    for (let i = 0; i < count; i++) {
+      const c = new RawConnection(port);
+      try {
+        const answer = await c.send(get(path, [['Accept', manifest.mediaType], ['X-Request-Id', `t${i}`]]));
+        expect(answer.status).toBe(200);
+        expect(answer.body.equals(manifest.body)).toBe(true);
+        expect(header(answer, 'docker-content-digest')).toBe(manifest.digest);
+        expect(header(answer, 'x-wharf-cache')).toBe('hit');
+        expect(header(answer, 'x-request-id')).toBe(`t${i}`);
+      } finally {
+        c.close();
+      }
+    }
+    expect(await metricValue(wharf.url, 'wharf_requests_total', { kind: 'manifest', result: 'hit' })).toBe(before + count);
   });
 });
 
