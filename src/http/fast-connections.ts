@@ -3,9 +3,10 @@
 // is a cached manifest, the manifest fast path writes its answer straight to the socket. Node's
 // request and response objects, its header checks and its per-request listeners were most of a
 // cached manifest's cost (docs/benchmarks.md). The first request that is anything else (a blob,
-// a miss, a body, a request this reader does not take, a head split across reads) hands the
-// connection to Node for good, its unread bytes first, and Node goes on as if it had had the
-// connection from the start: its parser, limits, timeouts and errors apply from there.
+// a miss, a body, a request this reader does not take, a head still unfinished past Node's
+// headersTimeout) hands the connection to Node for good, its unread bytes first, and Node goes
+// on as if it had had the connection from the start: its parser, limits, timeouts and errors
+// apply from there.
 import { maxHeaderSize, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ManifestFastPath } from './manifest-fast-path.ts';
