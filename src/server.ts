@@ -40,14 +40,15 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const listener = registryRequestListener(createApp(deps), deps.manifestFastPath);
   const threaded = config.threads > 1;
   const publicServers: ServerType[] = [];
-  let fastConnections: FastConnections | undefined;
+  /** Connections read before Node's server, per server that has them (plain HTTP). */
+  const fastConnections = new Map<ServerType, FastConnections>();
   let internal: ServerType | undefined;
   let hitThreads: HitThreads | undefined;
   let reloader: TlsReloader | undefined;
   const stop = async (graceMs: number) => {
     reloader?.close();
     // Hit threads first: what they handed over is still answered by the internal listener.
-    await Promise.all([...publicServers.map((s) => closeGracefully(s, graceMs, fastConnections)), hitThreads?.stop(graceMs)]);
+    await Promise.all([...publicServers.map((s) => closeGracefully(s, graceMs, fastConnections.get(s))), hitThreads?.stop(graceMs)]);
     if (internal) await closeGracefully(internal, graceMs);
     await Promise.race([deps.blobs.settled(), new Promise((resolve) => setTimeout(resolve, graceMs).unref())]);
     await deps.close();
@@ -56,7 +57,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     let plain: AddressInfo | undefined;
     if (config.listen !== PLAIN_LISTENER_OFF) {
       const server = createServer(listener);
-      fastConnections = new FastConnections(server, deps.manifestFastPath);
+      fastConnections.set(server, new FastConnections(server, deps.manifestFastPath));
       publicServers.push(server);
       plain = await listen(server, { ...splitListen(config.listen), reusePort: threaded });
     }

@@ -33,7 +33,7 @@ export class FastConnections {
   readonly #fastPath: ManifestFastPath;
   readonly #nodeListener: ConnectionListener;
   readonly #held = new Set<FastSocket>();
-  readonly #dates = new HttpDates();
+  readonly #tail = new KeepAliveTail();
   #closing = false;
 
   /** Takes over `server`'s connections; Node's own listener is kept for the hand-over. */
@@ -141,7 +141,7 @@ export class FastConnections {
         held.unread = bytes.subarray(at);
         return;
       }
-      if (request === NOT_SIMPLE || !this.#fastPath.answerOnSocket(request, socket, this.#tail())) break;
+      if (request === NOT_SIMPLE || !this.#fastPath.answerOnSocket(request, socket, this.#tail.now(server.keepAliveTimeout))) break;
       held.partialSince = undefined;
       at += request.length;
       if (!held.answered) {
@@ -153,12 +153,6 @@ export class FastConnections {
     if (at < bytes.length) this.#handOver(held, bytes.subarray(at));
   }
 
-  // The lines Node adds after a keep-alive answer's own headers, then the blank line.
-  #tail(): string {
-    const keepAlive = this.#server.keepAliveTimeout;
-    const timeout = keepAlive > 0 ? `Keep-Alive: timeout=${Math.floor(keepAlive / 1000)}\r\n` : '';
-    return `Date: ${this.#dates.now()}\r\nConnection: keep-alive\r\n${timeout}\r\n`;
-  }
 
   #handOver(held: FastSocket, unread: Buffer): void {
     const { socket } = held;
@@ -174,16 +168,22 @@ export class FastConnections {
   }
 }
 
-/** The Date header's value, made once a second as Node makes it. */
-class HttpDates {
+/**
+ * The lines Node adds after a keep-alive answer's own headers (Date, Connection, Keep-Alive),
+ * then the blank line: made once a second, as Node makes its Date, not once per answer.
+ */
+class KeepAliveTail {
   #second = -1;
+  #keepAliveMs = -1;
   #value = '';
 
-  now(): string {
+  now(keepAliveMs: number): string {
     const second = Math.floor(Date.now() / 1000);
-    if (second !== this.#second) {
+    if (second !== this.#second || keepAliveMs !== this.#keepAliveMs) {
       this.#second = second;
-      this.#value = new Date(second * 1000).toUTCString();
+      this.#keepAliveMs = keepAliveMs;
+      const timeout = keepAliveMs > 0 ? `Keep-Alive: timeout=${Math.floor(keepAliveMs / 1000)}\r\n` : '';
+      this.#value = `Date: ${new Date(second * 1000).toUTCString()}\r\nConnection: keep-alive\r\n${timeout}\r\n`;
     }
     return this.#value;
   }

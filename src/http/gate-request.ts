@@ -7,12 +7,16 @@ import { clientInfo, type ClientInfo } from './client-info.ts';
 
 /** client: clientInfo(req), when the caller has it already. */
 export function gateRequest(req: IncomingMessage, client: ClientInfo = clientInfo(req)): GateRequest {
-  const authorization = req.headers.authorization;
+  return gateRequestOf(req.headers.authorization, req.headers.host, client);
+}
+
+/** The same from headers read off the wire by other means (fast-connections.ts). */
+export function gateRequestOf(authorization: string | undefined, host: string | undefined, client: ClientInfo): GateRequest {
   return {
     authorization: authorization === undefined || authorization === '' ? undefined : authorization,
     address: client.address,
     certificate: client.certificate,
-    host: req.headers.host,
+    host,
     secure: client.secure === true,
   };
 }

@@ -17,7 +17,7 @@ import { negotiateManifest } from '../oci/accept.ts';
 import type { RequestObserver } from './request-observer.ts';
 import type { AccessGate, ConnectionMemo, GateRequest } from '../auth/access-gate.ts';
 import type { Identity } from '../auth/identity.ts';
-import { gateRequest } from './gate-request.ts';
+import { gateRequest, gateRequestOf } from './gate-request.ts';
 import type { SimpleRequest } from './simple-request.ts';
 
 export interface ManifestFastPathDeps {
@@ -95,13 +95,7 @@ export class ManifestFastPath {
   answerOnSocket(request: SimpleRequest, socket: Socket, tail: string): boolean {
     const started = performance.now();
     const client = socketClient(socket);
-    const hit = this.#find(request, socket as ConnectionMemo, client, () => ({
-      authorization: request.authorization === '' ? undefined : request.authorization,
-      address: client.address,
-      certificate: client.certificate,
-      host: request.host,
-      secure: client.secure === true,
-    }));
+    const hit = this.#find(request, socket as ConnectionMemo, client, () => gateRequestOf(request.authorization, request.host, client));
     if (hit === undefined || hit.answer.head === null) return false;
     const reqId = this.#deps.observer.requestId(request.requestId);
     const head = `${hit.answer.head}${reqId}\r\n${tail}`;

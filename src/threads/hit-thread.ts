@@ -29,10 +29,11 @@ const deps = await createHitDeps(config, logger, { forwarder, reporter });
 const { metrics } = deps;
 const listener = registryRequestListener(createHitApp(deps), deps.fastPath);
 const servers: ServerType[] = [];
-let fastConnections: FastConnections | undefined;
+/** Connections read before Node's server, per server that has them (plain HTTP). */
+const fastConnections = new Map<ServerType, FastConnections>();
 if (plain) {
   const server = createServer(listener);
-  fastConnections = new FastConnections(server, deps.fastPath);
+  fastConnections.set(server, new FastConnections(server, deps.fastPath));
   servers.push(server);
   await listen(server, { host: plain.host, port: plain.port, reusePort: true });
 }
@@ -52,7 +53,7 @@ port.on('message', (message: MainThreadMessage) => {
     tlsServer?.use(message.material);
     return;
   }
-  void Promise.all(servers.map((s) => closeGracefully(s, message.graceMs, fastConnections))).then(async () => {
+  void Promise.all(servers.map((s) => closeGracefully(s, message.graceMs, fastConnections.get(s)))).then(async () => {
     reporter.stop();
     forwarder.close();
     await deps.close();
