@@ -17,8 +17,20 @@ export async function mountTmpfs(sizeBytes: number): Promise<Tmpfs> {
   await run('mount', ['-t', 'tmpfs', '-o', `size=${sizeBytes},mode=0755`, 'tmpfs', path]);
   return {
     path,
+    // Read-only is refused while any file on the mount is open for writing: wharf writes some
+    // records without the answer waiting (a blob's repository link, repository-links.ts), and on
+    // a loaded machine one may still be in flight. Asked again until that write is done.
     remount: async (mode) => {
-      await run('mount', ['-o', `remount,${mode}`, path]);
+      const deadline = Date.now() + 5000;
+      for (;;) {
+        try {
+          await run('mount', ['-o', `remount,${mode}`, path]);
+          return;
+        } catch (err) {
+          if (!/busy/.test(String(err)) || Date.now() > deadline) throw err;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      }
     },
     unmount: async () => {
       await run('umount', [path]).catch(() => run('umount', ['-l', path]));
