@@ -12,6 +12,7 @@
 // view of a staging buffer, valid until the next batch is asked for.
 import { finished, type Readable } from 'node:stream';
 import type { FillBody } from './blob-fill.ts';
+import { PlainBody } from './plain-body.ts';
 
 export interface BatchHooks {
   /** Each chunk as it arrives (the rate floor counts them). */
@@ -28,7 +29,7 @@ export interface BatchHooks {
  */
 export async function* bodyBatches(body: FillBody, maxBytes: number, hooks: BatchHooks = {}): AsyncGenerator<Uint8Array> {
   const queue = new BatchQueue(maxBytes, hooks);
-  const stop = isNodeReadable(body) ? feedFromStream(body, queue) : feedFromIterable(body, queue);
+  const stop = body instanceof PlainBody ? feedFromPlain(body, queue) : isNodeReadable(body) ? feedFromStream(body, queue) : feedFromIterable(body, queue);
   try {
     for (;;) {
       const batch = queue.take();
@@ -141,6 +142,14 @@ class BatchQueue {
 function isNodeReadable(body: FillBody): body is FillBody & Readable {
   const b = body as Partial<Readable>;
   return typeof b.on === 'function' && typeof b.pause === 'function' && typeof b.resume === 'function' && typeof b.off === 'function';
+}
+
+/** A plain connection's body hands each read straight to the queue (plain-body.ts). */
+function feedFromPlain(body: PlainBody, queue: BatchQueue): (cut: boolean) => void {
+  const attached = body.attach(queue);
+  queue.hold = attached.hold;
+  queue.release = attached.release;
+  return (cut) => attached.detach(cut);
 }
 
 /** Flowing mode with a 'data' listener; returns how to stop (destroying the body when cut short). */

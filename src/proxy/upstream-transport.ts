@@ -1,12 +1,14 @@
 // The innermost link of an upstream's chain: one HTTP exchange with one host over the upstream's
 // keep-alive pools (an undici Agent with its deadlines and the dial policy's lookup), composed
 // with undici's retry interceptor for connections closed under us, and its errors turned into
-// the upstream's terms. Auth (hop-auth.ts) and redirects (upstream-client.ts) wrap it.
+// the upstream's terms. Auth (hop-auth.ts) and redirects (upstream-client.ts) wrap it. A blob's
+// GET over plain HTTP goes on wharf's own connections instead (plain-exchange.ts).
 import { Agent, interceptors } from 'undici';
 import { UpstreamProtocolError } from '../errors.ts';
 import { RefusedAddressError, type DialPolicy } from './dial-policy.ts';
 import { toUpstreamFailure } from './upstream-failure.ts';
 import type { UpstreamResponse } from './upstream-client.ts';
+import { isPlainBlobGet, PlainExchanges } from './plain-exchange.ts';
 
 /** One request to one host: no redirects followed, no auth added. */
 export interface Hop {
@@ -50,10 +52,11 @@ export function createTransport(upstream: string, timeouts: { connectMs: number;
       // body anyway); registries do not, and a tag revalidation per new TLS connection costs.
       reset: false,
     });
+  const plain = new PlainExchanges(timeouts, dial.lookup);
   return {
     async dispatch(hop) {
       try {
-        return await send(hop);
+        return await (isPlainBlobGet(hop) ? plain.exchange(hop) : send(hop));
       } catch (err) {
         const refused = err instanceof RefusedAddressError ? err : (err as { cause?: unknown } | null)?.cause;
         // Not an outage: the upstream pointed somewhere it may not lead.
@@ -61,6 +64,9 @@ export function createTransport(upstream: string, timeouts: { connectMs: number;
         throw toUpstreamFailure(upstream, err) ?? err;
       }
     },
-    close: () => agent.close(),
+    close: () => {
+      plain.close();
+      return agent.close();
+    },
   };
 }
