@@ -39,6 +39,39 @@ describe('AccessLog', () => {
     expect(Math.abs(Date.parse(String(ourTime)) - Date.parse(String(pinoTime)))).toBeLessThan(1000);
   });
 
+  it('writes each line from its own fields when they change from line to line (parts of the last line are reused)', async () => {
+    const changed: Record<keyof AccessLogFields, unknown> = {
+      reqId: 'r-2',
+      method: 'HEAD',
+      url: '/v2/other/manifests/1',
+      status: 404,
+      cache: undefined,
+      bytes: 0,
+      ms: 12.5,
+      upstream: undefined,
+      completed: false,
+      userAgent: undefined,
+      identity: undefined,
+      client: '10.0.0.1',
+      clientCN: 'builder',
+    };
+    // Each field changed alone, then the original again: a reused part that missed a change shows.
+    const sequence: AccessLogFields[] = [fields];
+    for (const key of Object.keys(changed) as Array<keyof AccessLogFields>) sequence.push({ ...fields, [key]: changed[key] }, fields);
+    const ours = new LogLines();
+    const pinos = new LogLines();
+    const log = new AccessLog(createLogger('info', ours));
+    const pino = createLogger('info', pinos);
+    for (const f of sequence) {
+      log.write(f);
+      pino.info(Object.fromEntries(Object.entries(f).filter(([, v]) => v !== undefined)), 'request');
+    }
+    await new Promise((r) => setImmediate(r));
+    const withoutTime = (lines: Array<Record<string, unknown>>) => lines.map(({ time: _, ...rest }) => rest);
+    expect(withoutTime(ours.lines)).toEqual(withoutTime(pinos.lines));
+    expect(ours.lines).toHaveLength(sequence.length);
+  });
+
   it('writes nothing below level info', async () => {
     const logs = new LogLines();
     const log = new AccessLog(createLogger('warn', logs));
