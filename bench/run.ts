@@ -14,7 +14,7 @@ import { hostname } from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import { startOrigin } from './origin.ts';
 import { startSystem, type System, type SystemKind } from './systems.ts';
-import { blobMBps, cpuSeconds, herd, median, peakRssMB, resetPeakRss, rssMB, timedPull, wrkRps, type WrkResult } from './measure.ts';
+import { blobMBps, cpuSeconds, warmPagePool, herd, median, peakRssMB, resetPeakRss, rssMB, timedPull, wrkRps, type WrkResult } from './measure.ts';
 import { request } from 'undici';
 import { startTcpFaults, type TcpFaults } from '../test/support/tcp-faults.ts';
 
@@ -70,6 +70,7 @@ async function main(): Promise<void> {
       log(`${kind}: cold fill straight from the origin`);
       const direct = await startSystem(kind, origin.registry.url);
       try {
+        warmPagePool(2 * fillBlob.size);
         results.get(kind)!.coldFillMBps = await blobMBps(`${direct.url}/v2/bench/fill/blobs/${fillBlob.digest}`, fillBlob.size, direct.caFile, direct.authorizationFor?.(`/v2/bench/fill/blobs/${fillBlob.digest}`));
       } finally {
         await direct.stop();
