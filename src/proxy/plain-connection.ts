@@ -148,7 +148,9 @@ export class PlainConnection implements BodySource {
 
   #readHead(bytes: Uint8Array): boolean {
     const before = this.#head.length;
-    this.#head += Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+    // Only as much as a head may be: the rest of a 1 MiB read is body, not text to make.
+    const looked = Math.min(bytes.byteLength, MAX_HEAD_BYTES + 4 - before);
+    this.#head += Buffer.from(bytes.buffer, bytes.byteOffset, Math.max(0, looked)).toString('latin1');
     const end = this.#head.indexOf('\r\n\r\n', Math.max(0, before - 3));
     if (end === -1) {
       if (this.#head.length > MAX_HEAD_BYTES) this.#fail(new errors.HeadersOverflowError('response head too large'));
