@@ -92,6 +92,16 @@ describe('hostile answers: the plain path decides as undici does', () => {
   });
 });
 
+describe('a head and a chunked body arriving a few bytes at a time', () => {
+  it('is read whole, every line and chunk split across reads', async () => {
+    const text = `${head(['Transfer-Encoding: chunked'])}5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n`;
+    const parts: Array<Buffer | { waitMs: number }> = [];
+    for (let i = 0; i < text.length; i += 3) parts.push(Buffer.from(text.slice(i, i + 3), 'latin1'), { waitMs: 2 });
+    const server = await raw({ parts });
+    expect(await outcome(client(server.url), '/v2/x/blobs/sha256:a')).toBe('200 hello world');
+  });
+});
+
 describe('bodies through the fill batches', () => {
   it('arrive whole, four at once through one read buffer, written in odd pieces', async () => {
     const bodies = [0, 1, 2, 3].map((i) => pseudoRandomBytes(`plain-${i}`, (3 << 20) + i * 1234));
