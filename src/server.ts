@@ -22,6 +22,7 @@ import { TICKET_KEYS_BYTES, TlsServer } from './http/tls-server.ts';
 import { HitThreads } from './threads/hit-threads.ts';
 import { countHandoverBytes } from './threads/handover-bytes.ts';
 import { logStream } from './logger.ts';
+import { writeEncodedLines } from './logging/batched-log-writer.ts';
 
 export interface RunningServer {
   /** The plain listener's URL; the HTTPS listener's when plain HTTP is off. */
@@ -87,7 +88,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         {
           blobsUsed: (digests) => digests.forEach((d) => deps.accounting.used(d)),
           pulled: (repositories) => repositories.forEach((r) => deps.topRepositories.record(r)),
-          log: (text) => stdout.write(text),
+          log: (bytes) => writeEncodedLines(stdout, bytes),
           failed: (err) => logger.error({ err: String(err) }, 'a hit thread failed; the other threads carry on'),
         },
       );

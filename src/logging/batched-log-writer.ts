@@ -77,6 +77,25 @@ export class BatchedLogWriter implements DestinationStream {
     }
   }
 
+  /**
+   * Lines already encoded (UTF-8, each whole, ending in a newline): a hit thread's, moved here
+   * with their buffer, which becomes a chunk of this writer's (and a spare once written).
+   */
+  writeBytes(bytes: Uint8Array): void {
+    if (this.#broken || bytes.byteLength === 0) return;
+    if (this.#pendingBytes + bytes.byteLength > this.#maxPendingBytes) {
+      const lines = countLineBytes(bytes);
+      this.#dropped += lines;
+      this.#droppedUnreported += lines;
+      return;
+    }
+    // The whole buffer, so lines of this thread may follow in its room.
+    this.#chunks.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.buffer.byteLength - bytes.byteOffset));
+    this.#used.push(bytes.byteLength);
+    this.#pendingBytes += bytes.byteLength;
+    this.#schedule();
+  }
+
   #append(text: string, worst: number): void {
     const last = this.#chunks.length - 1;
     if (last >= 0 && this.#used[last]! + worst <= this.#chunks[last]!.length) {
@@ -167,6 +186,12 @@ export class BatchedLogWriter implements DestinationStream {
   }
 }
 
+/** Encoded lines to a log stream: as they are to this writer, as text to any other (a test's). */
+export function writeEncodedLines(stream: DestinationStream, bytes: Uint8Array): void {
+  if (stream instanceof BatchedLogWriter) stream.writeBytes(bytes);
+  else stream.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+}
+
 /** What is left of views after the first `written` bytes went out (a short write). */
 function skipBytes(views: Buffer[], written: number): Buffer[] {
   let skip = written;
@@ -180,6 +205,12 @@ function skipBytes(views: Buffer[], written: number): Buffer[] {
     skip = 0;
   }
   return rest;
+}
+
+function countLineBytes(bytes: Uint8Array): number {
+  let lines = 0;
+  for (let i = bytes.indexOf(10); i !== -1; i = bytes.indexOf(10, i + 1)) lines++;
+  return lines;
 }
 
 function countLines(text: string): number {

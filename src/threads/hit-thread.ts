@@ -19,7 +19,7 @@ import type { HitThreadData, HitThreadMessage, MainThreadMessage } from './messa
 
 const port = parentPort!;
 const { config, plain, tls, internal, forwardSecret } = workerData as HitThreadData;
-const send = (message: HitThreadMessage) => port.postMessage(message);
+const send = (message: HitThreadMessage, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
 
 const logLines = new PostedLogLines(send);
 const logger = createLogger(config.logLevel, logLines).child({ thread: threadId });

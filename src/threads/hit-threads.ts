@@ -14,8 +14,8 @@ const METRICS_TIMEOUT_MS = 2000;
 export interface HitReports {
   blobsUsed(digests: readonly string[]): void;
   pulled(repositories: readonly string[]): void;
-  /** A thread's log lines, to be written with the main thread's. */
-  log(text: string): void;
+  /** A thread's log lines (whole, UTF-8), to be written with the main thread's. */
+  log(bytes: Uint8Array): void;
   /** A thread died; its socket closed with it, so the other threads take its connections. */
   failed(err: Error): void;
 }
@@ -35,7 +35,7 @@ class HitThread {
         reports.blobsUsed(message.blobs);
         reports.pulled(message.pulled);
       } else if (message.type === 'log') {
-        reports.log(message.text);
+        reports.log(message.bytes);
       } else if (message.type === 'metrics') {
         this.#pending.get(message.id)?.(message.metrics);
         this.#pending.delete(message.id);

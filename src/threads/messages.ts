@@ -20,8 +20,8 @@ export type HitThreadMessage =
   /** Blobs served or about to be pulled (LRU order) and repositories pulled (status page). */
   | { readonly type: 'used'; readonly blobs: readonly string[]; readonly pulled: readonly string[] }
   | { readonly type: 'metrics'; readonly id: number; readonly metrics: Array<MetricObjectWithValues<MetricValue<string>>> }
-  /** Log lines, whole, for the main thread to write to stdout with its own. */
-  | { readonly type: 'log'; readonly text: string }
+  /** Log lines, whole and UTF-8 encoded, for the main thread to write to stdout with its own. */
+  | { readonly type: 'log'; readonly bytes: Uint8Array }
   | { readonly type: 'closed' };
 
 export type MainThreadMessage =

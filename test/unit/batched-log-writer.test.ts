@@ -7,6 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BatchedLogWriter } from '../../src/logging/batched-log-writer.ts';
+import { PostedLogLines } from '../../src/threads/posted-log-lines.ts';
+import type { HitThreadMessage } from '../../src/threads/messages.ts';
+import { MessageChannel } from 'node:worker_threads';
 
 const line = (i: number) => `${JSON.stringify({ level: 30, n: i, msg: 'request', pad: 'x'.repeat(200) })}\n`;
 const dirs: string[] = [];
@@ -48,6 +51,54 @@ describe('BatchedLogWriter', () => {
     expect(readFileSync(file, 'utf8')).toBe('');
     await new Promise((r) => setTimeout(r, 200));
     expect(readFileSync(file, 'utf8')).toBe(line(1) + line(2));
+    closeSync(fd);
+  });
+
+  it("writes a hit thread's lines, encoded there and moved over a port, whole and in each thread's order among its own", async () => {
+    const file = join(tempDir(), 'out.log');
+    const fd = openSync(file, 'w');
+    const writer = new BatchedLogWriter(fd);
+    const { port1, port2 } = new MessageChannel();
+    const moved: Uint8Array[] = [];
+    const hit = new PostedLogLines((message: HitThreadMessage, transfer) => {
+      if (message.type === 'log') moved.push(message.bytes);
+      port1.postMessage(message, transfer);
+    });
+    let received = 0;
+    port2.on('message', (message: HitThreadMessage) => {
+      if (message.type !== 'log') return;
+      received++;
+      writer.writeBytes(message.bytes);
+    });
+    const long = `${JSON.stringify({ level: 30, msg: 'long', pad: 'é'.repeat(100_000) })}\n`;
+    const hitLine = (i: number) => `${JSON.stringify({ level: 30, hit: i, msg: 'request', pad: 'ü'.repeat(150) })}\n`;
+    for (let i = 0; i < 4000; i++) {
+      hit.write(hitLine(i));
+      writer.write(line(i));
+      if (i === 2000) hit.write(long);
+      if (i % 500 === 0) await new Promise((r) => setImmediate(r));
+    }
+    hit.flush();
+    await new Promise((r) => setTimeout(r, 50));
+    await writer.flush();
+    closeSync(fd);
+    port1.close();
+    // Moved, not copied: the hit thread's side of each posted buffer is gone.
+    expect(moved.length).toBe(received);
+    expect(moved.every((bytes) => bytes.byteLength === 0)).toBe(true);
+    const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { n?: number; hit?: number; msg: string; pad: string });
+    expect(lines.length).toBe(8001);
+    expect(lines.filter((l) => l.n !== undefined).map((l) => l.n)).toEqual(Array.from({ length: 4000 }, (_, i) => i));
+    expect(lines.filter((l) => l.hit !== undefined).map((l) => l.hit)).toEqual(Array.from({ length: 4000 }, (_, i) => i));
+    expect(lines.find((l) => l.msg === 'long')!.pad).toBe('é'.repeat(100_000));
+    expect(writer.droppedLines).toBe(0);
+  });
+
+  it("drops a hit thread's lines past its bound and counts each", () => {
+    const fd = openSync(join(tempDir(), 'out.log'), 'w');
+    const writer = new BatchedLogWriter(fd, { maxPendingBytes: 1000 });
+    writer.writeBytes(Buffer.from(line(1) + line(2) + line(3) + line(4) + line(5)));
+    expect(writer.droppedLines).toBe(5);
     closeSync(fd);
   });
 
