@@ -3,8 +3,9 @@
 // events, without async iteration's promise and Readable.read() per 64 KiB chunk: receiving
 // alone went from about 800 MB/s to 1.2-1.3 GB/s here that way. A plain connection's body
 // (plain-body.ts) hands each socket read straight to the queue, with no stream at all. Any other
-// body (a store reader, a resuming body) is pumped by iteration into the same queue. Past maxBytes queued the body is
-// held back (paused), so memory stays bounded when the disk or the hash is behind.
+// body (a store reader, a resuming body) is pumped by iteration into the same queue. Past
+// maxBytes queued the body is held back (paused), so memory stays bounded when the disk or the
+// hash is behind.
 //
 // Each chunk is copied on arrival into one of two staging buffers (shared memory, which the
 // hash thread reads as it is) and dropped: chunks held until the write in flight finished
