@@ -153,7 +153,6 @@ export class FastConnections {
     if (at < bytes.length) this.#handOver(held, bytes.subarray(at));
   }
 
-
   #handOver(held: FastSocket, unread: Buffer): void {
     const { socket } = held;
     this.#held.delete(held);

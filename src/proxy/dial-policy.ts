@@ -58,14 +58,14 @@ export class DialPolicy {
 
   /** ownHost: the upstream URL's hostname; listed: hosts the operator allowed (redirectHosts). */
   constructor(ownHost: string, listed: readonly string[]) {
-    this.#ownHost = bare(ownHost);
-    this.#listed = new Set(listed.map((h) => bare(h.replace(/:\d+$/, ''))));
+    this.#ownHost = bareHost(ownHost);
+    this.#listed = new Set(listed.map((h) => bareHost(h.replace(/:\d+$/, ''))));
     if (isIP(this.#ownHost)) this.#ownKinds.add(addressKind(this.#ownHost));
   }
 
   /** Throws RefusedAddressError when host (resolved to address) may not be dialled. */
   check(host: string, address: string): void {
-    const name = bare(host);
+    const name = bareHost(host);
     const kind = addressKind(address);
     if (name === this.#ownHost) {
       this.#ownKinds.add(kind);
@@ -77,7 +77,7 @@ export class DialPolicy {
 
   /** For URLs with an IP literal host, which connect() never looks up. */
   checkLiteral(url: URL): void {
-    const host = bare(url.hostname);
+    const host = bareHost(url.hostname);
     if (isIP(host)) this.check(host, host);
   }
 
@@ -98,6 +98,6 @@ export class DialPolicy {
 }
 
 /** URL hostnames keep IPv6 brackets; addresses do not. */
-function bare(host: string): string {
+export function bareHost(host: string): string {
   return host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
 }

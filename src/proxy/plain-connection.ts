@@ -11,6 +11,7 @@ import { BodyFramer } from './body-framing.ts';
 import { PlainBody, type BodySource } from './plain-body.ts';
 import { MAX_HEAD_BYTES, parseResponseHead } from './response-head.ts';
 import type { Hop, HopAnswer } from './upstream-transport.ts';
+import { bareHost } from './dial-policy.ts';
 
 export interface PlainTimeouts {
   readonly connectMs: number;
@@ -50,7 +51,7 @@ export class PlainConnection implements BodySource {
     this.#timeouts = options.timeouts;
     this.#onReusable = options.onReusable;
     this.#socket = connect({
-      host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+      host: bareHost(url.hostname),
       port: Number(url.port || 80),
       lookup: options.lookup,
       noDelay: true,
