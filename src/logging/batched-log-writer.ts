@@ -10,7 +10,8 @@ import { writev, writeSync } from 'node:fs';
 import type { DestinationStream } from 'pino';
 
 const DEFAULT_MAX_PENDING_BYTES = 8 << 20;
-const CHUNK_BYTES = 64 << 10;
+/** A chunk lines are encoded into; a hit thread's encoder (posted-log-lines.ts) makes its buffers this size, so they are reused here. */
+export const CHUNK_BYTES = 64 << 10;
 /** Free chunks kept for reuse; more are allocated under a burst and let go after. */
 const SPARE_CHUNKS = 8;
 /** A pipe whose reader has its end non-blocking: try again shortly. */
@@ -18,7 +19,7 @@ const RETRY_AFTER_MS = 10;
 /** How long a line may wait for others to share its write; a full chunk goes at once. */
 const BATCH_MS = 20;
 /** UTF-8 takes at most 3 bytes per UTF-16 unit: a line of n units fits in 3n bytes. */
-const MAX_BYTES_PER_UNIT = 3;
+export const MAX_BYTES_PER_UNIT = 3;
 
 export class BatchedLogWriter implements DestinationStream {
   readonly #fd: number;
@@ -161,7 +162,7 @@ export class BatchedLogWriter implements DestinationStream {
         }
         // EPIPE, EBADF: the reader is gone; logging stops, serving does not.
         if (code === 'EPIPE' || code === 'EBADF') this.#broken = true;
-        for (const view of views) this.#dropped += countLines(view.toString('latin1'));
+        for (const view of views) this.#dropped += countLineBytes(view);
       } else {
         const rest = skipBytes(views, written);
         if (rest.length > 0) {

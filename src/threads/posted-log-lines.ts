@@ -6,13 +6,11 @@
 // (with two threads the log cost 2.5-6 us a request against 0.7-1.6 with one; docs/benchmarks.md).
 import type { DestinationStream } from 'pino';
 import type { HitThreadMessage } from './messages.ts';
+// A transferred buffer becomes one of the main writer's chunks: made the size it reuses.
+import { CHUNK_BYTES, MAX_BYTES_PER_UNIT } from '../logging/batched-log-writer.ts';
 
 /** As the main thread's writer waits for company; a message per request would cost more than the line. */
 const BATCH_MS = 20;
-/** The main thread's writer chunk size: a transferred buffer becomes one of its chunks. */
-const CHUNK_BYTES = 64 << 10;
-/** UTF-8 takes at most 3 bytes per UTF-16 unit. */
-const MAX_BYTES_PER_UNIT = 3;
 
 export class PostedLogLines implements DestinationStream {
   readonly #send: (message: HitThreadMessage, transfer: ArrayBuffer[]) => void;
