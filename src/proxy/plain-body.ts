@@ -212,19 +212,23 @@ export class PlainBody extends Readable {
     });
   }
 
-  async bytes(): Promise<Uint8Array> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of this) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
+  bytes(): Promise<Uint8Array> {
+    return this.#collect();
   }
 
   async arrayBuffer(): Promise<ArrayBuffer> {
-    const bytes = await this.bytes();
+    const bytes = await this.#collect();
     return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   }
 
   async text(): Promise<string> {
-    return Buffer.from(await this.bytes()).toString('utf8');
+    return (await this.#collect()).toString('utf8');
+  }
+
+  async #collect(): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of this) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
   }
 
   async json(): Promise<unknown> {
