@@ -23,6 +23,7 @@ import { HitThreads } from './threads/hit-threads.ts';
 import { countHandoverBytes } from './threads/handover-bytes.ts';
 import { logStream } from './logger.ts';
 import { writeEncodedLines } from './logging/batched-log-writer.ts';
+import { MemoryTrimmer } from './memory-trimmer.ts';
 
 export interface RunningServer {
   /** The plain listener's URL; the HTTPS listener's when plain HTTP is off. */
@@ -38,6 +39,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   // First: unusable TLS files stop wharf here, before anything is opened.
   const tlsMaterial = config.tls ? await readTlsFiles(config.tls) : undefined;
   const deps = await createDeps(config, logger);
+  const trimmer = MemoryTrimmer.start(logger);
   const listener = registryRequestListener(createApp(deps), deps.manifestFastPath);
   const threaded = config.threads > 1;
   const publicServers: ServerType[] = [];
@@ -48,6 +50,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   let reloader: TlsReloader | undefined;
   const stop = async (graceMs: number) => {
     reloader?.close();
+    trimmer?.stop();
     // Hit threads first: what they handed over is still answered by the internal listener.
     await Promise.all([...publicServers.map((s) => closeGracefully(s, graceMs, fastConnections.get(s))), hitThreads?.stop(graceMs)]);
     if (internal) await closeGracefully(internal, graceMs);

@@ -1,6 +1,5 @@
-// Loads wharf's sendfile(2) addon (native/sendfile.c), built by `npm run build:native` during
-// npm ci. Absent (no compiler where wharf was installed, another OS), wharf streams instead.
-import { createRequire } from 'node:module';
+// wharf's sendfile(2) addon (native/sendfile.c). Absent, wharf streams instead.
+import { loadNativeAddon, nativeAddonPath } from '../native-addon.ts';
 
 export interface SendfileTransfer {
   /** Stops the transfer; its callback then runs with an ECANCELED error. */
@@ -12,15 +11,9 @@ export interface SendfileAddon {
   send(socketFd: number, fileFd: number, offset: number, length: number, done: (err: NodeJS.ErrnoException | null, sent: number) => void): SendfileTransfer;
 }
 
-/** Where npm run build:native puts the addon: the same from src/ and from dist/. */
-export const SENDFILE_ADDON_PATH = new URL('../../native/build/Release/sendfile.node', import.meta.url).pathname;
+export const SENDFILE_ADDON_PATH = nativeAddonPath('sendfile');
 
 /** The addon, or the reason it cannot be used. */
 export function loadSendfileAddon(): SendfileAddon | Error {
-  if (process.platform !== 'linux') return new Error(`sendfile is used on Linux only, not ${process.platform}`);
-  try {
-    return createRequire(import.meta.url)(SENDFILE_ADDON_PATH) as SendfileAddon;
-  } catch (err) {
-    return err instanceof Error ? err : new Error(String(err));
-  }
+  return loadNativeAddon<SendfileAddon>('sendfile');
 }

@@ -13,6 +13,7 @@ import { startWharf, type TestWharf } from '../support/wharf.ts';
 import { startPrometheus, type PrometheusServer } from '../support/prometheus.ts';
 import { run } from '../support/run.ts';
 import { SENDFILE_ADDON_PATH } from '../../src/http/sendfile-addon.ts';
+import { MEMORY_ADDON_PATH } from '../../src/memory-trimmer.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const read = (path: string) => readFile(join(ROOT, path), 'utf8');
@@ -116,10 +117,14 @@ describe('deployment files', () => {
     expect(stdout.trim()).toBe(`wharf ${JSON.parse(await read('package.json')).version}`);
   });
 
-  it('builds the sendfile addon in the image and puts it where wharf loads it from', async () => {
+  it('builds the native addons in the image and puts them where wharf loads them from', async () => {
     const dockerfile = await read('Dockerfile');
-    const shipped = SENDFILE_ADDON_PATH.slice(ROOT.length);
-    expect(dockerfile).toMatch(/^RUN npm run build:native && test -f native\/build\/Release\/sendfile\.node$/m);
-    expect(dockerfile).toContain(`COPY --from=build /app/${shipped} ./${shipped}\n`);
+    const build = /^RUN npm run build:native((?: && test -f \S+)+)$/m.exec(dockerfile);
+    expect(build).not.toBeNull();
+    for (const path of [SENDFILE_ADDON_PATH, MEMORY_ADDON_PATH]) {
+      const shipped = path.slice(ROOT.length);
+      expect(build![1]).toContain(` && test -f ${shipped}`);
+      expect(dockerfile).toContain(`COPY --from=build /app/${shipped} ./${shipped}\n`);
+    }
   });
 });
