@@ -9,6 +9,7 @@
 import { decodeProtectedHeader, errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
+import { growingLru } from '../growing-lru.ts';
 import {
   ExpiredTokenError,
   TokenAlgorithmError,
@@ -75,7 +76,7 @@ export class TokenService {
     this.#ttlSeconds = options.ttlSeconds ?? 300;
     this.#keys = keys;
     this.#now = now;
-    this.#verified = new LRUCache({ max: options.cacheMax ?? 10_000 });
+    this.#verified = growingLru(options.cacheMax ?? 10_000);
   }
 
   /**

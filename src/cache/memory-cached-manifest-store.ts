@@ -3,6 +3,7 @@
 // Manifests are immutable by digest, so a memory copy is never stale. Tags and tag lists are
 // write-through; their freshness is the services' business (fetchedAt), not this cache's.
 import { LRUCache } from 'lru-cache';
+import { growingLru } from '../growing-lru.ts';
 import type { ManifestStore, ReferrersRecord, RepoKey, StoredManifest, TagListRecord, TagRecord } from './manifest-store.ts';
 import { parseDigest } from '../oci/digest.ts';
 import { assertManifestRecord, assertRepoKey } from './store-records.ts';
@@ -62,13 +63,13 @@ export class MemoryCachedManifestStore implements ManifestStore, ManifestMemory 
       maxSize: opts.maxBytes ?? 64 * 1024 * 1024,
       sizeCalculation: (m) => m.body.byteLength + m.mediaType.length + ENTRY_OVERHEAD,
     });
-    this.#tags = new LRUCache({ max: opts.maxTags ?? 10_000 });
+    this.#tags = growingLru(opts.maxTags ?? 10_000);
     this.#tagLists = new LRUCache({
       max: opts.maxTagLists ?? 1_000,
       maxSize: opts.maxTagListBytes ?? 32 * 1024 * 1024,
       sizeCalculation: tagListSize,
     });
-    this.#links = new LRUCache({ max: opts.maxLinks ?? 100_000 });
+    this.#links = growingLru(opts.maxLinks ?? 100_000);
     this.#tagRecheckAfterMs = opts.tagRecheckAfterMs ?? Infinity;
   }
 
