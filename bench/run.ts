@@ -3,13 +3,14 @@
 // WAN (50 ms per round trip, one 100 Mbit/s link shared by all connections), measured one after
 // the other in one run, printed side by side with wharf's ratios against its targets.
 //
-// Environment: BENCH_SYSTEMS (default wharf,wharf-2t,wharf-log,wharf-log-2t,wharf-redis-2t,registry,nginx,node-bare;
+// Environment: BENCH_SYSTEMS (default wharf,wharf-2t,wharf-log,wharf-log-2t,wharf-redis-2t,wharf-s3,registry,nginx,node-bare;
+// wharf-s3: blobs shared on a local radosgw (BENCH_S3=s3rver: the npm server) behind the disk;
 // also wharf-redis, and wharf-tls, wharf-tls-2t: HTTPS only, and wharf-auth, wharf-auth-2t: auth on, each
 // printed against the plain wharf beside them; wharf-log*: the access log on as shipped; node-bare:
 // bare node:http, manifests only), BENCH_SECTIONS (default
 // cold,herd,large,manifest,fill), BENCH_SCALE (blob sizes, default 1), BENCH_OUT (also write the
 // markdown table to this file). Needs docker-registry,
-// redis-server, skopeo, nginx, wrk and curl (Debian packages). Loopback only.
+// redis-server, skopeo, nginx, wrk, curl and for wharf-s3 radosgw (Debian packages). Loopback only.
 import { hostname } from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import { startOrigin } from './origin.ts';
@@ -20,7 +21,7 @@ import { startTcpFaults, type TcpFaults } from '../test/support/tcp-faults.ts';
 
 const MiB = 1 << 20;
 const scale = Number(process.env.BENCH_SCALE ?? 1);
-const kinds = (process.env.BENCH_SYSTEMS ?? 'wharf,wharf-2t,wharf-log,wharf-log-2t,wharf-redis-2t,registry,nginx,node-bare').split(',') as SystemKind[];
+const kinds = (process.env.BENCH_SYSTEMS ?? 'wharf,wharf-2t,wharf-log,wharf-log-2t,wharf-redis-2t,wharf-s3,registry,nginx,node-bare').split(',') as SystemKind[];
 const sections = new Set((process.env.BENCH_SECTIONS ?? 'cold,herd,large,manifest,fill').split(','));
 const WAN_RTT_MS = 50;
 const WAN_BYTES_PER_S = 100e6 / 8;
@@ -71,7 +72,13 @@ async function main(): Promise<void> {
       const direct = await startSystem(kind, origin.registry.url);
       try {
         warmPagePool(2 * fillBlob.size);
+        const startedAt = performance.now();
         results.get(kind)!.coldFillMBps = await blobMBps(`${direct.url}/v2/bench/fill/blobs/${fillBlob.digest}`, fillBlob.size, direct.caFile, direct.authorizationFor?.(`/v2/bench/fill/blobs/${fillBlob.digest}`));
+        // With a shared store: how long until the blob is there too, from the client's first request.
+        if (direct.sharedBlobLanded) {
+          await direct.sharedBlobLanded(fillBlob.digest);
+          results.get(kind)!.coldFillSharedS = (performance.now() - startedAt) / 1000;
+        }
       } finally {
         await direct.stop();
       }
@@ -121,6 +128,7 @@ async function measureHerd(kind: string, system: System, ctx: Context, f: Figure
   log(`${kind}: herd of ${HERD_CLIENTS} on one uncached blob`);
   await ctx.origin.registry.settleLog();
   const mark = ctx.origin.registry.requestLog().length;
+  log(`${kind}: RSS before the herd ${rssMB(system.pids()).toFixed(1)} MB`);
   resetPeakRss(system.pids());
   const h = await herd(`${system.url}/v2/bench/herd/blobs/${ctx.herdBlob.digest}`, HERD_CLIENTS, ctx.herdBlob.size, system.dispatcher);
   f.herdRssMB = peakRssMB(system.pids());
@@ -198,6 +206,7 @@ function renderTable(direct: Figures, results: Map<string, Figures>, mediumBytes
     ['herd: slowest time to first byte, s', '', (s) => fmt(get(s, 'herdSlowestFirstByteS'), 3)],
     ['herd: peak RSS, MB', '', (s) => fmt(get(s, 'herdRssMB'), 0)],
     ['cold fill, straight from the origin, MB/s', '', (s) => fmt(get(s, 'coldFillMBps'), 0)],
+    ['... blob on the shared S3 store after, s', '', (s) => fmt(get(s, 'coldFillSharedS'), 2)],
     ['cached 500 MiB blob, one stream, MB/s', '', (s) => fmt(get(s, 'largeCachedMBps'), 0)],
     ['cached manifest by tag, 64 conns, req/s', '', (s) => fmt(get(s, 'manifestRps'), 0)],
     ['... p50 / p99 ms', '', (s) => `${fmt(get(s, 'manifestP50Ms'))} / ${fmt(get(s, 'manifestP99Ms'))}`],

@@ -13,6 +13,7 @@ import { createTestCa } from '../test/support/test-ca.ts';
 import { freePort } from '../test/support/free-port.ts';
 import { makeTempDir, type TempDir } from '../test/support/temp-dir.ts';
 import { startRedisServer, type RedisServer } from '../test/support/redis-server.ts';
+import { startBenchS3, type BenchS3 } from './s3-blobs.ts';
 import { stopProcess } from '../test/support/stop-process.ts';
 
 export const WHARF_ENTRY = new URL('../bin/wharf.js', import.meta.url).pathname;
@@ -38,6 +39,8 @@ export interface System {
   readonly sections?: ReadonlySet<string>;
   /** The process and its children, for RSS and CPU. */
   pids(): number[];
+  /** For a system with a shared blob store (wharf-s3): resolves once the blob is in it. */
+  readonly sharedBlobLanded?: (digest: string) => Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -46,6 +49,7 @@ export interface System {
  * wharf-tls, wharf-tls-2t: HTTPS only (`listen: off`), with a certificate from a CA of the bench's.
  * wharf-auth, wharf-auth-2t: auth on (an htpasswd user, one rule); every request bears a token
  * wharf issued, as clients' requests do after the token dance.
+ * wharf-s3: blobs shared on a local S3 server (bench/s3-blobs.ts) behind the disk, as replicas keep them.
  * wharf-log, wharf-log-2t: the access log on as shipped (logLevel info), stdout to a file, as a
  * journal or a container runtime's log file takes it.
  * node-bare: node:http answering every GET with a 1.4 KB manifest-sized body, nothing else: what
@@ -62,6 +66,7 @@ export type SystemKind =
   | 'wharf-auth-2t'
   | 'wharf-redis'
   | 'wharf-redis-2t'
+  | 'wharf-s3'
   | 'registry'
   | 'nginx'
   | 'node-bare';
@@ -82,6 +87,30 @@ export async function startSystem(kind: SystemKind, upstreamUrl: string): Promis
 
 async function startWharfSystem(kind: WharfKind, upstreamUrl: string, dir: TempDir): Promise<System> {
   const redis: RedisServer | undefined = kind.startsWith('wharf-redis') ? await startRedisServer() : undefined;
+  let s3: BenchS3 | undefined;
+  const stopEngines = async () => {
+    await redis?.stop();
+    await s3?.stop();
+  };
+  try {
+    s3 = kind === 'wharf-s3' ? await startBenchS3(dir.path) : undefined;
+    const shared = s3;
+    const system = await startWharfProcess(kind, upstreamUrl, dir, { redisUrl: redis?.url, blobs: shared?.config });
+    return {
+      ...system,
+      ...(shared ? { sharedBlobLanded: (digest: string) => shared.landed(digest) } : {}),
+      async stop() {
+        await system.stop();
+        await stopEngines();
+      },
+    };
+  } catch (err) {
+    await stopEngines();
+    throw err;
+  }
+}
+
+async function startWharfProcess(kind: WharfKind, upstreamUrl: string, dir: TempDir, engines: { redisUrl?: string; blobs?: object }): Promise<System> {
   const config = join(dir.path, 'wharf.yaml');
   const port = await freePort();
   const tls = kind.startsWith('wharf-tls') ? await benchCertificate(dir) : undefined;
@@ -97,7 +126,8 @@ async function startWharfSystem(kind: WharfKind, upstreamUrl: string, dir: TempD
       // wharf-log keeps the shipped default (info: a line per request).
       ...(logged ? {} : { logLevel: 'warn' }),
       threads: kind.endsWith('-2t') ? 2 : 1,
-      ...(redis ? { redis: { url: redis.url } } : {}),
+      ...(engines.redisUrl ? { redis: { url: engines.redisUrl } } : {}),
+      ...(engines.blobs ? { blobs: engines.blobs } : {}),
       cache: { minFreeBytes: 0 },
       upstreams: [{ name: 'docker.io', url: upstreamUrl, default: true, libraryPrefix: false }],
       ...(auth ? { auth: auth.config } : {}),
@@ -113,14 +143,7 @@ async function startWharfSystem(kind: WharfKind, upstreamUrl: string, dir: TempD
     ...(logged ? { stdoutFile: join(dir.path, 'stdout.log') } : {}),
     ...(nodeArgs ? { env: WHARF_NODE_ENV } : {}),
   });
-  const system = auth ? await withToken(started, auth.creds) : started;
-  return {
-    ...system,
-    async stop() {
-      await system.stop();
-      await redis?.stop();
-    },
-  };
+  return auth ? withToken(started, auth.creds) : started;
 }
 
 /** One htpasswd user allowed everything, tokens valid for the whole run. */
