@@ -15,7 +15,7 @@ import { hostname } from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import { startOrigin } from './origin.ts';
 import { startSystem, type System, type SystemKind } from './systems.ts';
-import { blobMBps, cpuSeconds, warmPagePool, herd, median, peakRssMB, resetPeakRss, rssMB, timedPull, wrkRps, type WrkResult } from './measure.ts';
+import { blobMBps, cpuSeconds, warmPagePool, herd, median, peakRssMB, resetPeakRss, rssMB, slope, timedPull, wrkRps, type WrkResult } from './measure.ts';
 import { request } from 'undici';
 import { startTcpFaults, type TcpFaults } from '../test/support/tcp-faults.ts';
 
@@ -182,8 +182,9 @@ async function measureManifests(kind: string, system: System, ctx: Context, f: F
   f.manifestCpuUsPerRequest = ((cpuSeconds(pids) - cpuBefore) * 1e6) / runs.reduce((sum, r) => sum + r.requests, 0);
   f.manifestRssMB = peakRssMB(pids);
   // From the second run on: the first still grows (optimised code, buffer pools, heap sizing)
-  // and then stays; a leak keeps climbing run after run.
-  f.manifestRssCreepMB = (rssAfterRun.at(-1)! - rssAfterRun[1]!) / (MANIFEST_RUNS - 2);
+  // and then stays; a leak keeps climbing run after run. The slope over those runs: last minus
+  // second moved by ±0.9 MB a run between repeats of one system, with where a GC fell.
+  f.manifestRssCreepMB = slope(rssAfterRun.slice(1));
   const w = runs.sort((a, b) => a.rps - b.rps)[Math.floor(MANIFEST_RUNS / 2)]!;
   await ctx.origin.registry.settleLog();
   f.manifestRps = w.rps;
@@ -213,7 +214,7 @@ function renderTable(direct: Figures, results: Map<string, Figures>, mediumBytes
     ['... errors / upstream requests', '', (s) => `${fmt(get(s, 'manifestErrors'), 0)} / ${fmt(get(s, 'manifestUpstreamRequests'), 0)}`],
     ['... CPU per request, µs (all threads)', '', (s) => fmt(get(s, 'manifestCpuUsPerRequest'), 1)],
     ['... peak RSS under that load, MB', '', (s) => fmt(get(s, 'manifestRssMB'), 0)],
-    [`... RSS growth per 5 s run (runs 2 to ${MANIFEST_RUNS}), MB`, '', (s) => fmt(get(s, 'manifestRssCreepMB'), 1)],
+    [`... RSS growth per 5 s run (slope over runs 2 to ${MANIFEST_RUNS}), MB`, '', (s) => fmt(get(s, 'manifestRssCreepMB'), 1)],
   ];
   const lines = [
     `# wharf benchmark, ${new Date().toISOString()}, ${hostname()}, scale ${scale}`,
