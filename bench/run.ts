@@ -146,6 +146,7 @@ async function measureLargeBlob(kind: string, system: System, ctx: Context, f: F
     const large = `${system.url}/v2/bench/large/blobs/${ctx.largeBlob.digest}`;
     await blobMBps(large, ctx.largeBlob.size, system.caFile, system.authorizationFor?.(large));
     await new Promise((r) => setTimeout(r, 3000)); // caches that store in the background
+    await system.sharedBlobLanded?.(ctx.largeBlob.digest); // and wharf-s3's upload to S3
     // Seven reads of 0.2 s each: single streams at these speeds vary by 2x from read to read.
     const reads: number[] = [];
     for (let i = 0; i < 7; i++) reads.push(await blobMBps(large, ctx.largeBlob.size, system.caFile, system.authorizationFor?.(large)));
@@ -253,7 +254,8 @@ function targets(direct: Figures, results: Map<string, Figures>): string[] {
     const unlogged = kind.startsWith('wharf-log') ? results.get(kind.replace('-log', '')) : undefined;
     const logRssRatio = ratio(w.manifestRssMB, unlogged?.manifestRssMB);
     const rpsTarget = redis ? 0.6 : twoThreads ? 0.9 : 0.75;
-    const rssTarget = twoThreads ? 150 : 96;
+    // The memory targets are for the default configuration: wharf-s3 also holds the AWS SDK.
+    const rssTarget = kind === 'wharf-s3' ? undefined : twoThreads ? 150 : 96;
     lines.push(
       `${kind} against its targets:`,
       line('cold pull / direct', coldRatio, '≤ 1.05', coldRatio === undefined ? undefined : coldRatio <= 1.05),
@@ -265,7 +267,7 @@ function targets(direct: Figures, results: Map<string, Figures>): string[] {
       line('manifest-load RSS growth per run, MB', w.manifestRssCreepMB, '≤ 0.5', w.manifestRssCreepMB === undefined ? undefined : w.manifestRssCreepMB <= 0.5),
       line('cached large blob / nginx', largeRatio, '≥ 1.0', largeRatio === undefined ? undefined : largeRatio >= 1.0),
       line('cold fill / registry', fillRatio, '≥ 0.9', fillRatio === undefined ? undefined : fillRatio >= 0.9),
-      line('herd peak RSS MB', w.herdRssMB, `≤ ${rssTarget}`, w.herdRssMB === undefined ? undefined : w.herdRssMB <= rssTarget),
+      line('herd peak RSS MB', w.herdRssMB, rssTarget === undefined ? 'none: the AWS SDK is loaded' : `≤ ${rssTarget}`, w.herdRssMB === undefined || rssTarget === undefined ? undefined : w.herdRssMB <= rssTarget),
       '',
     );
   }

@@ -26,6 +26,8 @@ export interface UpstreamRegistry {
   readonly port: number;
   readonly dataDir: string;
   readonly tokenServer?: TokenServer;
+  /** The registry process's PID now (it changes across a restart), for CPU readings. */
+  pid(): number | undefined;
   /** Requests logged so far (path with query). Call settleLog() first to include the latest. */
   requestLog(): RequestLogEntry[];
   /** Resolves once every request finished before this call is in requestLog(). */
@@ -80,6 +82,7 @@ export async function startUpstreamRegistry(opts: { auth?: 'none' | 'token' } = 
     port,
     dataDir: join(dir.path, 'data'),
     ...(tokenServer ? { tokenServer } : {}),
+    pid: () => child?.pid,
     requestLog: () => [...log],
     async settleLog() {
       const id = String(++markers);

@@ -1,0 +1,83 @@
+// `npm run bench:fill-cpu`: where a cold fill's CPU goes. A blob (BENCH_MIB, default 1024 MiB)
+// fetched once with curl through each system (BENCH_SYSTEMS, default wharf,registry, each
+// BENCH_REPS times, alternating), straight from the origin; prints MB/s and the CPU-seconds per
+// GB of each thread (by name) of the system, of the origin registry and of curl, from /proc.
+// On a box of a few cores those share the cores, so the sum per GB bounds the rate.
+// Needs docker-registry and curl (Debian packages). Loopback only.
+import { spawn } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { startOrigin } from './origin.ts';
+import { startSystem, type SystemKind } from './systems.ts';
+import { warmPagePool } from './measure.ts';
+
+const MiB = 1 << 20;
+const size = Number(process.env.BENCH_MIB ?? 1024) * MiB;
+const reps = Number(process.env.BENCH_REPS ?? 2);
+const kinds = (process.env.BENCH_SYSTEMS ?? 'wharf,registry').split(',') as SystemKind[];
+
+/** CPU ticks (user + system, 1/100 s) of each thread name of one process. */
+function threadTicks(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      out.set(name, (out.get(name) ?? 0) + Number(fields[11]) + Number(fields[12]));
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out;
+}
+
+function processTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+const origin = await startOrigin();
+try {
+  const blob = await origin.blob('bench/fill', 'fill', size);
+  const gb = size / 1e9;
+  for (let rep = 0; rep < reps; rep++) {
+    for (const kind of kinds) {
+      const system = await startSystem(kind, origin.registry.url);
+      try {
+        warmPagePool(2 * size);
+        const [pid] = system.pids();
+        const before = threadTicks(pid!);
+        const originPid = origin.registry.pid()!;
+        const originBefore = processTicks(originPid);
+        const curl = spawn('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{time_total}', `${system.url}/v2/bench/fill/blobs/${blob.digest}`]);
+        let out = '';
+        let curlTicks = 0;
+        curl.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        // curl's own ticks, read while it runs (gone once it exits).
+        const poll = setInterval(() => {
+          try {
+            curlTicks = processTicks(curl.pid!);
+          } catch {
+            // exited
+          }
+        }, 20);
+        await new Promise((resolve) => curl.once('exit', resolve));
+        clearInterval(poll);
+        const [code, bytes, seconds] = out.trim().split(' ').map(Number);
+        if (code !== 200 || bytes !== size) throw new Error(`${kind}: HTTP ${code}, ${bytes} of ${size} bytes`);
+        const threads = [...threadTicks(pid!)].map(([name, t]) => [name, (t - (before.get(name) ?? 0)) / 100 / gb] as const).filter(([, s]) => s >= 0.01);
+        threads.sort((a, b) => b[1] - a[1]);
+        const originS = (processTicks(originPid) - originBefore) / 100 / gb;
+        const total = threads.reduce((sum, [, s]) => sum + s, 0) + originS + curlTicks / 100 / gb;
+        console.log(
+          `${kind} (${rep + 1}/${reps}): ${(bytes! / seconds! / 1e6).toFixed(0)} MB/s; CPU-s per GB: ${threads.map(([n, s]) => `${n} ${s.toFixed(2)}`).join(', ')}; origin ${originS.toFixed(2)}; curl ${(curlTicks / 100 / gb).toFixed(2)}; all ${total.toFixed(2)}`,
+        );
+      } finally {
+        await system.stop();
+      }
+    }
+  }
+} finally {
+  await origin.stop();
+}
