@@ -24,8 +24,9 @@ try {
     const system = await startSystem(kind, origin.registry.url);
     try {
       for (const p of paths) {
-        const res = await request(`${system.url}${p}`, { dispatcher: system.dispatcher, headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+        const res = await request(`${system.url}${p}`, { dispatcher: system.dispatcher, headers: { accept: 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' } });
         await res.body.dump();
+        if (res.statusCode !== 200) throw new Error(`${kind}: ${p} answered ${res.statusCode}`);
       }
       await wrkRps(system.url, paths, 3);
       const rss: number[] = [];
