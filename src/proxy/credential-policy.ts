@@ -7,6 +7,7 @@
 // refused: it would send credentials, or hand out tokens, in clear text.
 import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
+import { bareHost } from './dial-policy.ts';
 
 // The Public Suffix List (tldts) is required, not imported: imported from ESM its 220 KB source
 // is held twice, and required only when a host name needs it, it costs nothing (~2.5 MB of RSS)
@@ -55,7 +56,7 @@ export class CredentialPolicy {
 
 /** eTLD+1 by the Public Suffix List (private suffixes included, so tenants stay apart); none for IPs. */
 function registrableDomain(hostname: string): string | null {
-  const host = hostname.replace(/^\[(.*)\]$/, '$1');
+  const host = bareHost(hostname);
   if (isIP(host)) return null;
   const { getDomain } = requireCjs('tldts') as typeof import('tldts');
   return getDomain(host, { allowPrivateDomains: true });
