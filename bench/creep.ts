@@ -4,10 +4,9 @@
 // RSS after each, with the slope over the first and the second half: a leak climbs in both,
 // heap sizing only in the first. Systems: BENCH_SYSTEMS (default wharf,wharf-log,wharf-2t,wharf-log-2t).
 // Needs docker-registry and wrk (Debian packages). Loopback only.
-import { request } from 'undici';
 import { startOrigin } from './origin.ts';
 import { startSystem, type SystemKind } from './systems.ts';
-import { rssMB, slope, wrkRps } from './measure.ts';
+import { rssMB, slope, warmManifests, wrkRps } from './measure.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 16);
 const TAGS = 50;
@@ -23,11 +22,7 @@ try {
     log(`${kind}: ${RUNS} runs of 5 s, cached manifests by tag, 64 connections`);
     const system = await startSystem(kind, origin.registry.url);
     try {
-      for (const p of paths) {
-        const res = await request(`${system.url}${p}`, { dispatcher: system.dispatcher, headers: { accept: 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' } });
-        await res.body.dump();
-        if (res.statusCode !== 200) throw new Error(`${kind}: ${p} answered ${res.statusCode}`);
-      }
+      await warmManifests(system, paths);
       await wrkRps(system.url, paths, 3);
       const rss: number[] = [];
       for (let i = 0; i < RUNS; i++) {

@@ -8,33 +8,25 @@ import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { startOrigin } from './origin.ts';
 import { startSystem, type SystemKind } from './systems.ts';
-import { warmPagePool } from './measure.ts';
+import { cpuSeconds, statCpuSeconds, warmPagePool } from './measure.ts';
 
 const MiB = 1 << 20;
 const size = Number(process.env.BENCH_MIB ?? 1024) * MiB;
 const reps = Number(process.env.BENCH_REPS ?? 2);
 const kinds = (process.env.BENCH_SYSTEMS ?? 'wharf,registry').split(',') as SystemKind[];
 
-/** CPU ticks (user + system, 1/100 s) of each thread name of one process. */
-function threadTicks(pid: number): Map<string, number> {
+/** CPU seconds of each thread name of one process. */
+function threadCpuSeconds(pid: number): Map<string, number> {
   const out = new Map<string, number>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
-      out.set(name, (out.get(name) ?? 0) + Number(fields[11]) + Number(fields[12]));
+      out.set(name, (out.get(name) ?? 0) + statCpuSeconds(`/proc/${pid}/task/${tid}/stat`));
     } catch {
       // the thread ended meanwhile
     }
   }
   return out;
-}
-
-function processTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
 }
 
 const origin = await startOrigin();
@@ -47,31 +39,25 @@ try {
       try {
         warmPagePool(2 * size);
         const [pid] = system.pids();
-        const before = threadTicks(pid!);
+        const before = threadCpuSeconds(pid!);
         const originPid = origin.registry.pid()!;
-        const originBefore = processTicks(originPid);
+        const originBefore = cpuSeconds([originPid]);
         const curl = spawn('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{time_total}', `${system.url}/v2/bench/fill/blobs/${blob.digest}`]);
         let out = '';
-        let curlTicks = 0;
+        let curlS = 0;
         curl.stdout.on('data', (d: Buffer) => (out += d.toString()));
-        // curl's own ticks, read while it runs (gone once it exits).
-        const poll = setInterval(() => {
-          try {
-            curlTicks = processTicks(curl.pid!);
-          } catch {
-            // exited
-          }
-        }, 20);
+        // curl's own CPU, read while it runs (0 once it is gone, so the last reading is kept).
+        const poll = setInterval(() => (curlS = Math.max(curlS, cpuSeconds([curl.pid!]))), 20);
         await new Promise((resolve) => curl.once('exit', resolve));
         clearInterval(poll);
         const [code, bytes, seconds] = out.trim().split(' ').map(Number);
         if (code !== 200 || bytes !== size) throw new Error(`${kind}: HTTP ${code}, ${bytes} of ${size} bytes`);
-        const threads = [...threadTicks(pid!)].map(([name, t]) => [name, (t - (before.get(name) ?? 0)) / 100 / gb] as const).filter(([, s]) => s >= 0.01);
+        const threads = [...threadCpuSeconds(pid!)].map(([name, t]) => [name, (t - (before.get(name) ?? 0)) / gb] as const).filter(([, s]) => s >= 0.01);
         threads.sort((a, b) => b[1] - a[1]);
-        const originS = (processTicks(originPid) - originBefore) / 100 / gb;
-        const total = threads.reduce((sum, [, s]) => sum + s, 0) + originS + curlTicks / 100 / gb;
+        const originS = (cpuSeconds([originPid]) - originBefore) / gb;
+        const total = threads.reduce((sum, [, s]) => sum + s, 0) + originS + curlS / gb;
         console.log(
-          `${kind} (${rep + 1}/${reps}): ${(bytes! / seconds! / 1e6).toFixed(0)} MB/s; CPU-s per GB: ${threads.map(([n, s]) => `${n} ${s.toFixed(2)}`).join(', ')}; origin ${originS.toFixed(2)}; curl ${(curlTicks / 100 / gb).toFixed(2)}; all ${total.toFixed(2)}`,
+          `${kind} (${rep + 1}/${reps}): ${(bytes! / seconds! / 1e6).toFixed(0)} MB/s; CPU-s per GB: ${threads.map(([n, s]) => `${n} ${s.toFixed(2)}`).join(', ')}; origin ${originS.toFixed(2)}; curl ${(curlS / gb).toFixed(2)}; all ${total.toFixed(2)}`,
         );
       } finally {
         await system.stop();

@@ -6,6 +6,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request, type Dispatcher } from 'undici';
 import { run } from '../test/support/run.ts';
+import type { System } from './systems.ts';
+
+/** What the bench's manifest requests accept, as pulling clients send it. */
+export const MANIFEST_ACCEPT = 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json';
+
+/** GETs each manifest path once through the system (caching it); any answer but 200 is an error. */
+export async function warmManifests(system: System, paths: readonly string[]): Promise<void> {
+  for (const p of paths) {
+    const res = await request(`${system.url}${p}`, { dispatcher: system.dispatcher, headers: { accept: MANIFEST_ACCEPT } });
+    if (res.statusCode !== 200) throw new Error(`${system.name}: ${p} answered ${res.statusCode}`);
+    await res.body.dump();
+  }
+}
 
 /** creds: user:password when the registry wants them (skopeo fetches its own token). */
 export async function timedPull(registryHost: string, ref: string, creds?: string): Promise<number> {
@@ -83,7 +96,7 @@ export async function wrkRps(baseUrl: string, paths: readonly string[], seconds 
       `local paths = {}
 for line in io.lines(${JSON.stringify(list)}) do paths[#paths + 1] = line end
 local i = 0
-wrk.headers["Accept"] = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
+wrk.headers["Accept"] = ${JSON.stringify(MANIFEST_ACCEPT)}
 ${authorization ? `wrk.headers["Authorization"] = ${JSON.stringify(authorization)}\n` : ''}${Object.entries(extraHeaders).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}\n`).join('')}request = function() i = i % #paths + 1; return wrk.format("GET", ${next}) end
 `,
     );
@@ -149,18 +162,19 @@ export function rssMB(pids: readonly number[]): number {
 
 /** CPU seconds (user + system, all threads) these processes have used so far, from /proc/<pid>/stat. */
 export function cpuSeconds(pids: readonly number[]): number {
-  let ticks = 0;
-  for (const pid of pids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      // Fields after the command name: state is field 3, utime 14, stime 15.
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      // gone
-    }
+  return pids.reduce((sum, pid) => sum + statCpuSeconds(`/proc/${pid}/stat`), 0);
+}
+
+/** CPU seconds (user + system) a /proc stat file reports: a process's, or one thread's under task/; 0 once it is gone. */
+export function statCpuSeconds(statPath: string): number {
+  try {
+    const stat = readFileSync(statPath, 'utf8');
+    // Fields after the command name: state is field 3, utime 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return 0;
   }
-  return ticks / CLOCK_TICKS_PER_SECOND;
 }
 
 /** USER_HZ: 100 on every Linux this runs on (getconf CLK_TCK). */

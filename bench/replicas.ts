@@ -31,7 +31,7 @@ import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { stringify } from 'yaml';
 import { startOrigin } from './origin.ts';
-import { herd, median, wrkRps } from './measure.ts';
+import { MANIFEST_ACCEPT, herd, median, wrkRps } from './measure.ts';
 import { startTcpFaults } from '../test/support/tcp-faults.ts';
 import { startRedisServer } from '../test/support/redis-server.ts';
 import { startS3Server, type S3Server } from '../test/support/s3-server.ts';
@@ -57,7 +57,6 @@ const L1_REPS = Number(process.env.BENCH_L1_REPS ?? 3);
 const OUT = process.env.BENCH_OUT ?? new URL('../docs/bench-results/2026-12-01-replicas.md', import.meta.url).pathname;
 const WAN_RTT_MS = 50;
 const WAN_BYTES_PER_S = 100e6 / 8;
-const ACCEPT = 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json';
 
 const log = (line: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -324,7 +323,7 @@ async function main(): Promise<void> {
       for (const r of sys.replicas) {
         await get(`${r.url}${blobPath}`);
         await get(`${r.url}${blobPath}`);
-        for (let round = 0; round < 2; round++) for (let i = 0; i < TAGS; i++) await get(`${r.url}/v2/bench/tiny/manifests/t${i}`, ACCEPT);
+        for (let round = 0; round < 2; round++) for (let i = 0; i < TAGS; i++) await get(`${r.url}/v2/bench/tiny/manifests/t${i}`, MANIFEST_ACCEPT);
       }
     }
     await sleep(1500);

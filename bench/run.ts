@@ -15,7 +15,7 @@ import { hostname } from 'node:os';
 import { writeFile } from 'node:fs/promises';
 import { startOrigin } from './origin.ts';
 import { startSystem, type System, type SystemKind } from './systems.ts';
-import { blobMBps, cpuSeconds, warmPagePool, herd, median, peakRssMB, resetPeakRss, rssMB, slope, timedPull, wrkRps, type WrkResult } from './measure.ts';
+import { MANIFEST_ACCEPT, blobMBps, cpuSeconds, warmPagePool, herd, median, peakRssMB, resetPeakRss, rssMB, slope, timedPull, wrkRps, type WrkResult } from './measure.ts';
 import { request } from 'undici';
 import { startTcpFaults, type TcpFaults } from '../test/support/tcp-faults.ts';
 
@@ -161,7 +161,7 @@ async function measureManifests(kind: string, system: System, ctx: Context, f: F
   const paths = Array.from({ length: TAGS }, (_, i) => `/v2/bench/tiny/manifests/t${i}`);
   for (let round = 0; round < 2; round++) {
     for (const p of paths) {
-      const res = await request(`${system.url}${p}`, { dispatcher: system.dispatcher, headers: { accept: 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' } });
+      const res = await request(`${system.url}${p}`, { dispatcher: system.dispatcher, headers: { accept: MANIFEST_ACCEPT } });
       await res.body.dump();
     }
   }

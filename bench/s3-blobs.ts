@@ -5,6 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { startS3Server } from '../test/support/s3-server.ts';
+import { until } from '../test/support/until.ts';
 
 const PREFIX = 'bench/';
 const LANDED_TIMEOUT_MS = 120_000;
@@ -33,16 +34,8 @@ export async function startBenchS3(dir: string): Promise<BenchS3> {
     config: { s3: { endpoint: s3.endpoint, bucket: s3.bucket, prefix: PREFIX, forcePathStyle: true, accessKeyIdFile: keyId, secretAccessKeyFile: secret } },
     async landed(digest) {
       const [algorithm, hex] = digest.split(':');
-      const deadline = Date.now() + LANDED_TIMEOUT_MS;
-      for (;;) {
-        const found = await client.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: `${PREFIX}blobs/${algorithm}/${hex}` })).then(
-          () => true,
-          () => false,
-        );
-        if (found) return;
-        if (Date.now() > deadline) throw new Error(`${digest} not on S3 after ${LANDED_TIMEOUT_MS} ms`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      const head = new HeadObjectCommand({ Bucket: s3.bucket, Key: `${PREFIX}blobs/${algorithm}/${hex}` });
+      await until(() => client.send(head).then(() => true, () => false), `${digest} on S3`, LANDED_TIMEOUT_MS, 50);
     },
     async stop() {
       client.destroy();

@@ -5,15 +5,13 @@
 // token, which tells wharf's own work apart from the token's bytes on the wire.
 //
 // Environment: BENCH_ROUNDS (default 5), BENCH_SECONDS per wrk run (default 5). Loopback only.
-import { request } from 'undici';
 import { startOrigin } from './origin.ts';
-import { startSystem, type System, type SystemKind } from './systems.ts';
-import { median, wrkRps } from './measure.ts';
+import { startSystem, type SystemKind } from './systems.ts';
+import { median, warmManifests, wrkRps } from './measure.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const TAGS = 50;
-const ACCEPT = 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json';
 const log = (line: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 
 async function main(): Promise<void> {
@@ -28,7 +26,7 @@ async function main(): Promise<void> {
       try {
         const token = auth.authorizationFor?.(paths[0]!);
         if (!token) throw new Error(`${authKind} has no token`);
-        for (const system of [plain, auth]) await warm(system, paths);
+        for (const system of [plain, auth]) await warmManifests(system, paths);
         // A warm-up under load for both (the JIT needs a few seconds), then alternating rounds.
         await wrkRps(plain.url, paths, 3);
         await wrkRps(auth.url, paths, 3, token);
@@ -57,14 +55,6 @@ async function main(): Promise<void> {
     await origin.stop();
   }
   process.stdout.write(`${lines.join('\n')}\n`);
-}
-
-async function warm(system: System, paths: readonly string[]): Promise<void> {
-  for (const p of paths) {
-    const res = await request(`${system.url}${p}`, { dispatcher: system.dispatcher, headers: { accept: ACCEPT } });
-    if (res.statusCode !== 200) throw new Error(`${system.name}: ${p} answered ${res.statusCode}`);
-    await res.body.dump();
-  }
 }
 
 main().catch((err: unknown) => {
