@@ -3,9 +3,13 @@
 // BENCH_REPS times, alternating), straight from the origin; prints MB/s and the CPU-seconds per
 // GB of each thread (by name) of the system, of the origin registry and of curl, from /proc.
 // On a box of a few cores those share the cores, so the sum per GB bounds the rate.
+// BENCH_PERF=DIR: also records each fill, and only the fill, system-wide with `perf record -a -g`
+// into DIR/<system>-<rep>.data (start wharf's Node with BENCH_WHARF_NODE_ARGS=--perf-basic-prof to
+// name its JavaScript frames); `perf report --tid <pid> -i ...` then shows one thread's costs.
 // Needs docker-registry and curl (Debian packages). Loopback only.
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { startOrigin } from './origin.ts';
 import { startSystem, type SystemKind } from './systems.ts';
 import { cpuSeconds, statCpuSeconds, warmPagePool } from './measure.ts';
@@ -14,6 +18,20 @@ const MiB = 1 << 20;
 const size = Number(process.env.BENCH_MIB ?? 1024) * MiB;
 const reps = Number(process.env.BENCH_REPS ?? 2);
 const kinds = (process.env.BENCH_SYSTEMS ?? 'wharf,registry').split(',') as SystemKind[];
+const perfDir = process.env.BENCH_PERF;
+
+/** perf recording the whole machine until stopped; undefined without BENCH_PERF. */
+async function startPerf(name: string): Promise<(() => Promise<void>) | undefined> {
+  if (!perfDir) return undefined;
+  const perf = spawn('perf', ['record', '-a', '-g', '-F', '1999', '-o', join(perfDir, `${name}.data`)], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const exited = new Promise((resolve) => perf.once('exit', resolve));
+  // perf needs a moment to open its events before the fill starts.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  return async () => {
+    perf.kill('SIGINT');
+    await exited;
+  };
+}
 
 /** CPU seconds of each thread name of one process. */
 function threadCpuSeconds(pid: number): Map<string, number> {
@@ -29,6 +47,7 @@ function threadCpuSeconds(pid: number): Map<string, number> {
   return out;
 }
 
+if (perfDir) mkdirSync(perfDir, { recursive: true });
 const origin = await startOrigin();
 try {
   const blob = await origin.blob('bench/fill', 'fill', size);
@@ -42,6 +61,7 @@ try {
         const before = threadCpuSeconds(pid!);
         const originPid = origin.registry.pid()!;
         const originBefore = cpuSeconds([originPid]);
+        const stopPerf = await startPerf(`${kind}-${rep + 1}`);
         const curl = spawn('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{time_total}', `${system.url}/v2/bench/fill/blobs/${blob.digest}`]);
         let out = '';
         let curlS = 0;
@@ -50,6 +70,7 @@ try {
         const poll = setInterval(() => (curlS = Math.max(curlS, cpuSeconds([curl.pid!]))), 20);
         await new Promise((resolve) => curl.once('exit', resolve));
         clearInterval(poll);
+        await stopPerf?.();
         const [code, bytes, seconds] = out.trim().split(' ').map(Number);
         if (code !== 200 || bytes !== size) throw new Error(`${kind}: HTTP ${code}, ${bytes} of ${size} bytes`);
         const threads = [...threadCpuSeconds(pid!)].map(([name, t]) => [name, (t - (before.get(name) ?? 0)) / gb] as const).filter(([, s]) => s >= 0.01);
@@ -57,7 +78,7 @@ try {
         const originS = (cpuSeconds([originPid]) - originBefore) / gb;
         const total = threads.reduce((sum, [, s]) => sum + s, 0) + originS + curlS / gb;
         console.log(
-          `${kind} (${rep + 1}/${reps}): ${(bytes! / seconds! / 1e6).toFixed(0)} MB/s; CPU-s per GB: ${threads.map(([n, s]) => `${n} ${s.toFixed(2)}`).join(', ')}; origin ${originS.toFixed(2)}; curl ${(curlS / gb).toFixed(2)}; all ${total.toFixed(2)}`,
+          `${kind} (${rep + 1}/${reps}): ${(bytes! / seconds! / 1e6).toFixed(0)} MB/s; CPU-s per GB: ${threads.map(([n, s]) => `${n} ${s.toFixed(2)}`).join(', ')}; origin ${originS.toFixed(2)}; curl ${(curlS / gb).toFixed(2)}; all ${total.toFixed(2)}${perfDir ? `; pid ${pid}, recorded while perf ran` : ''}`,
         );
       } finally {
         await system.stop();
