@@ -8,7 +8,9 @@
 // hash is behind.
 //
 // Each chunk is copied on arrival into one of two staging buffers (shared memory, which the
-// hash thread reads as it is) and dropped: chunks held until the write in flight finished
+// hash thread reads as it is) and dropped; a plain connection reads straight into the staging
+// buffer's free end (readRegion), and then nothing is copied (the copy was 10 % of the main
+// thread's time in a fill on a Xeon, docs/benchmarks.md): chunks held until the write in flight finished
 // outlived young-generation collections, and their promoted 64 KiB buffers made V8 run a full
 // collection every ~60 ms of a fill, costing more CPU than the hash. A batch is therefore one
 // view of a staging buffer, valid until the next batch is asked for.
@@ -47,6 +49,8 @@ export async function* bodyBatches(body: FillBody, maxBytes: number, hooks: Batc
 
 // First staging size; each doubles as the batches it meets grow, to about maxBytes + one chunk.
 const STAGING_MIN = 64 << 10;
+// The least free memory offered for a read in place: a smaller read would cost more syscalls.
+const READ_IN_PLACE_MIN = 64 << 10;
 
 class BatchQueue {
   readonly #maxBytes: number;
@@ -75,8 +79,10 @@ class BatchQueue {
   push(chunk: Uint8Array): void {
     const length = chunk.byteLength;
     if (length === 0) return;
-    const target = this.#room(this.#bytes + length);
-    target.set(chunk, this.#bytes);
+    // Already where it would be copied to: a read that landed in the region given last.
+    const filling = this.#filling;
+    const inPlace = filling !== undefined && chunk.buffer === filling.buffer && chunk.byteOffset === filling.byteOffset + this.#bytes;
+    if (!inPlace) this.#room(this.#bytes + length).set(chunk, this.#bytes);
     this.#bytes += length;
     this.#hooks.received?.(length);
     if (this.#bytes >= this.#maxBytes && !this.#holding) {
@@ -95,6 +101,16 @@ class BatchQueue {
   fail(err: unknown): void {
     if (this.failure === undefined) this.failure = err ?? new Error('body failed');
     this.#signal();
+  }
+
+  /**
+   * The filling buffer's free end, for the next read to land in. Safe across take(): a read that
+   * lands there after the buffers swapped lands past the batch handed out, and push copies it;
+   * the buffer is filled again only after some read landed (take hands out nothing before).
+   */
+  readRegion(): Uint8Array | undefined {
+    if (this.#holding) return undefined;
+    return this.#room(this.#bytes + READ_IN_PLACE_MIN).subarray(this.#bytes);
   }
 
   /** What is queued (valid until the next take), or undefined when nothing is; a held body is let go. */

@@ -1,8 +1,9 @@
 // The body of an answer read off a plain socket (plain-exchange.ts). To whoever reads it as a
 // stream it is a Node Readable with undici's helpers (dump, text, json, ...). A fill attaches a
 // sink instead (body-batches.ts): each read then reaches the sink as a view of the socket's read
-// buffer, which the fill copies once into its staging buffer; no chunk is allocated, queued or
-// emitted. Receiving so cost a third of undici's CPU per byte here (docs/benchmarks.md).
+// buffer, and no chunk is allocated, queued or emitted. Receiving so cost a third of undici's CPU
+// per byte here (docs/benchmarks.md). A sink may also offer the memory where the next read should
+// land (its staging buffer's free end), so that nothing is copied at all.
 //
 // Nothing is read past the head until someone asks: the bytes that came with the head wait as
 // one copy, and the socket is paused.
@@ -14,6 +15,11 @@ export interface BodySink {
   push(bytes: Uint8Array): void;
   end(): void;
   fail(err: unknown): void;
+  /**
+   * Where the next read may land, or undefined for the connection's own buffer. The sink must
+   * leave that memory alone until a read lands in it or in the next region it gives.
+   */
+  readRegion?(): Uint8Array | undefined;
 }
 
 /** What the body asks of its connection. */
@@ -129,6 +135,11 @@ export class PlainBody extends Readable {
       },
       () => this.#broken(cause),
     );
+  }
+
+  /** Where the attached sink wants the next read, if it says (BodySink.readRegion). */
+  readRegion(): Uint8Array | undefined {
+    return this.#sink?.readRegion?.();
   }
 
   /** The bytes go to sink from now on, as they arrive; nothing is buffered for the stream. */

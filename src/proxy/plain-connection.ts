@@ -1,6 +1,7 @@
 // One keep-alive connection to a plain-HTTP upstream, read with Node's `onread`: every read lands
 // in one buffer the connections of a transport share (plain-exchange.ts) and is handed on before
-// the next read, so receiving allocates nothing per read. It carries one GET at a time: the head
+// the next read, so receiving allocates nothing per read; a fill's body lands in the fill's own
+// staging memory instead (BodySink.readRegion). It carries one GET at a time: the head
 // is parsed here (response-head.ts), the body framed (body-framing.ts) and passed to its
 // PlainBody. Deadlines as undici's: connect, headers (request sent to head read), body idle
 // (longest silence between reads; not counted while the reader holds the body back).
@@ -57,7 +58,11 @@ export class PlainConnection implements BodySource {
       noDelay: true,
       keepAlive: true,
       keepAliveInitialDelay: 60_000,
-      onread: { buffer: options.readBuffer, callback: (n: number, buf: Uint8Array) => this.#read(buf.subarray(0, n)) },
+      onread: {
+        // Asked after every read: a fill's free staging memory while its body is read (no copy), else the shared buffer.
+        buffer: () => (this.#phase === 'body' ? this.#body?.readRegion() : undefined) ?? options.readBuffer,
+        callback: (n: number, buf: Uint8Array) => this.#read(buf.subarray(0, n)),
+      },
     });
     this.#socket.on('end', () => this.#closed(undefined));
     this.#socket.on('error', (err) => this.#closed(err));

@@ -3,11 +3,13 @@
 // come out the same (the bytes, or a failure); bodies arrive whole through the fill's batches,
 // also several at once through the one shared read buffer; connections are kept and reused, a
 // stale one retried; deadlines, holding back, aborts and header injection.
+import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UpstreamClient } from '../../src/proxy/upstream-client.ts';
 import { bodyBatches } from '../../src/proxy/body-batches.ts';
+import type { PlainBody } from '../../src/proxy/plain-body.ts';
 import { startRawHttpServer, type RawHttpServer, type RawReply } from '../support/raw-http-server.ts';
 import { pseudoRandomBytes, sha256 } from '../support/test-images.ts';
 
@@ -125,6 +127,52 @@ describe('bodies through the fill batches', () => {
     const c = client(url);
     const got = await Promise.all(bodies.map((_, i) => viaBatches(c, `/v2/x/blobs/sha256:${i}`)));
     expect(got.map(sha256)).toEqual(bodies.map(sha256));
+  });
+
+  it('land in the memory an attached sink offers, so a fill copies nothing', async () => {
+    const body = pseudoRandomBytes('plain-in-place', 8 << 20);
+    const url = await listen(createServer((req, res) => res.writeHead(200, { 'content-length': body.length }).end(body)));
+    const res = await client(url).request({ method: 'GET', path: '/v2/x/blobs/sha256:0' });
+    const target = Buffer.alloc(body.length);
+    let filled = 0;
+    let inPlace = 0;
+    let copied = 0;
+    await new Promise<void>((resolve, reject) => {
+      (res.body as unknown as PlainBody).attach({
+        readRegion: () => target.subarray(filled, Math.min(filled + (256 << 10), target.length)),
+        push: (bytes) => {
+          if (bytes.buffer === target.buffer && bytes.byteOffset === target.byteOffset + filled) inPlace++;
+          else {
+            target.set(bytes, filled);
+            copied++;
+          }
+          filled += bytes.byteLength;
+        },
+        end: resolve,
+        fail: reject,
+      });
+    });
+    expect(sha256(target)).toBe(sha256(body));
+    // Copied: the bytes that came with the head, and the first read after them, which lands where
+    // the read before it (the head's) said; every later read asks the sink.
+    expect(copied).toBeLessThanOrEqual(2);
+    expect(inPlace).toBeGreaterThan(8);
+  });
+
+  it('arrive whole when each batch is read slowly, reads landing in place while the last batch is written', async () => {
+    const body = pseudoRandomBytes('plain-slow-reader', 12 << 20);
+    const url = await listen(createServer((req, res) => res.writeHead(200, { 'content-length': body.length }).end(body)));
+    const res = await client(url).request({ method: 'GET', path: '/v2/x/blobs/sha256:0' });
+    const hash = createHash('sha256');
+    let batches = 0;
+    for await (const batch of bodyBatches(res.body, 1 << 20)) {
+      // As a writer would: the batch is used across a wait, while the socket goes on reading.
+      await sleep(2);
+      hash.update(batch);
+      batches++;
+    }
+    expect(`sha256:${hash.digest('hex')}`).toBe(sha256(body));
+    expect(batches).toBeGreaterThan(4);
   });
 
   it('reuses a kept-alive connection, and asks again on a fresh one when the kept one was closed unanswered', async () => {
