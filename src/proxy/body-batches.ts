@@ -8,12 +8,12 @@
 // hash is behind.
 //
 // Each chunk is copied on arrival into one of two staging buffers (shared memory, which the
-// hash thread reads as it is) and dropped; a plain connection reads straight into the staging
-// buffer's free end (readRegion), and then nothing is copied (the copy was 10 % of the main
-// thread's time in a fill on a Xeon, docs/benchmarks.md): chunks held until the write in flight finished
+// hash thread reads as it is) and dropped: chunks held until the write in flight finished
 // outlived young-generation collections, and their promoted 64 KiB buffers made V8 run a full
 // collection every ~60 ms of a fill, costing more CPU than the hash. A batch is therefore one
-// view of a staging buffer, valid until the next batch is asked for.
+// view of a staging buffer, valid until the next batch is asked for. A plain connection reads
+// straight into the staging buffer's free end (readRegion), and then nothing is copied: the
+// copy was 10 % of the main thread's time in a fill on a Xeon (docs/benchmarks.md).
 import { finished, type Readable } from 'node:stream';
 import type { FillBody } from './blob-fill.ts';
 import { PlainBody } from './plain-body.ts';
