@@ -41,8 +41,13 @@ export interface BlobWriter {
    * thread of this process (BlobStore.openFilling); unset for a store without local files.
    */
   readonly localName?: string;
-  /** Appends a chunk; resolves once it is in the file (backpressure: await each call). */
-  write(chunk: Uint8Array): Promise<void>;
+  /**
+   * Appends a chunk; resolves once it is in the file (backpressure: await each call). Without
+   * release, the chunk is the caller's again once this settles. With it, the writer may go on
+   * reading the chunk after that (the hash thread hashing it while the next chunk is written)
+   * and calls release exactly once when it no longer will, also when the write fails.
+   */
+  write(chunk: Uint8Array, release?: () => void): Promise<void>;
   /**
    * Finishes the file, checks the hash against the digest and renames it into place.
    * Throws DigestMismatchError (and removes the temp file) when the bytes do not match.

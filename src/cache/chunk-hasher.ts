@@ -9,8 +9,13 @@ import type { HashOffload, OffloadedHash } from './hash-offload.ts';
 export type WriteAt = (bytes: Uint8Array, position: number) => Promise<void>;
 
 export interface ChunkHasher {
-  /** Writes the chunk at position with write and hashes it; settles when both have. */
-  writeAndHash(chunk: Uint8Array, position: number, write: WriteAt): Promise<void>;
+  /**
+   * Writes the chunk at position with write and hashes it. Settles when both have; or, given
+   * release, once the write has, calling release when the hash is done with the chunk too (a
+   * hash that failed fails digest()).
+   */
+  writeAndHash(chunk: Uint8Array, position: number, write: WriteAt, release?: () => void): Promise<void>;
+  /** The digest of every chunk, once all of them are hashed. */
   digest(): Promise<string>;
   /** Forgets the hash (an aborted write). */
   drop(): void;
@@ -19,11 +24,15 @@ export interface ChunkHasher {
 export function mainThreadHasher(algorithm: string): ChunkHasher {
   const hash = createHash(algorithm);
   return {
-    async writeAndHash(chunk, position, write) {
+    async writeAndHash(chunk, position, write, release) {
       // Started first so hashing on this thread overlaps the I/O on the pool.
       const written = write(chunk, position);
       hash.update(chunk);
-      await written;
+      try {
+        await written;
+      } finally {
+        release?.();
+      }
     },
     digest: async () => hash.digest('hex'),
     drop: () => undefined,
@@ -43,6 +52,10 @@ const SLOT_MAX = 5 << 20;
  */
 export function offloadedHasher(offload: HashOffload, algorithm: string): ChunkHasher {
   const hash: OffloadedHash = offload.hash(algorithm);
+  // Updates the hash thread has not answered yet (the thread takes them in order); the first
+  // failure among them, which digest() throws.
+  const lagging = new Set<Promise<void>>();
+  let lagFailure: unknown;
   let shared: SharedArrayBuffer | undefined;
   let slot: Buffer | undefined;
   const room = (wanted: number): Buffer => {
@@ -55,21 +68,46 @@ export function offloadedHasher(offload: HashOffload, algorithm: string): ChunkH
     return slot;
   };
   return {
-    async writeAndHash(chunk, position, write) {
-      if (chunk.buffer instanceof SharedArrayBuffer) {
-        await both(write(chunk, position), hash.update(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    async writeAndHash(chunk, position, write, release) {
+      if (lagFailure !== undefined) {
+        release?.();
+        throw lagFailure;
+      }
+      if (chunk.buffer instanceof SharedArrayBuffer && release) {
+        // The hash may lag: the next chunk is written while the thread still hashes this one.
+        const hashed = hash.update(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+        const written = write(chunk, position);
+        const settled: Promise<void> = Promise.allSettled([written, hashed]).then(([, h]) => {
+          lagging.delete(settled);
+          if (h.status === 'rejected') lagFailure ??= h.reason;
+          release();
+        });
+        lagging.add(settled);
+        await written;
         return;
       }
-      // Through the writer's own shared buffer, in pieces of its size.
-      const buf = room(chunk.byteLength);
-      for (let from = 0; from < chunk.byteLength; ) {
-        const n = Math.min(chunk.byteLength - from, buf.length);
-        buf.set(chunk.subarray(from, from + n), 0);
-        await both(write(buf.subarray(0, n), position + from), hash.update(shared!, 0, n));
-        from += n;
+      try {
+        if (chunk.buffer instanceof SharedArrayBuffer) {
+          await both(write(chunk, position), hash.update(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+          return;
+        }
+        // Through the writer's own shared buffer, in pieces of its size.
+        const buf = room(chunk.byteLength);
+        for (let from = 0; from < chunk.byteLength; ) {
+          const n = Math.min(chunk.byteLength - from, buf.length);
+          buf.set(chunk.subarray(from, from + n), 0);
+          await both(write(buf.subarray(0, n), position + from), hash.update(shared!, 0, n));
+          from += n;
+        }
+      } finally {
+        release?.();
       }
     },
-    digest: () => hash.digest(),
+    async digest() {
+      await Promise.all(lagging);
+      if (lagFailure !== undefined) throw lagFailure;
+      return hash.digest();
+    },
     drop: () => hash.drop(),
   };
 }

@@ -208,12 +208,20 @@ export class DiskBlobWriter implements BlobWriter {
     }
   }
 
-  async write(chunk: Uint8Array): Promise<void> {
-    this.#enter('write');
+  async write(chunk: Uint8Array, release?: () => void): Promise<void> {
+    try {
+      this.#enter('write');
+    } catch (err) {
+      release?.();
+      throw err;
+    }
     try {
       const length = chunk.byteLength;
-      if (length === 0) return;
-      await this.#hasher.writeAndHash(chunk, this.#written, (bytes, position) => writeFully(this.#handle, bytes, position));
+      if (length === 0) {
+        release?.();
+        return;
+      }
+      await this.#hasher.writeAndHash(chunk, this.#written, (bytes, position) => writeFully(this.#handle, bytes, position), release);
       // Only now may readers pread these bytes.
       this.#written += length;
     } finally {

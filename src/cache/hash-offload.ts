@@ -21,7 +21,7 @@ export class HashThreadError extends Error {
   }
 }
 
-/** One blob's hash, kept on the hash thread. Updates are awaited one at a time. */
+/** One blob's hash, kept on the hash thread. Updates are hashed in the order they were asked for; several may be outstanding. */
 export interface OffloadedHash {
   /** Hashes bytes [offset, offset + length) of buffer; the caller leaves them untouched until this settles. */
   update(buffer: SharedArrayBuffer, offset: number, length: number): Promise<void>;

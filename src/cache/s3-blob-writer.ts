@@ -57,8 +57,13 @@ export class S3BlobWriter implements BlobWriter {
     }
   }
 
-  async write(chunk: Uint8Array): Promise<void> {
-    this.#enter('write');
+  async write(chunk: Uint8Array, release?: () => void): Promise<void> {
+    try {
+      this.#enter('write');
+    } catch (err) {
+      release?.();
+      throw err;
+    }
     try {
       if (chunk.byteLength === 0) return;
       this.#upload.throwIfFailed();
@@ -74,6 +79,8 @@ export class S3BlobWriter implements BlobWriter {
       if (upload.status === 'rejected') throw upload.reason;
       this.#written += bytes.length;
     } finally {
+      // The spool, the hash and the upload read a copy: the chunk is free now.
+      release?.();
       this.#busy = false;
     }
   }

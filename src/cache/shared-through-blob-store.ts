@@ -45,8 +45,8 @@ class PublishingWriter implements BlobWriter {
     return this.#inner.openReader();
   }
 
-  write(chunk: Uint8Array): Promise<void> {
-    return this.#inner.write(chunk);
+  write(chunk: Uint8Array, release?: () => void): Promise<void> {
+    return this.#inner.write(chunk, release);
   }
 
   async commit(onVerified?: () => void): Promise<BlobInfo> {

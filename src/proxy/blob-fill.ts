@@ -124,7 +124,8 @@ export async function runFill(fill: BlobFill, writer: BlobWriter, body: FillBody
   try {
     for await (const batch of bodyBatches(body, MAX_QUEUED_BYTES, hooks)) {
       if (tooSlow) throw tooSlow;
-      await writer.write(batch);
+      // The writer releases the batch once done with it, which may be after this write.
+      await writer.write(batch.bytes, batch.release);
       fill.progress(writer.written);
     }
     floor?.stop();

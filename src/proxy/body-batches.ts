@@ -7,13 +7,15 @@
 // maxBytes queued the body is held back (paused), so memory stays bounded when the disk or the
 // hash is behind.
 //
-// Each chunk is copied on arrival into one of two staging buffers (shared memory, which the
-// hash thread reads as it is) and dropped: chunks held until the write in flight finished
-// outlived young-generation collections, and their promoted 64 KiB buffers made V8 run a full
-// collection every ~60 ms of a fill, costing more CPU than the hash. A batch is therefore one
-// view of a staging buffer, valid until the next batch is asked for. A plain connection reads
-// straight into the staging buffer's free end (readRegion), and then nothing is copied: the
-// copy was 10 % of the main thread's time in a fill on a Xeon (docs/benchmarks.md).
+// Each chunk is copied on arrival into a staging buffer (shared memory, which the hash thread
+// reads as it is) and dropped: chunks held until the write in flight finished outlived
+// young-generation collections, and their promoted 64 KiB buffers made V8 run a full collection
+// every ~60 ms of a fill, costing more CPU than the hash. A batch is therefore a view of a
+// staging buffer, lent to the reader until it releases it. A few are lent at once, so the hash
+// thread may still hash one batch while the next is written: waiting for both before the next
+// write left one of two cores idle about 15 % of a fill (docs/benchmarks.md). A plain connection reads straight
+// into the staging buffer's free end (readRegion), and then nothing is copied: the copy was
+// 10 % of the main thread's time in a fill on a Xeon.
 import { finished, type Readable } from 'node:stream';
 import type { FillBody } from './blob-fill.ts';
 import { PlainBody } from './plain-body.ts';
@@ -26,18 +28,28 @@ export interface BatchHooks {
   resumed?(): void;
 }
 
+/** Bytes lent by bodyBatches: valid until release(), after which their memory is reused. */
+export interface Batch {
+  readonly bytes: Uint8Array;
+  /** The reader is done with the bytes (call once; later calls do nothing). */
+  release(): void;
+}
+
 /**
- * Batches of the body's bytes in arrival order, none empty, each valid until the next is asked
- * for (its memory is reused). Ends when the body ends; throws the body's error (a premature
- * close is one) once the bytes before it were handed over. Leaving early destroys the body.
+ * Batches of the body's bytes in arrival order, none empty. At most STAGING_BUFFERS - 1 are
+ * lent at once: while that many are unreleased, the next waits (and the body is held back once
+ * maxBytes are queued). Ends when the body ends; throws the body's error (a premature close is
+ * one) once the bytes before it were handed over. Leaving early destroys the body.
  */
-export async function* bodyBatches(body: FillBody, maxBytes: number, hooks: BatchHooks = {}): AsyncGenerator<Uint8Array> {
+export async function* bodyBatches(body: FillBody, maxBytes: number, hooks: BatchHooks = {}): AsyncGenerator<Batch> {
   const queue = new BatchQueue(maxBytes, hooks);
   const stop = body instanceof PlainBody ? feedFromPlain(body, queue) : isNodeReadable(body) ? feedFromStream(body, queue) : feedFromIterable(body, queue);
   try {
     for (;;) {
       const batch = queue.take();
       if (batch) yield batch;
+      // Bytes queued but every other buffer lent: a release wakes us.
+      else if (queue.queued > 0) await queue.arrival();
       else if (queue.failure !== undefined) throw queue.failure;
       else if (queue.ended) return;
       else await queue.arrival();
@@ -51,13 +63,17 @@ export async function* bodyBatches(body: FillBody, maxBytes: number, hooks: Batc
 const STAGING_MIN = 64 << 10;
 // The least free memory offered for a read in place: a smaller read would cost more syscalls.
 const READ_IN_PLACE_MIN = 64 << 10;
+// Staging buffers per body: one filling, the rest lent. Three lent let a batch's hash lag the
+// writes after it by two batches; each buffer can grow to about maxBytes.
+const STAGING_BUFFERS = 4;
 
 class BatchQueue {
   readonly #maxBytes: number;
   readonly #hooks: BatchHooks;
-  // The buffer arrivals are copied into, and the one the reader holds (the last batch).
+  // The buffer arrivals are copied into; those released, ready to fill next; how many exist.
   #filling: Buffer | undefined;
-  #spare: Buffer | undefined;
+  readonly #free: Buffer[] = [];
+  #made = 0;
   #bytes = 0;
   #wake: (() => void) | undefined;
   #holding = false;
@@ -74,6 +90,11 @@ class BatchQueue {
 
   get holding(): boolean {
     return this.#holding;
+  }
+
+  /** Bytes received and not yet handed out. */
+  get queued(): number {
+    return this.#bytes;
   }
 
   push(chunk: Uint8Array): void {
@@ -113,21 +134,35 @@ class BatchQueue {
     return this.#room(this.#bytes + READ_IN_PLACE_MIN).subarray(this.#bytes);
   }
 
-  /** What is queued (valid until the next take), or undefined when nothing is; a held body is let go. */
-  take(): Uint8Array | undefined {
+  /**
+   * What is queued, lent until released; undefined when nothing is, or when no buffer is left to
+   * fill next (every other one is lent). A held body is let go.
+   */
+  take(): Batch | undefined {
     if (this.#bytes === 0) return undefined;
+    const next = this.#free.pop() ?? (this.#made < STAGING_BUFFERS ? null : undefined);
+    if (next === undefined) return undefined;
     const full = this.#filling!;
-    const batch = full.subarray(0, this.#bytes);
-    // The reader is done with the last batch: its buffer takes the next arrivals.
-    this.#filling = this.#spare;
-    this.#spare = full;
+    const bytes = full.subarray(0, this.#bytes);
+    // null: the next arrivals get a buffer of their own, made when they come (#room).
+    this.#filling = next ?? undefined;
     this.#bytes = 0;
     if (this.#holding) {
       this.#holding = false;
       this.#hooks.resumed?.();
       this.release();
     }
-    return batch;
+    let lent = true;
+    return {
+      bytes,
+      release: () => {
+        if (!lent) return;
+        lent = false;
+        this.#free.push(full);
+        // A reader waiting for a buffer to take the next batch into may go on.
+        this.#signal();
+      },
+    };
   }
 
   /** The filling buffer, grown (keeping what it holds) to take wanted bytes. */
@@ -140,6 +175,8 @@ class BatchQueue {
     size = Math.max(wanted, Math.min(size, this.#maxBytes + STAGING_MIN));
     const grown = Buffer.from(new SharedArrayBuffer(size));
     if (current && this.#bytes > 0) current.copy(grown, 0, 0, this.#bytes);
+    // A grown buffer replaces the one it outgrew (which is dropped), so the count holds.
+    if (!current) this.#made++;
     this.#filling = grown;
     return grown;
   }

@@ -157,6 +157,33 @@ describe('fills hashed on the hash thread, from real HTTP bodies', () => {
     expect(await tempFiles()).toEqual([]);
   });
 
+  it('lets the hash lag the writes, releasing each chunk only once it is hashed and written', async () => {
+    const { store } = await setup();
+    const bytes = randomBytes(16 << 20);
+    const writer = await store.createWriter(sha256(bytes));
+    const CHUNK_BYTES = 1 << 20;
+    let released = 0;
+    for (let at = 0; at < bytes.length; at += CHUNK_BYTES) {
+      // Staging memory as a fill lends it (shared, so the hash thread reads it where it is).
+      const staging = Buffer.from(new SharedArrayBuffer(CHUNK_BYTES));
+      bytes.copy(staging, 0, at, at + CHUNK_BYTES);
+      await writer.write(staging, () => {
+        released++;
+        // The buffer is reused at once, as a fill's would be: released early, this would be
+        // hashed or written as zeros, and the digest or the bytes read back would not match.
+        staging.fill(0);
+      });
+    }
+    const info = await writer.commit();
+    expect(released).toBe(16);
+    expect(info.size).toBe(bytes.length);
+    const reader = (await info.open())!;
+    const back = Buffer.alloc(bytes.length);
+    expect(await reader.read(back, 0, back.length, 0)).toBe(bytes.length);
+    await reader.close();
+    expect(back.equals(bytes)).toBe(true);
+  });
+
   it('fails the fill when the hash thread stops mid-fill, and caches nothing', async () => {
     const { store, hashOffload, tempFiles } = await setup();
     const bytes = randomBytes(8 << 20);

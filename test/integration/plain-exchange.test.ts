@@ -53,11 +53,14 @@ async function outcome(c: UpstreamClient, path: string): Promise<string> {
   }
 }
 
-/** The body's bytes as a fill reads them: batches, each copied before the next is asked for. */
+/** The body's bytes as a fill reads them: batches, each copied and released before the next is asked for. */
 async function viaBatches(c: UpstreamClient, path: string): Promise<Buffer> {
   const res = await c.request({ method: 'GET', path });
   const parts: Buffer[] = [];
-  for await (const batch of bodyBatches(res.body, 4 << 20)) parts.push(Buffer.from(batch));
+  for await (const batch of bodyBatches(res.body, 4 << 20)) {
+    parts.push(Buffer.from(batch.bytes));
+    batch.release();
+  }
   return Buffer.concat(parts);
 }
 
@@ -168,7 +171,8 @@ describe('bodies through the fill batches', () => {
     for await (const batch of bodyBatches(res.body, 1 << 20)) {
       // As a writer would: the batch is used across a wait, while the socket goes on reading.
       await sleep(2);
-      hash.update(batch);
+      hash.update(batch.bytes);
+      batch.release();
       batches++;
     }
     expect(`sha256:${hash.digest('hex')}`).toBe(sha256(body));

@@ -1,11 +1,11 @@
 // bodyBatches: chunks gathered while the reader is busy, in order, copied (a batch's memory is
-// reused once the next is asked for); a body held back once maxBytes
+// lent until released, and at most three are lent at once); a body held back once maxBytes
 // are queued (bounded memory) and let go when the reader takes them; the body's error (a
 // premature close included) after the chunks before it; leaving early destroys the body. For
 // Node streams (read by 'data' events) and for plain async iterables alike.
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { bodyBatches } from '../../src/proxy/body-batches.ts';
+import { bodyBatches, type Batch } from '../../src/proxy/body-batches.ts';
 
 const CHUNK = 64 << 10;
 const MAX = 1 << 20;
@@ -47,11 +47,11 @@ describe.each(['stream', 'iterable'] as const)('bodyBatches over a %s', (kind) =
     const batches = bodyBatches(endless(kind, made), MAX, { received: (n) => (received += n), paused: () => events.push('paused'), resumed: () => events.push('resumed') });
     const first = await batches.next();
     expect(first.done).toBe(false);
-    const firstBytes = Buffer.from(first.value!);
+    const firstBytes = Buffer.from(first.value!.bytes);
     for (let i = 0; i < firstBytes.length / CHUNK; i++) expect(firstBytes[i * CHUNK]).toBe(i % 251);
     // A slow disk: the reader does not come back for a while.
     await sleep(150);
-    const bytesOf = (batch: Uint8Array) => batch.byteLength;
+    const bytesOf = (batch: Batch) => batch.bytes.byteLength;
     const queuedWhileAway = received - bytesOf(first.value!);
     // At most maxBytes, the chunk that crossed it, and what the stream had buffered.
     expect(queuedWhileAway).toBeGreaterThanOrEqual(MAX);
@@ -60,10 +60,10 @@ describe.each(['stream', 'iterable'] as const)('bodyBatches over a %s', (kind) =
     const second = await batches.next();
     expect(bytesOf(second.value!)).toBeGreaterThanOrEqual(MAX);
     expect(events).toEqual(['paused', 'resumed']);
-    // In order: chunk i is filled with i % 251. The first batch's memory is reused by now, so
-    // only the second is read here, from where the first ended.
+    // In order: chunk i is filled with i % 251, the second batch from where the first ended.
+    first.value!.release();
     const from = bytesOf(first.value!) / CHUNK;
-    const second_ = Buffer.from(second.value!);
+    const second_ = Buffer.from(second.value!.bytes);
     for (let i = 0; i < second_.length / CHUNK; i++) expect(second_.subarray(i * CHUNK, (i + 1) * CHUNK).every((b) => b === (from + i) % 251)).toBe(true);
     await batches.return(undefined);
     expect(made.destroyed).toBe(true);
@@ -75,8 +75,9 @@ describe('bodyBatches endings', () => {
     const chunks = [Buffer.from('a'), Buffer.alloc(0), Buffer.from('bc'), Buffer.from('def')];
     const got: Buffer[] = [];
     for await (const batch of bodyBatches(Readable.from(chunks), MAX)) {
-      expect(batch.length).toBeGreaterThan(0);
-      got.push(Buffer.from(batch));
+      expect(batch.bytes.length).toBeGreaterThan(0);
+      got.push(Buffer.from(batch.bytes));
+      batch.release();
     }
     expect(Buffer.concat(got).toString()).toBe('abcdef');
   });
@@ -88,7 +89,7 @@ describe('bodyBatches endings', () => {
     const got: string[] = [];
     await expect(
       (async () => {
-        for await (const batch of bodyBatches(body, MAX)) got.push(Buffer.from(batch).toString());
+        for await (const batch of bodyBatches(body, MAX)) got.push(Buffer.from(batch.bytes).toString());
       })(),
     ).rejects.toThrow('upstream reset');
     expect(got).toEqual(['first']);
@@ -117,5 +118,37 @@ describe('bodyBatches endings', () => {
         for await (const batch of bodyBatches(body, MAX)) void batch;
       })(),
     ).rejects.toThrow('reader failed');
+  });
+});
+
+describe('bodyBatches lending', () => {
+  it('lends at most three batches: the next waits for a release, and lent bytes stay as they were', async () => {
+    const made = { count: 0, destroyed: false };
+    const batches = bodyBatches(endless('stream', made), MAX);
+    const lent: Array<{ batch: Batch; copy: Buffer }> = [];
+    for (let i = 0; i < 3; i++) {
+      const next = await batches.next();
+      lent.push({ batch: next.value!, copy: Buffer.from(next.value!.bytes) });
+      // Let arrivals fill the next buffer before it is taken.
+      await sleep(20);
+    }
+    let fourth: Batch | undefined;
+    const asked = batches.next().then((r) => (fourth = r.value as Batch));
+    // The body goes on arriving (up to maxBytes) while every other buffer is lent.
+    await sleep(100);
+    expect(fourth).toBeUndefined();
+    for (const { batch, copy } of lent) expect(Buffer.compare(Buffer.from(batch.bytes), copy)).toBe(0);
+    lent[1]!.batch.release();
+    lent[1]!.batch.release(); // twice is once
+    await asked;
+    expect(fourth!.bytes.byteLength).toBeGreaterThan(0);
+    // Still in order: the fourth starts where the third ended.
+    const third = lent[2]!.copy;
+    const lastChunkOfThird = third[third.length - 1]!;
+    expect(fourth!.bytes[0]).toBe((lastChunkOfThird + 1) % 251);
+    // The others were never released, and are still intact.
+    for (const i of [0, 2]) expect(Buffer.compare(Buffer.from(lent[i]!.batch.bytes), lent[i]!.copy)).toBe(0);
+    await batches.return(undefined);
+    expect(made.destroyed).toBe(true);
   });
 });
