@@ -4,7 +4,7 @@
 // sha256 alone runs at about 1.4 GB/s. One thread serves every fill of the process (a blob's
 // updates must be hashed in order, and one core's worth of hashing outruns the disk); it starts
 // with the first fill, keeps no process alive, and stops once no hash was held for idleStopMs,
-// giving its ~9 MB back (a restart costs a few ms at the next fill). A thread that dies fails
+// giving its 10-20 MB back (a restart costs a few ms at the next fill). A thread that dies fails
 // the hashes it held: their fills fail and nothing unverified is kept.
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';

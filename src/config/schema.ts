@@ -6,7 +6,7 @@ import { blobsSchema, clusterSchema } from './scale-out-schema.ts';
 import { upstreamSchema } from './upstream-schema.ts';
 import { splitPattern } from '../proxy/tag-freshness.ts';
 
-/** cache.hashThread's default: with fewer CPUs, hashing on its own thread measured no faster. */
+/** cache.hashThread's default: with fewer CPUs, the thread's memory outweighs its speed. */
 export const HASH_THREAD_MIN_CPUS = 4;
 
 const hostPort = z
@@ -155,10 +155,11 @@ export const configSchema = z
          */
         fsync: z.boolean().default(true),
         /**
-         * Hash blobs being fetched on a thread of their own (~10 MB while fills run; it stops
+         * Hash blobs being fetched on a thread of their own (10-20 MB while fills run; it stops
          * after 30 s without one), beside the main thread that receives them and the pool that
          * writes them: a cold fill then runs on more than one core. Default: on with at least
-         * HASH_THREAD_MIN_CPUS CPUs; on 2 vCPUs it measured no faster (docs/benchmarks.md).
+         * HASH_THREAD_MIN_CPUS CPUs; on 2 vCPUs it was ~9 % faster but its memory matters more
+         * there (docs/benchmarks.md, session 14).
          */
         hashThread: z.boolean().default(() => availableParallelism() >= HASH_THREAD_MIN_CPUS),
       })
