@@ -5,14 +5,14 @@
 # sources (running the .ts files directly would cost ~30 MB more memory per process).
 
 FROM node:24-bookworm-slim AS build
-# The native addons (native/: sendfile, memory trim) are compiled against the image's own Node headers.
+# The native addons (native/: sendfile, hash thread, memory trim) are compiled against the image's own Node headers.
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 ENV npm_config_nodedir=/usr/local
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY native ./native
-RUN npm run build:native && test -f native/build/Release/sendfile.node && test -f native/build/Release/memory.node
+RUN npm run build:native && test -f native/build/Release/sendfile.node && test -f native/build/Release/hash.node && test -f native/build/Release/memory.node
 RUN npm ci --ignore-scripts --no-audit --no-fund && npm run build
 
 FROM node:24-bookworm-slim AS deps
@@ -36,6 +36,7 @@ COPY package.json ./
 COPY bin ./bin
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/native/build/Release/sendfile.node ./native/build/Release/sendfile.node
+COPY --from=build /app/native/build/Release/hash.node ./native/build/Release/hash.node
 COPY --from=build /app/native/build/Release/memory.node ./native/build/Release/memory.node
 COPY config ./config
 # The cache volume belongs to the unprivileged `node` user the image provides (uid 1000).

@@ -10,8 +10,7 @@ import type { BlobStore } from './cache/blob-store.ts';
 import type { ManifestStore } from './cache/manifest-store.ts';
 import { locateImage } from './proxy/locate-image.ts';
 import { collectGarbage, maintenanceFromConfig } from './cache/maintenance.ts';
-import { openBlobStore, openManifestStore, openSharedBlobs } from './cache/open-stores.ts';
-import { HashOffload } from './cache/hash-offload.ts';
+import { openBlobStore, openHashThread, openManifestStore, openSharedBlobs } from './cache/open-stores.ts';
 import { openCluster, readClusterSecret, type ClusterParts } from './cluster/open-cluster.ts';
 import { FillOrigins } from './cluster/fill-origins.ts';
 import { linkTaggedImagesOnce, TAG_LINKS_MARKER } from './cache/link-tagged-once.ts';
@@ -57,7 +56,7 @@ export async function createDeps(config: Config, logger: Logger): Promise<Deps> 
   // A data dir that cannot be written must not keep wharf from serving: blobs then pass
   // through uncached and the manifest store is skipped (both logged and counted).
   await mkdir(config.dataDir, { recursive: true }).catch((err: unknown) => logger.error({ err: String(err) }, 'cannot create dataDir'));
-  const hashOffload = config.cache.hashThread ? new HashOffload() : undefined;
+  const hashOffload = openHashThread(config, logger);
   const blobStore = openBlobStore(config, hashOffload);
   await blobStore
     .removeTempFiles()

@@ -3,7 +3,7 @@
 // while the pool writes and the main thread goes back to receiving. Either way the digest
 // covers exactly the bytes written, in order.
 import { createHash } from 'node:crypto';
-import type { HashOffload, OffloadedHash } from './hash-offload.ts';
+import type { HashThread, OffloadedHash } from './hash-offload.ts';
 
 /** Writes bytes at a position; resolves once every byte is in the file. */
 export type WriteAt = (bytes: Uint8Array, position: number) => Promise<void>;
@@ -50,7 +50,7 @@ const SLOT_MAX = 5 << 20;
  * body-batches.ts) is written and hashed where it is; any other is copied once into the
  * writer's own shared buffer first. The pool writes from it while the hash thread hashes it.
  */
-export function offloadedHasher(offload: HashOffload, algorithm: string): ChunkHasher {
+export function offloadedHasher(offload: HashThread, algorithm: string): ChunkHasher {
   const hash: OffloadedHash = offload.hash(algorithm);
   // Updates the hash thread has not answered yet (the thread takes them in order); the first
   // failure among them, which digest() throws.

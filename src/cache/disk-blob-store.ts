@@ -9,7 +9,7 @@ import { DigestMismatchError, type BlobInfo, type BlobReader, type BlobStore, ty
 import { removeIdleEntries } from './temp-files.ts';
 import { writeFully } from './write-fully.ts';
 import { mainThreadHasher, offloadedHasher, type ChunkHasher } from './chunk-hasher.ts';
-import type { HashOffload } from './hash-offload.ts';
+import type { HashThread } from './hash-offload.ts';
 
 /** Stats list() keeps in flight: enough to keep the thread pool busy. */
 const LIST_STATS_IN_FLIGHT = 32;
@@ -21,7 +21,7 @@ export interface DiskBlobStoreOptions {
    */
   readonly fsync?: boolean;
   /** Where blob bytes are hashed while they are written; unset: on the calling thread. */
-  readonly hashOffload?: HashOffload | undefined;
+  readonly hashOffload?: HashThread | undefined;
 }
 
 export function createDiskBlobStore(dataDir: string, opts: DiskBlobStoreOptions = {}): BlobStore {
@@ -209,12 +209,7 @@ export class DiskBlobWriter implements BlobWriter {
   }
 
   async write(chunk: Uint8Array, release?: () => void): Promise<void> {
-    try {
-      this.#enter('write');
-    } catch (err) {
-      release?.();
-      throw err;
-    }
+    this.#enter('write', release);
     try {
       const length = chunk.byteLength;
       if (length === 0) {
@@ -284,9 +279,13 @@ export class DiskBlobWriter implements BlobWriter {
   }
 
   /** Writes must be awaited one at a time: the hash depends on their order. */
-  #enter(op: string): void {
-    if (this.#state !== 'open') throw new Error(`blob writer for ${this.digest}: ${op} after commit or abort`);
-    if (this.#busy) throw new Error(`blob writer for ${this.digest}: ${op} while a write is in flight`);
+  #enter(op: string, release?: () => void): void {
+    const refused = this.#state !== 'open' ? 'after commit or abort' : this.#busy ? 'while a write is in flight' : undefined;
+    if (refused) {
+      // A refused write is done with its chunk too.
+      release?.();
+      throw new Error(`blob writer for ${this.digest}: ${op} ${refused}`);
+    }
     this.#busy = true;
   }
 }

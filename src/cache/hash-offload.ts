@@ -31,6 +31,13 @@ export interface OffloadedHash {
   drop(): void;
 }
 
+/** Where blob bytes are hashed off the main thread: this Worker, or the native thread (native-hash-thread.ts). */
+export interface HashThread {
+  hash(algorithm: string): OffloadedHash;
+  /** Stops the thread; hashes still held fail. */
+  close(): Promise<void>;
+}
+
 interface Pending {
   resolve(reply: HashReply): void;
   reject(err: Error): void;
@@ -38,7 +45,7 @@ interface Pending {
 
 const IDLE_STOP_MS = 30_000;
 
-export class HashOffload {
+export class HashOffload implements HashThread {
   readonly #idleStopMs: number;
   #worker: Worker | undefined;
   readonly #pending = new Map<number, Pending>();

@@ -13,7 +13,8 @@ import type { Metrics } from '../metrics/metrics.ts';
 import type { ManifestStore } from './manifest-store.ts';
 import type { BlobStore } from './blob-store.ts';
 import { createDiskBlobStore } from './disk-blob-store.ts';
-import type { HashOffload } from './hash-offload.ts';
+import { HashOffload, type HashThread } from './hash-offload.ts';
+import { loadNativeHashThread } from './native-hash-thread.ts';
 import { EmbeddedManifestStore } from './embedded-manifest-store.ts';
 import { RedisManifestStore } from './redis-manifest-store.ts';
 import { FaultTolerantManifestStore } from './fault-tolerant-manifest-store.ts';
@@ -30,8 +31,20 @@ const MIN_MEMORY_TAGS = 10_000;
  * S3. hashOffload: the hash thread of the role that fills (the main thread's); unset: writers
  * hash on the calling thread.
  */
-export function openBlobStore(config: Config, hashOffload?: HashOffload): BlobStore {
+export function openBlobStore(config: Config, hashOffload?: HashThread): BlobStore {
   return createDiskBlobStore(config.dataDir, { fsync: config.cache.fsync, hashOffload });
+}
+
+/**
+ * The hash thread fills hash on (cache.hashThread), or undefined for the calling thread: the
+ * native one where its addon is built, else a Worker, which costs 10-20 MB more.
+ */
+export function openHashThread(config: Config, logger: Logger): HashThread | undefined {
+  if (!config.cache.hashThread) return undefined;
+  const native = loadNativeHashThread();
+  if (!(native instanceof Error)) return native;
+  logger.warn({ reason: native.message }, 'native hash addon unavailable (npm run build:native builds it): fills hash on a worker thread, 10-20 MB more memory');
+  return new HashOffload();
 }
 
 /** The S3 store blobs are shared on (blobs.s3), or undefined when none is configured. */

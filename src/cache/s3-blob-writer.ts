@@ -58,12 +58,7 @@ export class S3BlobWriter implements BlobWriter {
   }
 
   async write(chunk: Uint8Array, release?: () => void): Promise<void> {
-    try {
-      this.#enter('write');
-    } catch (err) {
-      release?.();
-      throw err;
-    }
+    this.#enter('write', release);
     try {
       if (chunk.byteLength === 0) return;
       this.#upload.throwIfFailed();
@@ -132,9 +127,13 @@ export class S3BlobWriter implements BlobWriter {
   }
 
   /** Writes must be awaited one at a time: the hash depends on their order. */
-  #enter(op: string): void {
-    if (this.#state !== 'open') throw new Error(`blob writer for ${this.digest}: ${op} after commit or abort`);
-    if (this.#busy) throw new Error(`blob writer for ${this.digest}: ${op} while a write is in flight`);
+  #enter(op: string, release?: () => void): void {
+    const refused = this.#state !== 'open' ? 'after commit or abort' : this.#busy ? 'while a write is in flight' : undefined;
+    if (refused) {
+      // A refused write is done with its chunk too.
+      release?.();
+      throw new Error(`blob writer for ${this.digest}: ${op} ${refused}`);
+    }
     this.#busy = true;
   }
 }

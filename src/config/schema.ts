@@ -6,8 +6,8 @@ import { blobsSchema, clusterSchema } from './scale-out-schema.ts';
 import { upstreamSchema } from './upstream-schema.ts';
 import { splitPattern } from '../proxy/tag-freshness.ts';
 
-/** cache.hashThread's default: with fewer CPUs, the thread's memory outweighs its speed. */
-export const HASH_THREAD_MIN_CPUS = 4;
+/** cache.hashThread's default: on one CPU a second thread has no core to run on. */
+export const HASH_THREAD_MIN_CPUS = 2;
 
 const hostPort = z
   .string()
@@ -155,11 +155,11 @@ export const configSchema = z
          */
         fsync: z.boolean().default(true),
         /**
-         * Hash blobs being fetched on a thread of their own (10-20 MB while fills run; it stops
-         * after 30 s without one), beside the main thread that receives them and the pool that
-         * writes them: a cold fill then runs on more than one core. Default: on with at least
-         * HASH_THREAD_MIN_CPUS CPUs; on 2 vCPUs it was ~9 % faster but its memory matters more
-         * there (docs/benchmarks.md, session 14).
+         * Hash blobs being fetched on a thread of their own (native/hash.c: no measurable
+         * memory; a Worker, 10-20 MB, where the addon is not built), beside the main thread
+         * that receives them and the pool that writes them: a cold fill then runs on more than
+         * one core (~8 % faster on 2 vCPUs, docs/benchmarks.md). Default: on with at least
+         * HASH_THREAD_MIN_CPUS CPUs.
          */
         hashThread: z.boolean().default(() => availableParallelism() >= HASH_THREAD_MIN_CPUS),
       })

@@ -12,8 +12,7 @@ import { pushImage } from '../support/push-image.ts';
 import { startWharf, type TestWharf } from '../support/wharf.ts';
 import { startPrometheus, type PrometheusServer } from '../support/prometheus.ts';
 import { run } from '../support/run.ts';
-import { SENDFILE_ADDON_PATH } from '../../src/http/sendfile-addon.ts';
-import { MEMORY_ADDON_PATH } from '../../src/memory-trimmer.ts';
+import { nativeAddonPath } from '../../src/native-addon.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const read = (path: string) => readFile(join(ROOT, path), 'utf8');
@@ -117,11 +116,14 @@ describe('deployment files', () => {
     expect(stdout.trim()).toBe(`wharf ${JSON.parse(await read('package.json')).version}`);
   });
 
-  it('builds the native addons in the image and puts them where wharf loads them from', async () => {
+  it('builds every native addon in the image and puts each where wharf loads it from', async () => {
     const dockerfile = await read('Dockerfile');
     const build = /^RUN npm run build:native((?: && test -f \S+)+)$/m.exec(dockerfile);
     expect(build).not.toBeNull();
-    for (const path of [SENDFILE_ADDON_PATH, MEMORY_ADDON_PATH]) {
+    // Every target native/binding.gyp builds (gyp files are JSON).
+    const targets = (JSON.parse(await read('native/binding.gyp')) as { targets: Array<{ target_name: string }> }).targets.map((t) => t.target_name);
+    expect(targets).toEqual(expect.arrayContaining(['sendfile', 'hash', 'memory']));
+    for (const path of targets.map(nativeAddonPath)) {
       const shipped = path.slice(ROOT.length);
       expect(build![1]).toContain(` && test -f ${shipped}`);
       expect(dockerfile).toContain(`COPY --from=build /app/${shipped} ./${shipped}\n`);

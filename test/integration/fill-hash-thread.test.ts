@@ -1,7 +1,7 @@
-// Fills whose bytes are hashed on the hash thread, from real HTTP bodies (undici over loopback,
-// read by 'data' events): a body whose bytes lie about their digest, one cut short of its
-// length, one too slow, and a hash thread stopped mid-fill all fail the fill and leave nothing
-// cached and no temp file; readers never see the end of a fill that failed. A correct one is
+// Fills whose bytes are hashed on a hash thread (the Worker and the native one, each), from
+// real HTTP bodies (undici over loopback, read by 'data' events): a body whose bytes lie about
+// their digest, one cut short of its length, one too slow, and a Worker stopped mid-fill all
+// fail the fill and leave nothing cached and no temp file; readers never see the end of a fill that failed. A correct one is
 // released to readers once verified, before the datasync and the rename, and only then cached.
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -12,7 +12,8 @@ import { Agent, request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DigestMismatchError, type BlobWriter } from '../../src/cache/blob-store.ts';
 import { createDiskBlobStore } from '../../src/cache/disk-blob-store.ts';
-import { HashOffload, HashThreadError } from '../../src/cache/hash-offload.ts';
+import { HashOffload, HashThreadError, type HashThread } from '../../src/cache/hash-offload.ts';
+import { loadNativeHashThread } from '../../src/cache/native-hash-thread.ts';
 import { BlobFill, runFill, ShortBodyError } from '../../src/proxy/blob-fill.ts';
 import { SlowBodyError } from '../../src/proxy/rate-floor.ts';
 import { makeTempDir } from '../support/temp-dir.ts';
@@ -42,9 +43,22 @@ async function bodyFrom(send: Send, length: number) {
   return res.body;
 }
 
-async function setup(fsync = false) {
+/** The two hash threads: a Worker, and the native thread (native/hash.c, built by npm ci). */
+const threads: Array<{ label: string; make: () => HashThread }> = [
+  { label: 'worker', make: () => new HashOffload() },
+  {
+    label: 'native',
+    make: () => {
+      const native = loadNativeHashThread();
+      if (native instanceof Error) throw native;
+      return native;
+    },
+  },
+];
+
+async function setup(fsync = false, make: () => HashThread = threads[0]!.make) {
   const dir = await makeTempDir('wharf-hash-thread-');
-  const hashOffload = new HashOffload();
+  const hashOffload = make();
   cleanups.push(dir.cleanup, () => hashOffload.close());
   const store = createDiskBlobStore(dir.path, { fsync, hashOffload });
   const tempFiles = () => readdir(join(dir.path, 'blobs', 'tmp')).catch(() => []);
@@ -67,9 +81,9 @@ function watch(fill: BlobFill) {
   return { seen, done };
 }
 
-describe('fills hashed on the hash thread, from real HTTP bodies', () => {
+describe.each(threads)('fills hashed on the $label hash thread, from real HTTP bodies', ({ make }) => {
   it('caches a correct 12 MiB body, released to readers before the commit finished', async () => {
-    const { store, tempFiles } = await setup(true);
+    const { store, tempFiles } = await setup(true, make);
     const bytes = randomBytes(12 << 20);
     const writer = await store.createWriter(sha256(bytes));
     const fill = new BlobFill(sha256(bytes), bytes.length, () => writer.openReader());
@@ -90,7 +104,7 @@ describe('fills hashed on the hash thread, from real HTTP bodies', () => {
   });
 
   it('fails a body whose bytes do not match the digest: nothing cached, no temp file, never ended', async () => {
-    const { store, tempFiles } = await setup();
+    const { store, tempFiles } = await setup(false, make);
     const bytes = randomBytes(6 << 20);
     const wrong = Buffer.from(bytes);
     wrong[wrong.length - 3]! ^= 0xff;
@@ -108,7 +122,7 @@ describe('fills hashed on the hash thread, from real HTTP bodies', () => {
   });
 
   it('fails a body cut short of its length', async () => {
-    const { store, tempFiles } = await setup();
+    const { store, tempFiles } = await setup(false, make);
     const bytes = randomBytes(4 << 20);
     const writer = await store.createWriter(sha256(bytes));
     const fill = new BlobFill(sha256(bytes), bytes.length, () => writer.openReader());
@@ -123,7 +137,7 @@ describe('fills hashed on the hash thread, from real HTTP bodies', () => {
   });
 
   it('fails a body that ends early but cleanly (no length check by the transport) as short', async () => {
-    const { store } = await setup();
+    const { store } = await setup(false, make);
     const bytes = randomBytes(1 << 20);
     const writer = await store.createWriter(sha256(bytes));
     // The fill expects more than the body (whose own length is honest) brings.
@@ -135,7 +149,7 @@ describe('fills hashed on the hash thread, from real HTTP bodies', () => {
   });
 
   it('cuts a body slower than the minimum rate', async () => {
-    const { store, tempFiles } = await setup();
+    const { store, tempFiles } = await setup(false, make);
     const bytes = randomBytes(64 << 10);
     const writer = await store.createWriter(sha256(bytes));
     const fill = new BlobFill(sha256(bytes), bytes.length, () => writer.openReader());
@@ -158,7 +172,7 @@ describe('fills hashed on the hash thread, from real HTTP bodies', () => {
   });
 
   it('lets the hash lag the writes, releasing each chunk only once it is hashed and written', async () => {
-    const { store } = await setup();
+    const { store } = await setup(false, make);
     const bytes = randomBytes(16 << 20);
     const writer = await store.createWriter(sha256(bytes));
     const CHUNK_BYTES = 1 << 20;
@@ -184,6 +198,23 @@ describe('fills hashed on the hash thread, from real HTTP bodies', () => {
     expect(back.equals(bytes)).toBe(true);
   });
 
+  it('hashes concurrent fills apart on the one thread', async () => {
+    const { store } = await setup(false, make);
+    const blobs = Array.from({ length: 4 }, (_, i) => randomBytes((2 + i) << 20));
+    const fills = await Promise.all(
+      blobs.map(async (bytes) => {
+        const writer: BlobWriter = await store.createWriter(sha256(bytes));
+        const fill = new BlobFill(sha256(bytes), bytes.length, () => writer.openReader());
+        await runFill(fill, writer, await bodyFrom((res) => res.end(bytes), bytes.length));
+        return fill;
+      }),
+    );
+    expect(fills.map((f) => f.state)).toEqual(['complete', 'complete', 'complete', 'complete']);
+    for (const bytes of blobs) expect((await store.stat(sha256(bytes)))?.size).toBe(bytes.length);
+  });
+});
+
+describe('fills hashed on the worker hash thread, when the thread goes', () => {
   it('fails the fill when the hash thread stops mid-fill, and caches nothing', async () => {
     const { store, hashOffload, tempFiles } = await setup();
     const bytes = randomBytes(8 << 20);
@@ -224,20 +255,5 @@ describe('fills hashed on the hash thread, from real HTTP bodies', () => {
     const pausing: Send = (res) => res.write(bytes.subarray(0, 1 << 20), () => setTimeout(() => res.end(bytes.subarray(1 << 20)), 400));
     await runFill(fill, writer, await bodyFrom(pausing, bytes.length));
     expect(fill.state).toBe('complete');
-  });
-
-  it('hashes concurrent fills apart on the one thread', async () => {
-    const { store } = await setup();
-    const blobs = Array.from({ length: 4 }, (_, i) => randomBytes((2 + i) << 20));
-    const fills = await Promise.all(
-      blobs.map(async (bytes) => {
-        const writer: BlobWriter = await store.createWriter(sha256(bytes));
-        const fill = new BlobFill(sha256(bytes), bytes.length, () => writer.openReader());
-        await runFill(fill, writer, await bodyFrom((res) => res.end(bytes), bytes.length));
-        return fill;
-      }),
-    );
-    expect(fills.map((f) => f.state)).toEqual(['complete', 'complete', 'complete', 'complete']);
-    for (const bytes of blobs) expect((await store.stat(sha256(bytes)))?.size).toBe(bytes.length);
   });
 });
