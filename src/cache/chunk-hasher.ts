@@ -1,7 +1,8 @@
 // How a blob writer hashes the bytes it writes, overlapped with the write itself: on the main
-// thread while the thread pool writes (the fallback), or on the hash thread (hash-offload.ts)
-// while the pool writes and the main thread goes back to receiving. Either way the digest
-// covers exactly the bytes written, in order.
+// thread while the thread pool writes (the fallback), or on a hash thread (native-hash-thread.ts,
+// or the Worker of hash-offload.ts) while the pool writes and the main thread goes back to
+// receiving; there a fill's batch may still be hashed while the next is written. Either way the
+// digest covers exactly the bytes written, in order.
 import { createHash } from 'node:crypto';
 import type { HashThread, OffloadedHash } from './hash-offload.ts';
 

@@ -26,7 +26,8 @@ export function loadNativeHashThread(): HashThread | Error {
         throw new HashThreadError(`cannot hash with ${algorithm}`, { cause: err });
       }
       return {
-        update: (buffer, offset, length) => addon.update(handle, new Uint8Array(buffer, offset, length)),
+        // async: a refusal (an update after the digest) rejects, like a failed update, rather than throwing.
+        update: async (buffer, offset, length) => addon.update(handle, new Uint8Array(buffer, offset, length)),
         digest: async () => addon.digest(handle),
         // Nothing to stop: the context goes with the handle.
         drop: () => undefined,
