@@ -16,9 +16,9 @@ export interface BatchHooks {
   received?(bytes: number): void;
   /** The body is held back because the reader is behind: not the upstream being slow. */
   paused?(): void;
+  resumed?(): void;
   /** A chunk that did not arrive in staging memory and was copied there (how well reads land in place). */
   copied?(bytes: number): void;
-  resumed?(): void;
 }
 
 /** Bytes lent by bodyBatches: valid until release(), after which their memory is reused. */
@@ -30,9 +30,10 @@ export interface Batch {
 
 /**
  * Batches of the body's bytes in arrival order, none empty, lent from at most STAGING_BUFFERS
- * staging buffers (staging-queue.ts): while every buffer but the one filling is lent, the next batch waits for a
- * release (and the body is held back once maxBytes are queued). Ends when the body ends; throws the body's error (a premature close is
- * one) once the bytes before it were handed over. Leaving early destroys the body.
+ * staging buffers (staging-queue.ts): while every buffer but the one filling is lent, the next
+ * batch waits for a release (and the body is held back once maxBytes are queued). Ends when the
+ * body ends; throws the body's error (a premature close is one) once the bytes before it were
+ * handed over. Leaving early destroys the body.
  */
 export async function* bodyBatches(body: FillBody, maxBytes: number, hooks: BatchHooks = {}): AsyncGenerator<Batch> {
   const queue = new BatchQueue(maxBytes, hooks);

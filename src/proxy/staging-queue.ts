@@ -93,8 +93,7 @@ export class BatchQueue {
       this.#bytes === 0 &&
       this.#lent.has(offered.buffer) &&
       chunk.buffer === offered.buffer.buffer &&
-      chunk.byteOffset === offered.buffer.byteOffset + offered.at &&
-      offered.at + chunk.byteLength <= offered.buffer.length
+      chunk.byteOffset === offered.buffer.byteOffset + offered.at
     );
   }
 
