@@ -9,7 +9,8 @@ FROM node:24-bookworm-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 ENV npm_config_nodedir=/usr/local
 WORKDIR /app
-COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+COPY package.json package-lock.json tsconfig.json ./
+COPY scripts/build-dist.ts ./scripts/build-dist.ts
 COPY src ./src
 COPY native ./native
 RUN npm run build:native && test -f native/build/Release/sendfile.node && test -f native/build/Release/hash.node && test -f native/build/Release/memory.node

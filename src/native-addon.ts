@@ -1,10 +1,11 @@
 // Loads one of wharf's native addons (native/*.c), which `npm run build:native` builds during
 // npm ci. Absent (no compiler where wharf was installed, another OS), the caller does without.
 import { createRequire } from 'node:module';
+import { projectFile } from './project-root.ts';
 
-/** Where npm run build:native puts the addon: the same from src/ and from dist/. */
+/** Where npm run build:native puts the addon. */
 export function nativeAddonPath(name: string): string {
-  return new URL(`../native/build/Release/${name}.node`, import.meta.url).pathname;
+  return projectFile(`native/build/Release/${name}.node`).pathname;
 }
 
 /** The addon, or the reason it cannot be used. */

@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { HashReply, HashRequest } from './hash-messages.ts';
 
-// Built, this module is .js and so is the thread's; run from source, both are .ts.
+// From source, this module and the thread's entry are .ts files in one folder; built, both are
+// .js in dist/ (scripts/build-dist.ts bundles every entry to dist/ beside its shared chunks).
 const THREAD_ENTRY = new URL(`./hash-thread${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
 
 export class HashThreadError extends Error {

@@ -8,6 +8,7 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, OFFLINE_REGISTRIES, type ParsedConfig, type UpstreamConfig } from './schema.ts';
 import { applyEnvOverrides, applyUpstreamCredentials, isPlainObject, nonEmpty, type Json } from './env-overrides.ts';
+import { projectFile } from '../project-root.ts';
 
 export { envVarForKey, upstreamEnvPrefix, type EnvOverridableKey } from './env-overrides.ts';
 
@@ -51,7 +52,7 @@ export class ConfigError extends Error {
 
 /** The config file shipped with the package, used when neither opts.path nor WHARF_CONFIG is set. */
 export function defaultConfigPath(): string {
-  return fileURLToPath(new URL('../../config/default.yaml', import.meta.url));
+  return fileURLToPath(projectFile('config/default.yaml'));
 }
 
 export async function loadConfig(opts: LoadConfigOptions = {}): Promise<Config> {

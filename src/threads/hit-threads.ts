@@ -7,7 +7,8 @@ import type { TlsMaterial } from '../http/tls-files.ts';
 import type { MetricsSource } from '../metrics/metrics.ts';
 import type { HitThreadData, HitThreadMessage, MainThreadMessage } from './messages.ts';
 
-// Built, this module is .js and so is the thread's; run from source, both are .ts.
+// From source, this module and the thread's entry are .ts files in one folder; built, both are
+// .js in dist/ (scripts/build-dist.ts bundles every entry to dist/ beside its shared chunks).
 const THREAD_ENTRY = new URL(`./hit-thread${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
 const METRICS_TIMEOUT_MS = 2000;
 
