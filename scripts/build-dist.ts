@@ -1,7 +1,7 @@
 // `npm run build`: bundles wharf into dist/ with esbuild, one file per entry point (the server and
 // the two thread entries) plus the chunks they share, minified. A bundle holds far fewer and
 // smaller module sources than the ~740 modules it replaces; V8 keeps every module's source in the
-// heap, so a bundled process idles ~4 MB lower (docs/benchmarks.md, session 15). Names are kept,
+// heap, so a bundled process idles 3-4 MB lower (docs/benchmarks.md, session 15). Names are kept,
 // so error types and stack frames still read as in the sources; the source maps beside each
 // file map positions back (node --enable-source-maps, at ~12 MB of RSS). Type checking is
 // `npm run typecheck`; esbuild only strips the types.
