@@ -111,6 +111,9 @@ describe('deployment files', () => {
     expect(entrypoint).not.toBeNull();
     const [command, ...args] = JSON.parse(entrypoint![1]!) as string[];
     expect(command).toBe('node');
+    // The image starts Node with the flags bin/wharf.js's first line gives it outside a container.
+    const shebang = (await read('bin/wharf.js')).split('\n')[0]!;
+    expect(args.slice(0, args.indexOf('bin/wharf.js'))).toEqual(shebang.split(/\s+/).filter((word) => word.startsWith('--')));
     // Node rejects an unknown flag, so this also checks the flags the image starts Node with.
     const { stdout } = await run(process.execPath, [...args, '--version'], { cwd: ROOT });
     expect(stdout.trim()).toBe(`wharf ${JSON.parse(await read('package.json')).version}`);
