@@ -6,14 +6,11 @@
 // with the first fill, keeps no process alive, and stops once no hash was held for idleStopMs,
 // giving its 10-20 MB back (a restart costs a few ms at the next fill). A thread that dies fails
 // the hashes it held: their fills fail and nothing unverified is kept.
-import { extname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { threadEntry } from '../thread-entry.ts';
 import type { HashReply, HashRequest } from './hash-messages.ts';
 
-// From source, this module and the thread's entry are .ts files in one folder; built, both are
-// .js in dist/ (scripts/build-dist.ts bundles every entry to dist/ beside its shared chunks).
-const THREAD_ENTRY = new URL(`./hash-thread${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
+const THREAD_ENTRY = threadEntry('hash-thread', import.meta.url);
 
 export class HashThreadError extends Error {
   constructor(message: string, options?: ErrorOptions) {

@@ -1,15 +1,12 @@
 // The main thread's side of the hit threads: starts them, takes their reports (blob use, pulls),
 // asks them for their metrics, hands them reloaded TLS certificates, and stops them.
-import { extname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { threadEntry } from '../thread-entry.ts';
 import type { TlsMaterial } from '../http/tls-files.ts';
 import type { MetricsSource } from '../metrics/metrics.ts';
 import type { HitThreadData, HitThreadMessage, MainThreadMessage } from './messages.ts';
 
-// From source, this module and the thread's entry are .ts files in one folder; built, both are
-// .js in dist/ (scripts/build-dist.ts bundles every entry to dist/ beside its shared chunks).
-const THREAD_ENTRY = new URL(`./hit-thread${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
+const THREAD_ENTRY = threadEntry('hit-thread', import.meta.url);
 const METRICS_TIMEOUT_MS = 2000;
 
 export interface HitReports {
