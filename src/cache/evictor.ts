@@ -76,6 +76,11 @@ export class Evictor {
     return this.#running;
   }
 
+  /** Resolves once no eviction pass is running: one under way is waited for, none is started. */
+  async settled(): Promise<void> {
+    await this.#running?.catch(() => undefined);
+  }
+
   /** Checks the budget every intervalMs (disk space changes behind wharf's back too). */
   start(intervalMs: number): void {
     this.#timer = setInterval(() => void this.enforce().catch((err: unknown) => this.#log.error({ err: String(err) }, 'eviction failed')), intervalMs);

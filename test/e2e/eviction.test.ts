@@ -30,6 +30,8 @@ describe('eviction by size', () => {
     const res = await fetch(`${wharf.url}/v2/library/${repo}/blobs/${digest}`);
     expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(digest);
     await wharf.deps.blobs.settled();
+    // The pass a commit started runs on after it (the file can be gone before the books say so).
+    await wharf.deps.maintenance.evictor.settled();
   }
   const cached = async (wharf: TestWharf, digest: string) => (await wharf.deps.blobStore.stat(digest)) !== undefined;
   const start = (cache: { maxBytes: number; evictionGraceSeconds: number; pinned?: string[] }) =>
