@@ -43,9 +43,9 @@ import { makeTempDir, type TempDir } from '../test/support/temp-dir.ts';
 import { stopProcess } from '../test/support/stop-process.ts';
 import { metricValue } from '../test/support/metrics.ts';
 import { run } from '../test/support/run.ts';
+import { WHARF_ENTRY } from '../test/support/wharf-entry.ts';
 
 const MiB = 1 << 20;
-const WHARF_ENTRY = new URL('../bin/wharf.js', import.meta.url).pathname;
 const SELF = new URL(import.meta.url).pathname;
 const BLOB_SIZE = 64 * MiB;
 const HERD_CLIENTS = 48;

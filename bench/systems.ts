@@ -15,12 +15,10 @@ import { makeTempDir, type TempDir } from '../test/support/temp-dir.ts';
 import { startRedisServer, type RedisServer } from '../test/support/redis-server.ts';
 import { startBenchS3, type BenchS3 } from './s3-blobs.ts';
 import { stopProcess } from '../test/support/stop-process.ts';
+import { WHARF_ENTRY, wharfShebang } from '../test/support/wharf-entry.ts';
 
-export const WHARF_ENTRY = new URL('../bin/wharf.js', import.meta.url).pathname;
-/** The Node flags and environment on the entry's first line (`#!/usr/bin/env -S VAR=1 node --flag`). */
-const WHARF_SHEBANG = readFileSync(WHARF_ENTRY, 'utf8').split('\n')[0]!.split(' ');
-const WHARF_NODE_FLAGS = WHARF_SHEBANG.filter((w) => w.startsWith('--'));
-const WHARF_NODE_ENV = Object.fromEntries(WHARF_SHEBANG.filter((w) => /^[A-Z_]+=/.test(w)).map((w) => [w.slice(0, w.indexOf('=')), w.slice(w.indexOf('=') + 1)]));
+export { WHARF_ENTRY };
+const { nodeFlags: WHARF_NODE_FLAGS, env: WHARF_NODE_ENV } = wharfShebang();
 
 
 export interface System {

@@ -12,6 +12,7 @@ import { pushImage } from '../support/push-image.ts';
 import { startWharf, type TestWharf } from '../support/wharf.ts';
 import { startPrometheus, type PrometheusServer } from '../support/prometheus.ts';
 import { run } from '../support/run.ts';
+import { wharfShebang } from '../support/wharf-entry.ts';
 import { nativeAddonPath } from '../../src/native-addon.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -112,8 +113,7 @@ describe('deployment files', () => {
     const [command, ...args] = JSON.parse(entrypoint![1]!) as string[];
     expect(command).toBe('node');
     // The image starts Node with the flags bin/wharf.js's first line gives it outside a container.
-    const shebang = (await read('bin/wharf.js')).split('\n')[0]!;
-    expect(args.slice(0, args.indexOf('bin/wharf.js'))).toEqual(shebang.split(/\s+/).filter((word) => word.startsWith('--')));
+    expect(args.slice(0, args.indexOf('bin/wharf.js'))).toEqual(wharfShebang().nodeFlags);
     // Node rejects an unknown flag, so this also checks the flags the image starts Node with.
     const { stdout } = await run(process.execPath, [...args, '--version'], { cwd: ROOT });
     expect(stdout.trim()).toBe(`wharf ${JSON.parse(await read('package.json')).version}`);

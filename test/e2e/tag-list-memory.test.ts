@@ -11,6 +11,7 @@ import { bigPages, bigPageTags, startTagListUpstream, type TagListUpstream } fro
 import { startWharfProcess, type WharfProcess } from '../support/wharf-process.ts';
 import { stopProcess } from '../support/stop-process.ts';
 import { makeTempDir, type TempDir } from '../support/temp-dir.ts';
+import { wharfShebang } from '../support/wharf-entry.ts';
 
 const MiB = 2 ** 20;
 // Over the limits: 10 pages of 6 MiB (60 MiB, 600 000 tags) per repository.
@@ -73,8 +74,7 @@ describe('tag list memory', () => {
       `listen: 127.0.0.1:0\ndataDir: ${join(dir.path, 'data')}\nlogLevel: info\nupstreams:\n  - { name: docker.io, url: "${upstream.url}", default: true }\n`,
     );
     // Node's flags as the wharf command gives them (its first line), so memory is what users see.
-    const shebang = (await readFile(new URL('../../bin/wharf.js', import.meta.url), 'utf8')).split('\n')[0]!;
-    const nodeFlags = shebang.split(/\s+/).filter((word) => word.startsWith('--'));
+    const { nodeFlags } = wharfShebang();
     expect(nodeFlags.length).toBeGreaterThan(0);
     // --expose-gc and the inspector (127.0.0.1, any port) only to ask for a GC before measuring.
     const flags = [...nodeFlags, '--expose-gc', '--inspect=127.0.0.1:0'];

@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import { stringify } from 'yaml';
 import { makeTempDir, type TempDir } from './temp-dir.ts';
+import { WHARF_ENTRY as ENTRY } from './wharf-entry.ts';
 
-const ENTRY = new URL('../../bin/wharf.js', import.meta.url).pathname;
 
 export const PASSWORDS = { alice: 'alice-pw-7c1e94a2d0', bob: 'bob-pw-3f08b6c5e1' } as const;
 export const MACHINE_TOKEN = 'ci-machine-token-5d2a9e7f41c3b8';

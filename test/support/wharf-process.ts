@@ -3,8 +3,8 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
+import { WHARF_ENTRY as ENTRY } from './wharf-entry.ts';
 
-const ENTRY = new URL('../../bin/wharf.js', import.meta.url).pathname;
 
 export interface WharfProcess {
   readonly child: ChildProcessByStdio<null, Readable, Readable>;
