@@ -1,21 +1,27 @@
-// How a blob writer hashes the bytes it writes, overlapped with the write itself: on the main
-// thread while the thread pool writes (the fallback), or on a hash thread (native-hash-thread.ts,
-// or the Worker of hash-offload.ts) while the pool writes and the main thread goes back to
-// receiving; there a fill's batch may still be hashed while the next is written. Either way the
-// digest covers exactly the bytes written, in order.
+// How a blob writer hashes the bytes it writes. The native hash thread (native-hash-thread.ts)
+// writes each batch into the file and then hashes it, one hand-off per batch while the main
+// thread goes back to receiving. The Worker (hash-offload.ts) hashes while the thread pool
+// writes. On either, a fill's batch may still be hashed while the next is written. Without a
+// hash thread, the main thread hashes while the pool writes. Each way the digest covers exactly
+// the bytes written, in order.
 import { createHash } from 'node:crypto';
 import type { HashThread, OffloadedHash } from './hash-offload.ts';
 
-/** Writes bytes at a position; resolves once every byte is in the file. */
-export type WriteAt = (bytes: Uint8Array, position: number) => Promise<void>;
+/** The file a writer's bytes go into. */
+export interface WriteTarget {
+  /** Its open descriptor, for a hash thread that writes too; open until every write has settled. */
+  readonly fd: number;
+  /** Writes bytes at a position; resolves once every byte is in the file. */
+  write(bytes: Uint8Array, position: number): Promise<void>;
+}
 
 export interface ChunkHasher {
   /**
-   * Writes the chunk at position with write and hashes it. Settles when both have; or, given
-   * release, once the write has, calling release when the hash is done with the chunk too (a
-   * hash that failed fails digest()).
+   * Writes the chunk at position into the target and hashes it. Settles when both have; or,
+   * given release, once the write has, calling release when the hash is done with the chunk too
+   * (a hash that failed fails digest()).
    */
-  writeAndHash(chunk: Uint8Array, position: number, write: WriteAt, release?: () => void): Promise<void>;
+  writeAndHash(chunk: Uint8Array, position: number, target: WriteTarget, release?: () => void): Promise<void>;
   /** The digest of every chunk, once all of them are hashed. */
   digest(): Promise<string>;
   /** Forgets the hash (an aborted write). */
@@ -25,9 +31,9 @@ export interface ChunkHasher {
 export function mainThreadHasher(algorithm: string): ChunkHasher {
   const hash = createHash(algorithm);
   return {
-    async writeAndHash(chunk, position, write, release) {
+    async writeAndHash(chunk, position, target, release) {
       // Started first so hashing on this thread overlaps the I/O on the pool.
-      const written = write(chunk, position);
+      const written = target.write(chunk, position);
       hash.update(chunk);
       try {
         await written;
@@ -47,9 +53,10 @@ const SLOT_MIN = 256 << 10;
 const SLOT_MAX = 5 << 20;
 
 /**
- * Hashing on the hash thread. A batch already in shared memory (a fill's staging buffer,
- * body-batches.ts) is written and hashed where it is; any other is copied once into the
- * writer's own shared buffer first. The pool writes from it while the hash thread hashes it.
+ * Hashing on the hash thread. One that writes too (the native one) writes and hashes any chunk
+ * where it is. Otherwise a batch already in shared memory (a fill's staging buffer,
+ * body-batches.ts) is written and hashed where it is, and any other is copied once into the
+ * writer's own shared buffer first; the pool writes from it while the hash thread hashes it.
  */
 export function offloadedHasher(offload: HashThread, algorithm: string): ChunkHasher {
   const hash: OffloadedHash = offload.hash(algorithm);
@@ -69,15 +76,21 @@ export function offloadedHasher(offload: HashThread, algorithm: string): ChunkHa
     return slot;
   };
   return {
-    async writeAndHash(chunk, position, write, release) {
+    async writeAndHash(chunk, position, target, release) {
       if (lagFailure !== undefined) {
         release?.();
         throw lagFailure;
       }
-      if (chunk.buffer instanceof SharedArrayBuffer && release) {
+      const write = (bytes: Uint8Array, at: number) => target.write(bytes, at);
+      // Written and hashed where it is: by the thread that does both, or a shared batch by the pool and the thread.
+      const inPlace = hash.writeAndUpdate
+        ? () => hash.writeAndUpdate!(target.fd, chunk, position)
+        : chunk.buffer instanceof SharedArrayBuffer
+          ? () => ({ hashed: hash.update(chunk.buffer as SharedArrayBuffer, chunk.byteOffset, chunk.byteLength), written: write(chunk, position) })
+          : undefined;
+      if (inPlace && release) {
         // The hash may lag: the next chunk is written while the thread still hashes this one.
-        const hashed = hash.update(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-        const written = write(chunk, position);
+        const { written, hashed } = inPlace();
         const settled: Promise<void> = Promise.allSettled([written, hashed]).then(([, h]) => {
           lagging.delete(settled);
           if (h.status === 'rejected') lagFailure ??= h.reason;
@@ -88,8 +101,9 @@ export function offloadedHasher(offload: HashThread, algorithm: string): ChunkHa
         return;
       }
       try {
-        if (chunk.buffer instanceof SharedArrayBuffer) {
-          await both(write(chunk, position), hash.update(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+        if (inPlace) {
+          const { written, hashed } = inPlace();
+          await both(written, hashed);
           return;
         }
         // Through the writer's own shared buffer, in pieces of its size.

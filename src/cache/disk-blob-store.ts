@@ -177,6 +177,8 @@ export class DiskBlobWriter implements BlobWriter {
   #written = 0;
   #state: WriterState = 'open';
   #busy = false;
+  /** The write under way: the hash thread may be writing to the descriptor, so it stays open until this settles. */
+  #writing: Promise<void> | undefined;
 
   constructor(digest: string, hex: string, tempPath: string, finalPath: string, handle: FileHandle, hasher: ChunkHasher, fsync: boolean) {
     this.digest = digest;
@@ -216,10 +218,13 @@ export class DiskBlobWriter implements BlobWriter {
         release?.();
         return;
       }
-      await this.#hasher.writeAndHash(chunk, this.#written, (bytes, position) => writeFully(this.#handle, bytes, position), release);
+      const handle = this.#handle;
+      this.#writing = this.#hasher.writeAndHash(chunk, this.#written, { fd: handle.fd, write: (bytes, position) => writeFully(handle, bytes, position) }, release);
+      await this.#writing;
       // Only now may readers pread these bytes.
       this.#written += length;
     } finally {
+      this.#writing = undefined;
       this.#busy = false;
     }
   }
@@ -256,6 +261,9 @@ export class DiskBlobWriter implements BlobWriter {
     if (this.#state !== 'open') return;
     this.#state = 'closed';
     this.#hasher.drop();
+    // Closed under a write on another thread, the descriptor's number could be reused by the
+    // next file opened, and the write would land there.
+    await this.#writing?.catch(() => undefined);
     await this.#handle.close().catch(() => undefined);
     await unlink(this.tempPath).catch((err: unknown) => {
       if (!isMissing(err)) throw err;

@@ -23,10 +23,22 @@ export class HashThreadError extends Error {
 export interface OffloadedHash {
   /** Hashes bytes [offset, offset + length) of buffer; the caller leaves them untouched until this settles. */
   update(buffer: SharedArrayBuffer, offset: number, length: number): Promise<void>;
+  /**
+   * Writes the bytes into the open file fd at position, every one, then hashes them, both on the
+   * hash thread (the native one only): written settles once they are in the file, hashed once
+   * hashed. The caller keeps fd open and the bytes untouched until both have settled; a failed
+   * write rejects both with the errno's code, and the hash gives no digest.
+   */
+  writeAndUpdate?(fd: number, bytes: Uint8Array, position: number): WrittenAndHashed;
   /** The hex digest of everything updated; the hash is gone afterwards. */
   digest(): Promise<string>;
   /** Forgets the hash (an aborted write). */
   drop(): void;
+}
+
+export interface WrittenAndHashed {
+  readonly written: Promise<void>;
+  readonly hashed: Promise<void>;
 }
 
 /** Where blob bytes are hashed off the main thread: this Worker, or the native thread (native-hash-thread.ts). */

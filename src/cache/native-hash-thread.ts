@@ -9,6 +9,8 @@ interface HashAddon {
   create(algorithm: string): object;
   /** Hashes the bytes on the thread; they stay untouched until the promise settles. */
   update(handle: object, bytes: Uint8Array): Promise<void>;
+  /** pwrites every byte to fd at position, then hashes them, on the thread: [written, hashed]. */
+  writeAndUpdate(handle: object, fd: number, bytes: Uint8Array, position: number): [Promise<void>, Promise<void>];
   /** Only once every update has settled; once. */
   digest(handle: object): string;
 }
@@ -28,6 +30,17 @@ export function loadNativeHashThread(): HashThread | Error {
       return {
         // async: a refusal (an update after the digest) rejects, like a failed update, rather than throwing.
         update: async (buffer, offset, length) => addon.update(handle, new Uint8Array(buffer, offset, length)),
+        writeAndUpdate: (fd, bytes, position) => {
+          try {
+            const [written, hashed] = addon.writeAndUpdate(handle, fd, bytes, position);
+            return { written, hashed };
+          } catch (err) {
+            // A refusal (bad arguments, an update after the digest) fails both, like a failed write.
+            const refused = Promise.reject(err as Error);
+            refused.catch(() => undefined);
+            return { written: refused, hashed: refused };
+          }
+        },
         digest: async () => addon.digest(handle),
         // Nothing to stop: the context goes with the handle.
         drop: () => undefined,

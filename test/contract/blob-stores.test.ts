@@ -1,5 +1,5 @@
 // Runs the BlobStore contract against the disk store, in a temp dir, with and without fsync and
-// with its hashing on the hash thread, and
+// with its hashing on either hash thread (the Worker, and the native one, which writes too), and
 // against the S3 store on two real S3-compatible servers, one of each started for this file (one
 // key prefix per test keeps tests apart on them): radosgw, the faithful one (signatures checked,
 // a conditional PUT of an existing key really refused with 412), and s3rver, the lenient one (a
@@ -8,22 +8,30 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { createDiskBlobStore, DiskBlobWriter } from '../../src/cache/disk-blob-store.ts';
-import { HashOffload } from '../../src/cache/hash-offload.ts';
+import { HashOffload, type HashThread } from '../../src/cache/hash-offload.ts';
+import { loadNativeHashThread } from '../../src/cache/native-hash-thread.ts';
 import { createS3Client } from '../../src/cache/s3-client.ts';
 import { createS3BlobStore } from '../../src/cache/s3-blob-store.ts';
 import { startS3Server, type S3Server, type S3ServerKind } from '../support/s3-server.ts';
 import { makeTempDir } from '../support/temp-dir.ts';
 import { blobStoreContract } from './blob-store.contract.ts';
 
+function nativeHashThread(): HashThread {
+  const thread = loadNativeHashThread();
+  if (thread instanceof Error) throw thread;
+  return thread;
+}
+
 const diskSetups = [
-  { fsync: true, hashThread: false },
-  { fsync: false, hashThread: false },
-  { fsync: true, hashThread: true },
-];
+  { fsync: true, hashThread: undefined },
+  { fsync: false, hashThread: undefined },
+  { fsync: true, hashThread: 'worker' },
+  { fsync: true, hashThread: 'native' },
+] as const;
 for (const { fsync, hashThread } of diskSetups) {
-  blobStoreContract(`disk (fsync ${fsync ? 'on' : 'off'}${hashThread ? ', hash thread' : ''})`, async () => {
+  blobStoreContract(`disk (fsync ${fsync ? 'on' : 'off'}${hashThread ? `, ${hashThread} hash thread` : ''})`, async () => {
     const dir = await makeTempDir('wharf-blobs-');
-    const hashOffload = hashThread ? new HashOffload() : undefined;
+    const hashOffload = hashThread === 'worker' ? new HashOffload() : hashThread === 'native' ? nativeHashThread() : undefined;
     return {
       store: createDiskBlobStore(dir.path, { fsync, hashOffload }),
       files: {

@@ -198,6 +198,25 @@ describe.each(threads)('fills hashed on the $label hash thread, from real HTTP b
     expect(back.equals(bytes)).toBe(true);
   });
 
+  it('closes the file of a writer aborted under a write only once that write settled, and keeps nothing', async () => {
+    const { store, tempFiles } = await setup(false, make);
+    const bytes = randomBytes(64 << 20);
+    const writer = await store.createWriter(sha256(bytes));
+    const order: string[] = [];
+    // Not awaited: the abort comes while the thread is still writing. Closed under it, the
+    // descriptor's number could be handed to the next file opened and the write land there.
+    const writing = writer.write(bytes).then(
+      () => order.push('write'),
+      () => order.push('write'),
+    );
+    await writer.abort();
+    order.push('abort');
+    await writing;
+    expect(order).toEqual(['write', 'abort']);
+    expect(await tempFiles()).toEqual([]);
+    expect(await store.stat(sha256(bytes))).toBeUndefined();
+  });
+
   it('hashes concurrent fills apart on the one thread', async () => {
     const { store } = await setup(false, make);
     const blobs = Array.from({ length: 4 }, (_, i) => randomBytes((2 + i) << 20));
