@@ -28,7 +28,10 @@ const WAN_RTT_MS = 50;
 const WAN_BYTES_PER_S = 100e6 / 8;
 const HERD_CLIENTS = 32;
 const TAGS = 50;
-const MANIFEST_RUNS = 5;
+const MANIFEST_RUNS = 8;
+/** The runs RSS growth is read over: from the fourth on, once the heaps have sized themselves. */
+const CREEP_FROM_RUN = 4;
+const MANIFEST_RUN_S = 4;
 const FILL_ROUNDS = Number(process.env.BENCH_FILL_ROUNDS ?? 3);
 
 type Figures = Record<string, number>;
@@ -194,7 +197,7 @@ async function measureManifests(kind: string, system: System, ctx: Context, f: F
   }
   const before = ctx.origin.registry.requestLog().length;
   // A warm-up under load first (a JIT-compiled server needs a few seconds of traffic to reach its
-  // steady pace), then the median of five runs: single runs here vary by a third. CPU and memory
+  // steady pace), then the median of eight runs: single runs here vary by a third. CPU and memory
   // are read off /proc around the runs: CPU per request, the peak RSS under load, and how much
   // RSS grows from run to run (a leak shows as a steady climb).
   await wrkRps(system.url, paths, 3, system.authorizationFor?.(paths[0]!));
@@ -204,15 +207,16 @@ async function measureManifests(kind: string, system: System, ctx: Context, f: F
   const runs: WrkResult[] = [];
   const rssAfterRun: number[] = [];
   for (let i = 0; i < MANIFEST_RUNS; i++) {
-    runs.push(await wrkRps(system.url, paths, 5, system.authorizationFor?.(paths[0]!)));
+    runs.push(await wrkRps(system.url, paths, MANIFEST_RUN_S, system.authorizationFor?.(paths[0]!)));
     rssAfterRun.push(rssMB(pids));
   }
   f.manifestCpuUsPerRequest = ((cpuSeconds(pids) - cpuBefore) * 1e6) / runs.reduce((sum, r) => sum + r.requests, 0);
   f.manifestRssMB = peakRssMB(pids);
-  // From the second run on: the first still grows (optimised code, buffer pools, heap sizing)
-  // and then stays; a leak keeps climbing run after run. The slope over those runs: last minus
-  // second moved by ±0.9 MB a run between repeats of one system, with where a GC fell.
-  f.manifestRssCreepMB = slope(rssAfterRun.slice(1));
+  // From the fourth run on: the first runs still grow (optimised code, buffer pools, each
+  // isolate's heap sizing itself: bare node:http climbed 2-3 MB a run over runs 2 to 5 too) and
+  // then stay; a leak keeps climbing run after run. The slope over those runs moved by ±0.9 MB a
+  // run between repeats of one system, with where a GC fell.
+  f.manifestRssCreepMB = slope(rssAfterRun.slice(CREEP_FROM_RUN - 1));
   const w = runs.sort((a, b) => a.rps - b.rps)[Math.floor(MANIFEST_RUNS / 2)]!;
   await ctx.origin.registry.settleLog();
   f.manifestRps = w.rps;
@@ -243,7 +247,7 @@ function renderTable(direct: Figures, results: Map<string, Figures>, mediumBytes
     ['... errors / upstream requests', '', (s) => `${fmt(get(s, 'manifestErrors'), 0)} / ${fmt(get(s, 'manifestUpstreamRequests'), 0)}`],
     ['... CPU per request, µs (all threads)', '', (s) => fmt(get(s, 'manifestCpuUsPerRequest'), 1)],
     ['... peak RSS under that load, MB', '', (s) => fmt(get(s, 'manifestRssMB'), 0)],
-    [`... RSS growth per 5 s run (slope over runs 2 to ${MANIFEST_RUNS}), MB`, '', (s) => fmt(get(s, 'manifestRssCreepMB'), 1)],
+    [`... RSS growth per ${MANIFEST_RUN_S} s run (slope over runs ${CREEP_FROM_RUN} to ${MANIFEST_RUNS}), MB`, '', (s) => fmt(get(s, 'manifestRssCreepMB'), 1)],
   ];
   const lines = [
     `# wharf benchmark, ${new Date().toISOString()}, ${hostname()}, scale ${scale}`,
