@@ -12,7 +12,7 @@
 // repository "a" and a repository "a/_tags" or "a.json/b" never share a file.
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { access, mkdir, open, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { parseDigest } from '../oci/digest.ts';
 import type { ManifestStore, ReferrersRecord, RepoKey, StoredManifest, TagListRecord, TagRecord } from './manifest-store.ts';
@@ -28,6 +28,7 @@ import {
   encodeTagListRecordChunks,
   encodeTagRecord,
 } from './store-records.ts';
+import { readWholeFile } from './read-whole-file.ts';
 
 export class EmbeddedManifestStore implements ManifestStore {
   readonly backend = 'embedded';
@@ -241,7 +242,7 @@ async function writeTemp(path: string, source: Buffer | (() => Iterable<string>)
 
 async function readIfPresent(path: string): Promise<Buffer | undefined> {
   try {
-    return await readFile(path);
+    return await readWholeFile(path);
   } catch (err) {
     if (isMissing(err)) return undefined;
     throw err;
