@@ -21,6 +21,8 @@ const size = Number(process.env.BENCH_MIB ?? 1024) * MiB;
 const reps = Number(process.env.BENCH_REPS ?? 2);
 const kinds = (process.env.BENCH_SYSTEMS ?? 'wharf,registry').split(',') as SystemKind[];
 const perfDir = process.env.BENCH_PERF;
+/** BENCH_IDLE_S: seconds the machine sits idle before each fill (default 0). */
+const idleS = Number(process.env.BENCH_IDLE_S ?? 0);
 
 /** perf recording the whole machine until stopped; undefined without BENCH_PERF. */
 async function startPerf(name: string): Promise<(() => Promise<void>) | undefined> {
@@ -71,6 +73,8 @@ try {
     for (const kind of kinds) {
       const system = await startSystem(kind, origin.registry.url);
       try {
+        // Idle first, then the page pool: idle pages go back to the host and cost a fault each again.
+        if (idleS > 0) await new Promise((resolve) => setTimeout(resolve, idleS * 1000));
         warmPagePool(2 * size);
         const [pid] = system.pids();
         const before = threadCpuSeconds(pid!);
@@ -78,7 +82,7 @@ try {
         const originBefore = cpuSeconds([originPid]);
         const stopPerf = await startPerf(`${kind}-${rep + 1}`);
         const machineBefore = machineJiffies();
-        const curl = spawn('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{time_total}', `${system.url}/v2/bench/fill/blobs/${blob.digest}`]);
+        const curl = spawn('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code} %{size_download} %{time_total} %{time_starttransfer}', `${system.url}/v2/bench/fill/blobs/${blob.digest}`]);
         let out = '';
         let curlS = 0;
         curl.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -88,7 +92,7 @@ try {
         clearInterval(poll);
         const machineAfter = machineJiffies();
         await stopPerf?.();
-        const [code, bytes, seconds] = out.trim().split(' ').map(Number);
+        const [code, bytes, seconds, firstByteS] = out.trim().split(' ').map(Number);
         if (code !== 200 || bytes !== size) throw new Error(`${kind}: HTTP ${code}, ${bytes} of ${size} bytes`);
         const threads = [...threadCpuSeconds(pid!)].map(([name, t]) => [name, (t - (before.get(name) ?? 0)) / gb] as const).filter(([, s]) => s >= 0.01);
         threads.sort((a, b) => b[1] - a[1]);
@@ -102,7 +106,7 @@ try {
         // Time the hypervisor ran something else on our vCPUs: neither busy for us nor idle.
         const stolenCores = ((machineAfter.steal - machineBefore.steal) / elapsed) * cores;
         console.log(
-          `${kind} (${rep + 1}/${reps}): ${(bytes! / seconds! / 1e6).toFixed(0)} MB/s; CPU-s per GB: ${threads.map(([n, s]) => `${n} ${s.toFixed(2)}`).join(', ')}; origin ${originS.toFixed(2)}; curl ${(curlS / gb).toFixed(2)}; all ${total.toFixed(2)}; cores busy ${busyCores.toFixed(2)} of ${cores} (stolen ${stolenCores.toFixed(2)})${perfDir ? `; pid ${pid}, recorded while perf ran` : ''}`,
+          `${kind} (${rep + 1}/${reps}): ${(bytes! / seconds! / 1e6).toFixed(0)} MB/s, first byte after ${(firstByteS! * 1000).toFixed(1)} ms; CPU-s per GB: ${threads.map(([n, s]) => `${n} ${s.toFixed(2)}`).join(', ')}; origin ${originS.toFixed(2)}; curl ${(curlS / gb).toFixed(2)}; all ${total.toFixed(2)}; cores busy ${busyCores.toFixed(2)} of ${cores} (stolen ${stolenCores.toFixed(2)})${perfDir ? `; pid ${pid}, recorded while perf ran` : ''}`,
         );
       } finally {
         await system.stop();
