@@ -8,9 +8,9 @@
 //
 // Jobs go into one FIFO, so the updates of one hash are hashed in the order they were asked
 // for, and several may be outstanding. Each settles its promises on the event loop (a uv_async
-// wakes it, once for any number of reports). A job holds a reference to the bytes' typed array and to the hash, so neither is
-// collected under the thread; the hash's context is freed when its handle is collected. The
-// caller keeps a job's file descriptor open until the job has settled.
+// wakes it, once for any number of reports). A job holds a reference to the bytes' typed array
+// and to the hash, so neither is collected under the thread; the hash's context is freed when
+// its handle is collected. The caller keeps a job's file descriptor open until its write settled.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <node_api.h>

@@ -81,16 +81,15 @@ export function offloadedHasher(offload: HashThread, algorithm: string): ChunkHa
         release?.();
         throw lagFailure;
       }
-      const write = (bytes: Uint8Array, at: number) => target.write(bytes, at);
       // Written and hashed where it is: by the thread that does both, or a shared batch by the pool and the thread.
       const inPlace = hash.writeAndUpdate
-        ? () => hash.writeAndUpdate!(target.fd, chunk, position)
+        ? hash.writeAndUpdate(target.fd, chunk, position)
         : chunk.buffer instanceof SharedArrayBuffer
-          ? () => ({ hashed: hash.update(chunk.buffer as SharedArrayBuffer, chunk.byteOffset, chunk.byteLength), written: write(chunk, position) })
+          ? { hashed: hash.update(chunk.buffer, chunk.byteOffset, chunk.byteLength), written: target.write(chunk, position) }
           : undefined;
       if (inPlace && release) {
         // The hash may lag: the next chunk is written while the thread still hashes this one.
-        const { written, hashed } = inPlace();
+        const { written, hashed } = inPlace;
         const settled: Promise<void> = Promise.allSettled([written, hashed]).then(([, h]) => {
           lagging.delete(settled);
           if (h.status === 'rejected') lagFailure ??= h.reason;
@@ -102,8 +101,7 @@ export function offloadedHasher(offload: HashThread, algorithm: string): ChunkHa
       }
       try {
         if (inPlace) {
-          const { written, hashed } = inPlace();
-          await both(written, hashed);
+          await both(inPlace.written, inPlace.hashed);
           return;
         }
         // Through the writer's own shared buffer, in pieces of its size.
@@ -111,7 +109,7 @@ export function offloadedHasher(offload: HashThread, algorithm: string): ChunkHa
         for (let from = 0; from < chunk.byteLength; ) {
           const n = Math.min(chunk.byteLength - from, buf.length);
           buf.set(chunk.subarray(from, from + n), 0);
-          await both(write(buf.subarray(0, n), position + from), hash.update(shared!, 0, n));
+          await both(target.write(buf.subarray(0, n), position + from), hash.update(shared!, 0, n));
           from += n;
         }
       } finally {

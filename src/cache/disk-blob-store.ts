@@ -8,7 +8,7 @@ import { parseDigest } from '../oci/digest.ts';
 import { DigestMismatchError, type BlobInfo, type BlobReader, type BlobStore, type BlobWriter } from './blob-store.ts';
 import { removeIdleEntries } from './temp-files.ts';
 import { writeFully } from './write-fully.ts';
-import { mainThreadHasher, offloadedHasher, type ChunkHasher } from './chunk-hasher.ts';
+import { mainThreadHasher, offloadedHasher, type ChunkHasher, type WriteTarget } from './chunk-hasher.ts';
 import type { HashThread } from './hash-offload.ts';
 
 /** Stats list() keeps in flight: enough to keep the thread pool busy. */
@@ -174,6 +174,8 @@ export class DiskBlobWriter implements BlobWriter {
   readonly #handle: FileHandle;
   readonly #hasher: ChunkHasher;
   readonly #fsync: boolean;
+  /** The temp file as the hasher writes it: its descriptor, and a positioned write of every byte. */
+  readonly #target: WriteTarget;
   #written = 0;
   #state: WriterState = 'open';
   #busy = false;
@@ -188,6 +190,7 @@ export class DiskBlobWriter implements BlobWriter {
     this.#handle = handle;
     this.#hasher = hasher;
     this.#fsync = fsync;
+    this.#target = { fd: handle.fd, write: (bytes, position) => writeFully(handle, bytes, position) };
   }
 
   get written(): number {
@@ -218,8 +221,7 @@ export class DiskBlobWriter implements BlobWriter {
         release?.();
         return;
       }
-      const handle = this.#handle;
-      this.#writing = this.#hasher.writeAndHash(chunk, this.#written, { fd: handle.fd, write: (bytes, position) => writeFully(handle, bytes, position) }, release);
+      this.#writing = this.#hasher.writeAndHash(chunk, this.#written, this.#target, release);
       await this.#writing;
       // Only now may readers pread these bytes.
       this.#written += length;
