@@ -126,8 +126,8 @@ export const configSchema = z
         tagTtlSeconds: z.number().int().min(0).default(60),
         /** Per-pattern tag freshness, first match wins (proxy/tag-freshness.ts); others: tagTtlSeconds. */
         tagFreshness: z.array(tagFreshnessRule).default([]),
-        /** Manifests kept in memory in front of the manifest store. */
-        memoryManifests: z.number().int().min(0).default(4096),
+        /** Manifests kept in memory in front of the manifest store (their bodies also bounded: 64 MiB). */
+        memoryManifests: z.number().int().min(0).default(16_384),
         /** Size budget for cached blobs; least recently used ones are evicted above it. Unset: none. */
         maxBytes: byteSize.optional(),
         /** Evict until the data dir's disk has this much free space. 0 turns it off. */

@@ -69,7 +69,7 @@ describe('loadConfig: defaults and file choice', () => {
       redis: { keyPrefix: 'wharf:' },
       cache: {
         tagTtlSeconds: 60,
-        memoryManifests: 4096,
+        memoryManifests: 16_384,
         minFreeBytes: 2 ** 30,
         tagRetentionDays: 90,
         evictionGraceSeconds: 60,
