@@ -38,7 +38,6 @@ export async function openS3SharedBlobs(config: Config, s3: S3Config, logger: Lo
     requestTimeoutMs: s3.requestTimeoutMs,
   });
   const shared = new SharedBlobs({ store, logger: logger.child({ component: 's3' }), ...(presign && { presign }) });
-  checkAtStart(shared, s3, logger);
   return {
     shared,
     close: () => {
@@ -46,19 +45,6 @@ export async function openS3SharedBlobs(config: Config, s3: S3Config, logger: Lo
       presignClient?.destroy();
     },
   };
-}
-
-/**
- * One request to the bucket as wharf starts, in the background: a wrong endpoint, bucket or key
- * shows in the log at once rather than at the first fill, and the client's first request (its
- * connection, the SDK's lazily built parts: ~30 ms against ~6 for the next) is not a fill's.
- */
-function checkAtStart(shared: SharedBlobs, s3: S3Config, logger: Logger): void {
-  shared.ping().then(
-    () => logger.debug({ bucket: s3.bucket }, 'shared blob store (S3) answered'),
-    (err: unknown) =>
-      logger.warn({ bucket: s3.bucket, endpoint: s3.endpoint, err: String(err) }, 'shared blob store (S3) did not answer at start; until it does, blobs are filled from the upstream and not shared'),
-  );
 }
 
 /** Keys from the configured files; none: the SDK's chain (AWS_* env, shared files, instance or pod role). */
