@@ -74,11 +74,11 @@ describe('tag list memory', () => {
       `listen: 127.0.0.1:0\ndataDir: ${join(dir.path, 'data')}\nlogLevel: info\nupstreams:\n  - { name: docker.io, url: "${upstream.url}", default: true }\n`,
     );
     // Node's flags as the wharf command gives them (its first line), so memory is what users see.
-    const { nodeFlags } = wharfShebang();
+    const { nodeFlags, env } = wharfShebang();
     expect(nodeFlags.length).toBeGreaterThan(0);
     // --expose-gc and the inspector (127.0.0.1, any port) only to ask for a GC before measuring.
     const flags = [...nodeFlags, '--expose-gc', '--inspect=127.0.0.1:0'];
-    wharf = startWharfProcess(['serve', '--config', config], { NODE_OPTIONS: flags.join(' ') });
+    wharf = startWharfProcess(['serve', '--config', config], env, flags);
     url = await wharf.listening();
     const ws = /ws:\/\/127\.0\.0\.1:\d+\/[\w-]+/.exec(wharf.stderr());
     expect(ws, wharf.stderr()).not.toBeNull();

@@ -16,8 +16,9 @@ export interface WharfProcess {
   listening(): Promise<string>;
 }
 
-export function startWharfProcess(args: string[], env: NodeJS.ProcessEnv = {}): WharfProcess {
-  const child = spawn(process.execPath, [ENTRY, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** nodeArgs: flags for Node itself (some, such as --heap-growing-percent, NODE_OPTIONS refuses). */
+export function startWharfProcess(args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: readonly string[] = []): WharfProcess {
+  const child = spawn(process.execPath, [...nodeArgs, ENTRY, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
