@@ -86,12 +86,12 @@ async function main(): Promise<void> {
         let keep = false;
         try {
           results.set(kind, await measureSystem(kind, system, { origin, wan, wanLink, medium, herdBlob, largeBlob }));
-          keep = want('manifest') && (system.sections?.has('manifest') ?? true);
+          keep = want('manifest') && serves(system, 'manifest');
           if (keep) manifestSystems.push({ kind, system });
         } finally {
           if (!keep) await system.stop();
         }
-        if (!system.sections || system.sections.has('fill')) fillKinds.push(kind);
+        if (serves(system, 'fill')) fillKinds.push(kind);
       }
       if (manifestSystems.length) await measureManifestRounds(manifestSystems, origin, results);
     } finally {
@@ -163,6 +163,11 @@ async function measureFills(fillKinds: readonly SystemKind[], origin: Context['o
   }
 }
 
+/** Whether the section makes sense for the system (node-bare answers manifests alone). */
+function serves(system: System, section: string): boolean {
+  return system.sections?.has(section) ?? true;
+}
+
 interface Context {
   origin: Awaited<ReturnType<typeof startOrigin>>;
   wan: TcpFaults;
@@ -179,7 +184,7 @@ async function measureSystem(kind: string, system: System, ctx: Context): Promis
     return ctx.origin.registry.requestLog().slice(since).filter((e) => e.method === 'GET' && e.path.endsWith(digest)).length;
   };
 
-  const want = (section: string) => sections.has(section) && (system.sections?.has(section) ?? true);
+  const want = (section: string) => sections.has(section) && serves(system, section);
   if (want('cold')) await measureColdPull(kind, system, ctx, f);
   if (want('herd')) await measureHerd(kind, system, ctx, f, upstreamGets);
   if (want('large')) await measureLargeBlob(kind, system, ctx, f);
@@ -279,8 +284,7 @@ async function measureManifestRounds(systems: ReadonlyArray<{ kind: string; syst
     }
   }
   for (const load of loads) {
-    const f = results.get(load.kind) ?? {};
-    results.set(load.kind, f);
+    const f = results.get(load.kind)!;
     f.manifestCpuUsPerRequest = (load.cpuS * 1e6) / load.runs.reduce((sum, r) => sum + r.requests, 0);
     f.manifestRssMB = peakRssMB(load.system.pids());
     // From the fourth run on: the first runs still grow (optimised code, buffer pools, each
