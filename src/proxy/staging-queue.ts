@@ -86,15 +86,20 @@ export class BatchQueue {
     this.#signal();
   }
 
-  /** A read that landed in a region offered before take() lent its buffer, ahead of anything queued since. */
+  /**
+   * A read that landed in a region offered before take() lent its buffer, ahead of anything
+   * queued since. Its buffer may be free again by then (the read was slow, the reader fast);
+   * nothing fills a free buffer, so it is lent again, not copied from.
+   */
   #landedAfterTake(chunk: Uint8Array, offered: { buffer: Buffer; at: number }): boolean {
-    return (
-      this.#landed === undefined &&
-      this.#bytes === 0 &&
-      this.#lent.has(offered.buffer) &&
-      chunk.buffer === offered.buffer.buffer &&
-      chunk.byteOffset === offered.buffer.byteOffset + offered.at
-    );
+    const { buffer, at } = offered;
+    if (this.#landed !== undefined || this.#bytes !== 0) return false;
+    if (chunk.buffer !== buffer.buffer || chunk.byteOffset !== buffer.byteOffset + at) return false;
+    if (this.#lent.has(buffer)) return true;
+    const free = this.#free.indexOf(buffer);
+    if (free === -1) return false;
+    this.#free.splice(free, 1);
+    return true;
   }
 
   end(): void {
@@ -110,8 +115,9 @@ export class BatchQueue {
   /**
    * The filling buffer's free end, for the next read to land in. Safe across take(): a read that
    * lands there after the buffers swapped lands past the batch handed out, in a buffer that stays
-   * lent until that read's own batch is released too; the buffer is filled again only after some
-   * read landed (take hands out nothing before).
+   * lent (or is lent again, when that batch was released first) until the read's own batch is
+   * released too; the buffer is filled again only after some read landed (take hands out nothing
+   * before).
    */
   readRegion(): Uint8Array | undefined {
     if (this.#holding) return undefined;
