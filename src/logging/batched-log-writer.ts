@@ -8,6 +8,7 @@
 // and one line says so once the output keeps up again. Serving never waits on the log.
 import { writev, writeSync } from 'node:fs';
 import type { DestinationStream } from 'pino';
+import type { LineSink } from './line-sink.ts';
 
 const DEFAULT_MAX_PENDING_BYTES = 8 << 20;
 /** A chunk lines are encoded into; a hit thread's encoder (posted-log-lines.ts) makes its buffers this size, so they are reused here. */
@@ -21,7 +22,7 @@ const BATCH_MS = 20;
 /** UTF-8 takes at most 3 bytes per UTF-16 unit: a line of n units fits in 3n bytes. */
 export const MAX_BYTES_PER_UNIT = 3;
 
-export class BatchedLogWriter implements DestinationStream {
+export class BatchedLogWriter implements DestinationStream, LineSink {
   readonly #fd: number;
   readonly #maxPendingBytes: number;
   /** Chunks filled and waiting, with how many bytes of each are used; the last one is filling. */
@@ -78,6 +79,31 @@ export class BatchedLogWriter implements DestinationStream {
     }
   }
 
+  reserveLine(maxBytes: number): number {
+    if (this.#broken) return -1;
+    if (this.#pendingBytes + maxBytes > this.#maxPendingBytes) {
+      this.#dropped++;
+      this.#droppedUnreported++;
+      return -1;
+    }
+    const last = this.#chunks.length - 1;
+    if (last >= 0 && this.#used[last]! + maxBytes <= this.#chunks[last]!.length) return this.#used[last]!;
+    this.#chunks.push(this.#freshChunk(maxBytes));
+    this.#used.push(0);
+    return 0;
+  }
+
+  get lineBuffer(): Buffer {
+    return this.#chunks[this.#chunks.length - 1]!;
+  }
+
+  commitLine(end: number): void {
+    const last = this.#used.length - 1;
+    this.#pendingBytes += end - this.#used[last]!;
+    this.#used[last] = end;
+    this.#schedule();
+  }
+
   /**
    * Lines already encoded (UTF-8, each whole, ending in a newline): a hit thread's, moved here
    * with their buffer, which becomes a chunk of this writer's (and a spare once written).
@@ -105,12 +131,16 @@ export class BatchedLogWriter implements DestinationStream {
       this.#pendingBytes += n;
       return;
     }
-    // A line longer than a chunk gets a buffer of its own.
-    const chunk = worst > CHUNK_BYTES ? Buffer.allocUnsafe(worst) : (this.#spare.pop() ?? Buffer.allocUnsafe(CHUNK_BYTES));
+    const chunk = this.#freshChunk(worst);
     const n = chunk.write(text, 0);
     this.#chunks.push(chunk);
     this.#used.push(n);
     this.#pendingBytes += n;
+  }
+
+  /** A spare chunk, or a new one; a line longer than a chunk gets a buffer of its own. */
+  #freshChunk(bytes: number): Buffer {
+    return bytes > CHUNK_BYTES ? Buffer.allocUnsafe(bytes) : (this.#spare.pop() ?? Buffer.allocUnsafe(CHUNK_BYTES));
   }
 
   #schedule(): void {

@@ -6,13 +6,14 @@
 // (with two threads the log cost 2.5-6 us a request against 0.7-1.6 with one; docs/benchmarks.md).
 import type { DestinationStream } from 'pino';
 import type { HitThreadMessage } from './messages.ts';
+import type { LineSink } from '../logging/line-sink.ts';
 // A transferred buffer becomes one of the main writer's chunks: made the size it reuses.
 import { CHUNK_BYTES, MAX_BYTES_PER_UNIT } from '../logging/batched-log-writer.ts';
 
 /** As the main thread's writer waits for company; a message per request would cost more than the line. */
 const BATCH_MS = 20;
 
-export class PostedLogLines implements DestinationStream {
+export class PostedLogLines implements DestinationStream, LineSink {
   readonly #send: (message: HitThreadMessage, transfer: ArrayBuffer[]) => void;
   #chunk: Buffer | undefined;
   #used = 0;
@@ -24,16 +25,31 @@ export class PostedLogLines implements DestinationStream {
 
   write(text: string): void {
     let chunk = this.#chunk;
-    if (!chunk || this.#used + text.length * MAX_BYTES_PER_UNIT > chunk.length) {
-      const bytes = Buffer.byteLength(text);
-      if (!chunk || this.#used + bytes > chunk.length) {
-        this.flush();
-        // Its own memory, never the shared pool's: the buffer is moved to another thread.
-        chunk = this.#chunk = Buffer.allocUnsafeSlow(Math.max(CHUNK_BYTES, bytes));
-      }
-    }
-    this.#used += chunk.write(text, this.#used);
+    if (!chunk || this.#used + text.length * MAX_BYTES_PER_UNIT > chunk.length) chunk = this.#roomFor(Buffer.byteLength(text));
+    this.commitLine(this.#used + chunk.write(text, this.#used));
+  }
+
+  reserveLine(maxBytes: number): number {
+    this.#roomFor(maxBytes);
+    return this.#used;
+  }
+
+  get lineBuffer(): Buffer {
+    return this.#chunk!;
+  }
+
+  commitLine(end: number): void {
+    this.#used = end;
     this.#timer ??= setTimeout(() => this.flush(), BATCH_MS).unref();
+  }
+
+  /** The chunk, with room for `bytes` more (a fresh one once it has not). */
+  #roomFor(bytes: number): Buffer {
+    const chunk = this.#chunk;
+    if (chunk && this.#used + bytes <= chunk.length) return chunk;
+    this.flush();
+    // Its own memory, never the shared pool's: the buffer is moved to another thread.
+    return (this.#chunk = Buffer.allocUnsafeSlow(Math.max(CHUNK_BYTES, bytes)));
   }
 
   /** Posts what is pending now (also before the thread says it has closed). */
