@@ -91,7 +91,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
         {
           blobsUsed: (digests) => digests.forEach((d) => deps.accounting.used(d)),
           pulled: (repositories) => repositories.forEach((r) => deps.topRepositories.record(r)),
-          log: (bytes) => writeEncodedLines(stdout, bytes),
+          log: (bytes, giveBack) => writeEncodedLines(stdout, bytes, giveBack),
           failed: (err) => logger.error({ err: String(err) }, 'a hit thread failed; the other threads carry on'),
         },
       );

@@ -36,6 +36,8 @@ export class BatchedLogWriter implements DestinationStream, LineSink {
   #dropped = 0;
   #droppedUnreported = 0;
   readonly #drained: Array<() => void> = [];
+  /** Chunks that came from another thread, and how each goes back once written. */
+  readonly #owners = new Map<ArrayBufferLike, (buffer: ArrayBuffer) => void>();
 
   constructor(fd = 1, options: { maxPendingBytes?: number } = {}) {
     this.#fd = fd;
@@ -106,16 +108,23 @@ export class BatchedLogWriter implements DestinationStream, LineSink {
 
   /**
    * Lines already encoded (UTF-8, each whole, ending in a newline): a hit thread's, moved here
-   * with their buffer, which becomes a chunk of this writer's (and a spare once written).
+   * with their buffer, which becomes a chunk of this writer's. Once written (or dropped) the
+   * buffer goes to giveBack, so its thread fills it again rather than allocating (and this
+   * thread's collector freeing) 64 KiB per batch; without giveBack it becomes a spare here.
    */
-  writeBytes(bytes: Uint8Array): void {
-    if (this.#broken || bytes.byteLength === 0) return;
+  writeBytes(bytes: Uint8Array, giveBack?: (buffer: ArrayBuffer) => void): void {
+    if (this.#broken || bytes.byteLength === 0) {
+      if (giveBack) giveBackSafely(giveBack, bytes.buffer as ArrayBuffer);
+      return;
+    }
     if (this.#pendingBytes + bytes.byteLength > this.#maxPendingBytes) {
       const lines = countLineBytes(bytes);
       this.#dropped += lines;
       this.#droppedUnreported += lines;
+      if (giveBack) giveBackSafely(giveBack, bytes.buffer as ArrayBuffer);
       return;
     }
+    if (giveBack) this.#owners.set(bytes.buffer, giveBack);
     // The whole buffer, so lines of this thread may follow in its room.
     this.#chunks.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.buffer.byteLength - bytes.byteOffset));
     this.#used.push(bytes.byteLength);
@@ -182,12 +191,13 @@ export class BatchedLogWriter implements DestinationStream, LineSink {
     this.#writeFrom(this.#take());
   }
 
-  #writeFrom(views: Buffer[]): void {
+  /** batch: every view taken for this write, recycled once all of it is out (views: what is left of it). */
+  #writeFrom(views: Buffer[], batch: Buffer[] = views): void {
     writev(this.#fd, views, (err, written) => {
       if (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (code === 'EAGAIN') {
-          setTimeout(() => this.#writeFrom(views), RETRY_AFTER_MS).unref();
+          setTimeout(() => this.#writeFrom(views, batch), RETRY_AFTER_MS).unref();
           return;
         }
         // EPIPE, EBADF: the reader is gone; logging stops, serving does not.
@@ -196,13 +206,13 @@ export class BatchedLogWriter implements DestinationStream, LineSink {
       } else {
         const rest = skipBytes(views, written);
         if (rest.length > 0) {
-          this.#writeFrom(rest);
+          this.#writeFrom(rest, batch);
           return;
         }
       }
-      this.#recycle(views);
+      this.#recycle(batch);
       this.#writing = false;
-      if (this.#broken) this.#take();
+      if (this.#broken) this.#recycle(this.#take());
       // More than a chunk (or someone waiting on flush) goes at once; else the lines wait for company.
       if (this.#chunks.length > 1 || this.#drained.length > 0 || this.#pendingBytes === 0) this.#writeNext();
       else this.#schedule();
@@ -211,16 +221,32 @@ export class BatchedLogWriter implements DestinationStream, LineSink {
 
   #recycle(views: Buffer[]): void {
     for (const view of views) {
+      const giveBack = this.#owners.get(view.buffer);
+      if (giveBack) {
+        this.#owners.delete(view.buffer);
+        giveBackSafely(giveBack, view.buffer as ArrayBuffer);
+        continue;
+      }
       if (this.#spare.length >= SPARE_CHUNKS || view.buffer.byteLength !== CHUNK_BYTES) continue;
       this.#spare.push(Buffer.from(view.buffer, view.byteOffset, CHUNK_BYTES));
     }
   }
 }
 
-/** Encoded lines to a log stream: as they are to this writer, as text to any other (a test's). */
-export function writeEncodedLines(stream: DestinationStream, bytes: Uint8Array): void {
-  if (stream instanceof BatchedLogWriter) stream.writeBytes(bytes);
-  else stream.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+/** Encoded lines to a log stream: as they are to this writer, as text to any other (a test's); then their buffer to giveBack. */
+export function writeEncodedLines(stream: DestinationStream, bytes: Uint8Array, giveBack?: (buffer: ArrayBuffer) => void): void {
+  if (stream instanceof BatchedLogWriter) return stream.writeBytes(bytes, giveBack);
+  stream.write(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+  if (giveBack) giveBackSafely(giveBack, bytes.buffer as ArrayBuffer);
+}
+
+/** A buffer back to its thread; a thread gone (its port closed) must not stop this writer's writes. */
+function giveBackSafely(giveBack: (buffer: ArrayBuffer) => void, buffer: ArrayBuffer): void {
+  try {
+    giveBack(buffer);
+  } catch {
+    // The buffer is garbage now, as it was before buffers went back.
+  }
 }
 
 /** What is left of views after the first `written` bytes went out (a short write). */

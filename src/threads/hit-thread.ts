@@ -53,6 +53,10 @@ port.on('message', (message: MainThreadMessage) => {
     tlsServer?.use(message.material);
     return;
   }
+  if (message.type === 'log-buffer') {
+    logLines.giveBack(message.buffer);
+    return;
+  }
   void Promise.all(servers.map((s) => closeGracefully(s, message.graceMs, fastConnections.get(s)))).then(async () => {
     reporter.stop();
     forwarder.close();

@@ -12,8 +12,8 @@ const METRICS_TIMEOUT_MS = 2000;
 export interface HitReports {
   blobsUsed(digests: readonly string[]): void;
   pulled(repositories: readonly string[]): void;
-  /** A thread's log lines (whole, UTF-8), to be written with the main thread's. */
-  log(bytes: Uint8Array): void;
+  /** A thread's log lines (whole, UTF-8), to be written with the main thread's; their buffer goes back by giveBack once written. */
+  log(bytes: Uint8Array, giveBack: (buffer: ArrayBuffer) => void): void;
   /** A thread died; its socket closed with it, so the other threads take its connections. */
   failed(err: Error): void;
 }
@@ -33,7 +33,7 @@ class HitThread {
         reports.blobsUsed(message.blobs);
         reports.pulled(message.pulled);
       } else if (message.type === 'log') {
-        reports.log(message.bytes);
+        reports.log(message.bytes, this.#giveBackLogBuffer);
       } else if (message.type === 'metrics') {
         this.#pending.get(message.id)?.(message.metrics);
         this.#pending.delete(message.id);
@@ -67,6 +67,10 @@ class HitThread {
       });
       this.#send({ type: 'metrics', id });
     });
+
+  readonly #giveBackLogBuffer = (buffer: ArrayBuffer): void => {
+    this.#worker.postMessage({ type: 'log-buffer', buffer } satisfies MainThreadMessage, [buffer]);
+  };
 
   useTls(material: TlsMaterial): void {
     this.#send({ type: 'tls', material });

@@ -28,4 +28,6 @@ export type MainThreadMessage =
   | { readonly type: 'metrics'; readonly id: number }
   /** The TLS files changed: new connections get this certificate. */
   | { readonly type: 'tls'; readonly material: TlsMaterial }
-  | { readonly type: 'close'; readonly graceMs: number };
+  | { readonly type: 'close'; readonly graceMs: number }
+  /** A buffer of the thread's log lines, written: moved back for the thread to fill again. */
+  | { readonly type: 'log-buffer'; readonly buffer: ArrayBuffer };

@@ -12,12 +12,15 @@ import { CHUNK_BYTES, MAX_BYTES_PER_UNIT } from '../logging/batched-log-writer.t
 
 /** As the main thread's writer waits for company; a message per request would cost more than the line. */
 const BATCH_MS = 20;
+/** Written buffers the main thread gave back, kept for the next batches. */
+const SPARE_BUFFERS = 4;
 
 export class PostedLogLines implements DestinationStream, LineSink {
   readonly #send: (message: HitThreadMessage, transfer: ArrayBuffer[]) => void;
   #chunk: Buffer | undefined;
   #used = 0;
   #timer: NodeJS.Timeout | undefined;
+  readonly #spare: Buffer[] = [];
 
   constructor(send: (message: HitThreadMessage, transfer: ArrayBuffer[]) => void) {
     this.#send = send;
@@ -49,7 +52,12 @@ export class PostedLogLines implements DestinationStream, LineSink {
     if (chunk && this.#used + bytes <= chunk.length) return chunk;
     this.flush();
     // Its own memory, never the shared pool's: the buffer is moved to another thread.
-    return (this.#chunk = Buffer.allocUnsafeSlow(Math.max(CHUNK_BYTES, bytes)));
+    return (this.#chunk = (bytes <= CHUNK_BYTES ? this.#spare.pop() : undefined) ?? Buffer.allocUnsafeSlow(Math.max(CHUNK_BYTES, bytes)));
+  }
+
+  /** A buffer posted before, written out by the main thread and moved back here. */
+  giveBack(buffer: ArrayBuffer): void {
+    if (buffer.byteLength === CHUNK_BYTES && this.#spare.length < SPARE_BUFFERS) this.#spare.push(Buffer.from(buffer));
   }
 
   /** Posts what is pending now (also before the thread says it has closed). */

@@ -65,10 +65,16 @@ describe('BatchedLogWriter', () => {
       port1.postMessage(message, transfer);
     });
     let received = 0;
+    let givenBack = 0;
+    // Written buffers go back over the port, as the main thread gives them back to a hit thread.
     port2.on('message', (message: HitThreadMessage) => {
       if (message.type !== 'log') return;
       received++;
-      writer.writeBytes(message.bytes);
+      writer.writeBytes(message.bytes, (buffer) => port2.postMessage({ type: 'log-buffer', buffer }, [buffer]));
+    });
+    port1.on('message', (message: { type: string; buffer: ArrayBuffer }) => {
+      givenBack++;
+      hit.giveBack(message.buffer);
     });
     const long = `${JSON.stringify({ level: 30, msg: 'long', pad: 'é'.repeat(100_000) })}\n`;
     const hitLine = (i: number) => `${JSON.stringify({ level: 30, hit: i, msg: 'request', pad: 'ü'.repeat(150) })}\n`;
@@ -92,6 +98,59 @@ describe('BatchedLogWriter', () => {
     expect(lines.filter((l) => l.hit !== undefined).map((l) => l.hit)).toEqual(Array.from({ length: 4000 }, (_, i) => i));
     expect(lines.find((l) => l.msg === 'long')!.pad).toBe('é'.repeat(100_000));
     expect(writer.droppedLines).toBe(0);
+    // Every buffer written went back (the long line's too; the hit thread keeps only chunk-sized ones).
+    expect(givenBack).toBe(received);
+  });
+
+  it('gives each buffer back once it is written, or at once when it is dropped', async () => {
+    const fd = openSync(join(tempDir(), 'out.log'), 'w');
+    const writer = new BatchedLogWriter(fd, { maxPendingBytes: 4000 });
+    const back: ArrayBuffer[] = [];
+    // Each in memory of its own, as a hit thread's buffers are (never a shared pool's).
+    const own = (text: string) => {
+      const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(text));
+      bytes.write(text);
+      return bytes;
+    };
+    const first = own(line(1) + line(2));
+    const second = own(line(3));
+    writer.writeBytes(first, (b) => back.push(b));
+    writer.writeBytes(second, (b) => back.push(b));
+    expect(back).toEqual([]);
+    await writer.flush();
+    expect(back).toHaveLength(2);
+    expect(back[0]).toBe(first.buffer);
+    expect(back[1]).toBe(second.buffer);
+    const tooMany = own(line(4).repeat(30));
+    writer.writeBytes(tooMany, (b) => back.push(b));
+    expect(back[2]).toBe(tooMany.buffer);
+    expect(writer.droppedLines).toBe(30);
+    await writer.flush();
+    expect(back).toHaveLength(3);
+    closeSync(fd);
+  });
+
+  it("fills a buffer given back to a hit thread's lines again instead of a new one", () => {
+    const sent: ArrayBuffer[] = [];
+    const hit = new PostedLogLines((message, transfer) => {
+      if (message.type === 'log') sent.push(transfer[0]!);
+    });
+    hit.write(line(1));
+    hit.flush();
+    hit.write(line(2));
+    hit.flush();
+    expect(sent[1]).not.toBe(sent[0]);
+    const reused = new ArrayBuffer(64 << 10);
+    hit.giveBack(reused);
+    hit.giveBack(new ArrayBuffer(100)); // not a chunk's size: not kept
+    hit.write(line(3));
+    hit.flush();
+    expect(sent[2]).toBe(reused);
+    expect(Buffer.from(reused, 0, line(3).length).toString()).toBe(line(3));
+    hit.write(line(4));
+    hit.flush();
+    expect(sent[3]!.byteLength).toBe(64 << 10);
+    expect(sent[3]).not.toBe(reused);
   });
 
   it("drops a hit thread's lines past its bound and counts each", () => {
