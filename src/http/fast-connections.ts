@@ -11,6 +11,7 @@ import { maxHeaderSize, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ManifestFastPath } from './manifest-fast-path.ts';
 import { INCOMPLETE, NOT_SIMPLE, readSimpleRequest } from './simple-request.ts';
+import { ownBytes } from '../own-bytes.ts';
 
 type ConnectionListener = (this: Server, socket: Socket) => void;
 
@@ -174,15 +175,15 @@ export class FastConnections {
 class KeepAliveTail {
   #second = -1;
   #keepAliveMs = -1;
-  #value = '';
+  #value: Buffer = Buffer.alloc(0);
 
-  now(keepAliveMs: number): string {
+  now(keepAliveMs: number): Buffer {
     const second = Math.floor(Date.now() / 1000);
     if (second !== this.#second || keepAliveMs !== this.#keepAliveMs) {
       this.#second = second;
       this.#keepAliveMs = keepAliveMs;
       const timeout = keepAliveMs > 0 ? `Keep-Alive: timeout=${Math.floor(keepAliveMs / 1000)}\r\n` : '';
-      this.#value = `Date: ${new Date(second * 1000).toUTCString()}\r\nConnection: keep-alive\r\n${timeout}\r\n`;
+      this.#value = ownBytes(`Date: ${new Date(second * 1000).toUTCString()}\r\nConnection: keep-alive\r\n${timeout}\r\n`, 'latin1');
     }
     return this.#value;
   }

@@ -19,6 +19,7 @@ import type { AccessGate, ConnectionMemo, GateRequest } from '../auth/access-gat
 import type { Identity } from '../auth/identity.ts';
 import { gateRequest, gateRequestOf } from './gate-request.ts';
 import type { SimpleRequest } from './simple-request.ts';
+import { ownBytes } from '../own-bytes.ts';
 
 export interface ManifestFastPathDeps {
   readonly router: UpstreamRouter<ConfiguredUpstream>;
@@ -44,8 +45,8 @@ interface FastHit {
 interface ManifestAnswer {
   /** Node's flat list of names and values, ending in the request id's slot. */
   readonly list: readonly string[];
-  /** Status line and header lines up to the request id's value; null when a header is not fit to send. */
-  readonly head: string | null;
+  /** Status line and header lines up to the request id's value, latin1 as Node writes them; null when a header is not fit to send. */
+  readonly head: Buffer | null;
 }
 
 export class ManifestFastPath {
@@ -90,20 +91,25 @@ export class ManifestFastPath {
   /**
    * Writes the whole answer to the socket and returns true when memory alone answers this
    * request; else writes nothing. tail: the header lines after the request id (Date, the
-   * connection's) and the blank line.
+   * connection's) and the blank line, latin1.
    */
-  answerOnSocket(request: SimpleRequest, socket: Socket, tail: string): boolean {
+  answerOnSocket(request: SimpleRequest, socket: Socket, tail: Buffer): boolean {
     const started = performance.now();
     const client = socketClient(socket);
     const hit = this.#find(request, socket as ConnectionMemo, client, () => gateRequestOf(request.authorization, request.host, client));
-    if (hit === undefined || hit.answer.head === null) return false;
+    const head = hit?.answer.head;
+    if (hit === undefined || head == null) return false;
     const reqId = this.#deps.observer.requestId(request.requestId);
-    const head = `${hit.answer.head}${reqId}\r\n${tail}`;
     const body = request.method === 'GET' ? hit.manifest.body : undefined;
-    // One buffer, one write: the head is latin1 as Node writes it, the body follows verbatim.
-    const bytes = Buffer.allocUnsafe(head.length + (body?.length ?? 0));
-    bytes.write(head, 0, 'latin1');
-    body?.copy(bytes, head.length);
+    // One buffer, one write, put together from parts kept encoded: no string for the head is
+    // made (and flattened) per request. The request id is latin1 as Node writes it.
+    const bytes = Buffer.allocUnsafe(head.length + reqId.length + 2 + tail.length + (body?.length ?? 0));
+    bytes.set(head, 0);
+    let at = head.length + bytes.write(reqId, head.length, 'latin1');
+    bytes[at++] = 0x0d;
+    bytes[at++] = 0x0a;
+    bytes.set(tail, at);
+    if (body) bytes.set(body, at + tail.length);
     socket.write(bytes);
     this.#served(hit, request.method, request.url, reqId, bytes.length, started, request.userAgent, client);
     return true;
@@ -174,7 +180,7 @@ export class ManifestFastPath {
 }
 
 // Written past Node, so checked here as Node checks what writeHead is given.
-function socketHead(entries: ReadonlyArray<readonly [string, string]>): string | null {
+function socketHead(entries: ReadonlyArray<readonly [string, string]>): Buffer | null {
   let head = 'HTTP/1.1 200 OK\r\n';
   for (const [name, value] of entries) {
     try {
@@ -185,7 +191,7 @@ function socketHead(entries: ReadonlyArray<readonly [string, string]>): string |
     }
     head += `${name}: ${value}\r\n`;
   }
-  return `${head}X-Request-Id: `;
+  return ownBytes(`${head}X-Request-Id: `, 'latin1');
 }
 
 function headerOf(req: IncomingMessage, name: string): string | undefined {

@@ -10,6 +10,7 @@
 import type { DestinationStream, Logger } from 'pino';
 import { logBindings, logStream } from '../logger.ts';
 import { isLineSink, type LineSink } from './line-sink.ts';
+import { ownBytes } from '../own-bytes.ts';
 
 export interface AccessLogFields {
   readonly reqId: string;
@@ -193,13 +194,6 @@ class AskerPart {
     this.#encoded = ownBytes(`${text},"msg":"request"}\n`);
     return this.#encoded;
   }
-}
-
-/** text in memory of its own: a kept part must not hold a shared pool's 8 KiB slab (and what else is in it) alive. */
-function ownBytes(text: string): Buffer {
-  const bytes = Buffer.allocUnsafeSlow(Buffer.byteLength(text));
-  bytes.write(text);
-  return bytes;
 }
 
 /** s as JSON.stringify writes it, at `at`; returns where it ends. */
