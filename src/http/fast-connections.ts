@@ -11,6 +11,7 @@ import { maxHeaderSize, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ManifestFastPath } from './manifest-fast-path.ts';
 import { INCOMPLETE, NOT_SIMPLE, readSimpleRequest } from './simple-request.ts';
+import { SharedReadBuffer } from './shared-read-buffer.ts';
 import { ownBytes } from '../own-bytes.ts';
 
 type ConnectionListener = (this: Server, socket: Socket) => void;
@@ -27,6 +28,8 @@ interface FastSocket {
   readonly listeners: ReadonlyArray<readonly [event: string, listener: (...args: any[]) => void]>;
   /** An answer has gone out: the keep-alive clock runs, not the first request's. */
   answered: boolean;
+  /** Reads land in the shared buffer (not 'data'): bytes kept past a read are copies. */
+  readonly shared: boolean;
 }
 
 export class FastConnections {
@@ -35,10 +38,14 @@ export class FastConnections {
   readonly #nodeListener: ConnectionListener;
   readonly #held = new Set<FastSocket>();
   readonly #tail = new KeepAliveTail();
+  readonly #reads: SharedReadBuffer | undefined;
   #closing = false;
 
-  /** Takes over `server`'s connections; Node's own listener is kept for the hand-over. */
-  constructor(server: Server, fastPath: ManifestFastPath) {
+  /**
+   * Takes over `server`'s connections; Node's own listener is kept for the hand-over.
+   * sharedReads false: connections read through 'data' as Node delivers it (tests run both ways).
+   */
+  constructor(server: Server, fastPath: ManifestFastPath, options: { sharedReads?: boolean } = {}) {
     const [nodeListener, ...others] = server.listeners('connection') as ConnectionListener[];
     if (nodeListener === undefined || others.length > 0) throw new Error('fast connections need the HTTP server as Node built it');
     // Counting requests per connection is Node's; its answers would then differ from these.
@@ -48,6 +55,7 @@ export class FastConnections {
     this.#server = server;
     this.#fastPath = fastPath;
     this.#nodeListener = nodeListener;
+    this.#reads = options.sharedReads === false ? undefined : new SharedReadBuffer();
   }
 
   /** Connections this reader holds now (handed-over ones are Node's). */
@@ -76,13 +84,14 @@ export class FastConnections {
       socket.destroy();
       return;
     }
+    const shared = this.#reads?.attach(socket, (bytes) => this.#readShared(held, bytes)) ?? false;
     const held: FastSocket = {
       socket,
       unread: undefined,
       paused: false,
       partialSince: undefined,
       listeners: [
-        ['data', (chunk: Buffer) => this.#read(held, chunk)],
+        ...(shared ? [] : [['data', (chunk: Buffer) => this.#read(held, chunk)] as const]),
         ['drain', () => this.#drained(held)],
         ['end', () => socket.end()],
         // A head begun and not finished: Node's to time out (with its 408), as if it had read it.
@@ -91,6 +100,7 @@ export class FastConnections {
         ['error', () => socket.destroy()],
       ],
       answered: false,
+      shared,
     };
     this.#held.add(held);
     for (const [event, listener] of held.listeners) socket.on(event, listener);
@@ -103,7 +113,16 @@ export class FastConnections {
   #read(held: FastSocket, chunk: Buffer): void {
     const unread = held.unread;
     held.unread = undefined;
-    this.#answer(held, unread === undefined ? chunk : Buffer.concat([unread, chunk]));
+    this.#answer(held, unread === undefined ? chunk : Buffer.concat([unread, chunk]), false);
+  }
+
+  /** A read into the shared buffer; false stops reading (the socket is paused until it drains). */
+  #readShared(held: FastSocket, bytes: Buffer): boolean {
+    const unread = held.unread;
+    held.unread = undefined;
+    if (unread === undefined) this.#answer(held, bytes, true);
+    else this.#answer(held, Buffer.concat([unread, bytes]), false);
+    return !held.paused;
   }
 
   #drained(held: FastSocket): void {
@@ -112,10 +131,12 @@ export class FastConnections {
     held.paused = false;
     held.unread = undefined;
     held.socket.resume();
-    this.#answer(held, unread);
+    this.#answer(held, unread, false);
   }
 
-  #answer(held: FastSocket, bytes: Buffer): void {
+  /** inShared: bytes is the shared read buffer's, so what is kept of it is copied. */
+  #answer(held: FastSocket, bytes: Buffer, inShared: boolean): void {
+    const keep = (rest: Buffer) => (inShared ? Buffer.from(rest) : rest);
     const { socket } = held;
     // Already ended (closeIdle): a request that crossed the close is not read, as Node does not
     // read one on a connection it closed as idle.
@@ -127,7 +148,7 @@ export class FastConnections {
     while (at < bytes.length) {
       if (socket.writableNeedDrain) {
         // The client reads slower than it asks: hold the rest until its answers have gone out.
-        held.unread = bytes.subarray(at);
+        held.unread = keep(bytes.subarray(at));
         held.paused = true;
         socket.pause();
         return;
@@ -139,7 +160,7 @@ export class FastConnections {
         const now = Date.now();
         held.partialSince ??= now;
         if (now - held.partialSince > server.headersTimeout) break;
-        held.unread = bytes.subarray(at);
+        held.unread = keep(bytes.subarray(at));
         return;
       }
       if (request === NOT_SIMPLE || !this.#fastPath.answerOnSocket(request, socket, this.#tail.now(server.keepAliveTimeout))) break;
@@ -151,13 +172,14 @@ export class FastConnections {
         socket.setTimeout(keepAlive > 0 ? keepAlive + (server.keepAliveTimeoutBuffer ?? 1000) : 0);
       }
     }
-    if (at < bytes.length) this.#handOver(held, bytes.subarray(at));
+    if (at < bytes.length) this.#handOver(held, keep(bytes.subarray(at)));
   }
 
   #handOver(held: FastSocket, unread: Buffer): void {
     const { socket } = held;
     this.#held.delete(held);
     for (const [event, listener] of held.listeners) socket.removeListener(event, listener);
+    if (held.shared) this.#reads!.detach(socket);
     socket.setTimeout(0);
     // Paused, the unread bytes wait in the socket's buffer while Node attaches its parser; the
     // resume hands them to it on the next tick, before any new read from the network.

@@ -41,7 +41,10 @@ const get = (target: string, headers: ReadonlyArray<readonly [string, string]> =
 /** The head with its Date line blanked: the one line that may differ between two answers. */
 const comparable = (answer: RawAnswer) => answer.head.replace(/^Date: .*$/m, 'Date: -');
 
-describe('fast connections', () => {
+describe.each([
+  ['reading into the shared buffer', true],
+  ["reading Node's 'data' events", false],
+])('fast connections, %s', (_how, sharedReads) => {
   let dir: TempDir;
   let store: MemoryCachedManifestStore;
   let fastServer: Server;
@@ -65,7 +68,7 @@ describe('fast connections', () => {
     const app = new Hono<WharfEnv>();
     app.all('*', async (c) => c.text(`full handler: ${c.req.method} ${c.req.path} ${(await c.req.text()).length}`, 203));
     fastServer = createServer(registryRequestListener(app, fastPath));
-    fast = new FastConnections(fastServer, fastPath);
+    fast = new FastConnections(fastServer, fastPath, { sharedReads });
     nodeServer = createServer(registryRequestListener(app, fastPath));
     fastPort = (await listen(fastServer, { host: '127.0.0.1', port: 0 })).port;
     nodePort = (await listen(nodeServer, { host: '127.0.0.1', port: 0 })).port;
@@ -231,7 +234,12 @@ describe.each([1, 2])('fast connections in a wharf with threads: %i', (threads) 
   });
 });
 
-describe('fast connections: clocks and closing', () => {
+describe.each([
+  ['reading into the shared buffer', true],
+  ["reading Node's 'data' events", false],
+])('fast connections: clocks and closing, %s', (_how, sharedReads) => {
+  const bareFastServer = (options: { connectionsCheckingInterval?: number } = {}) => bareFastServerReading(sharedReads, options);
+
   it('closes a connection idle past keepAliveTimeout, and one that never sends past headersTimeout', async () => {
     const { server, fast, port, stop } = await bareFastServer();
     server.keepAliveTimeout = 300;
@@ -308,13 +316,13 @@ async function cachedTag(dir: TempDir, logger: ReturnType<typeof createLogger>):
 }
 
 /** A fast-connections server of its own (library/fast:fresh cached), for tests that set its clocks or close it. */
-async function bareFastServer(options: { connectionsCheckingInterval?: number } = {}): Promise<{ server: Server; fast: FastConnections; port: number; stop: () => Promise<void> }> {
+async function bareFastServerReading(sharedReads: boolean, options: { connectionsCheckingInterval?: number }): Promise<{ server: Server; fast: FastConnections; port: number; stop: () => Promise<void> }> {
   const dir = await makeTempDir('wharf-fast-clocks-');
   const { store, fastPath } = await cachedTag(dir, createLogger('silent', new LogLines()));
   const app = new Hono<WharfEnv>();
   app.all('*', (c) => c.text('full handler', 203));
   const server = createServer(options, registryRequestListener(app, fastPath));
-  const fast = new FastConnections(server, fastPath);
+  const fast = new FastConnections(server, fastPath, { sharedReads });
   const { port } = await listen(server, { host: '127.0.0.1', port: 0 });
   return {
     server,
