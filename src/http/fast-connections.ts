@@ -136,7 +136,6 @@ export class FastConnections {
 
   /** inShared: bytes is the shared read buffer's, so what is kept of it is copied. */
   #answer(held: FastSocket, bytes: Buffer, inShared: boolean): void {
-    const keep = (rest: Buffer) => (inShared ? Buffer.from(rest) : rest);
     const { socket } = held;
     // Already ended (closeIdle): a request that crossed the close is not read, as Node does not
     // read one on a connection it closed as idle.
@@ -148,7 +147,7 @@ export class FastConnections {
     while (at < bytes.length) {
       if (socket.writableNeedDrain) {
         // The client reads slower than it asks: hold the rest until its answers have gone out.
-        held.unread = keep(bytes.subarray(at));
+        held.unread = kept(bytes.subarray(at), inShared);
         held.paused = true;
         socket.pause();
         return;
@@ -160,7 +159,7 @@ export class FastConnections {
         const now = Date.now();
         held.partialSince ??= now;
         if (now - held.partialSince > server.headersTimeout) break;
-        held.unread = keep(bytes.subarray(at));
+        held.unread = kept(bytes.subarray(at), inShared);
         return;
       }
       if (request === NOT_SIMPLE || !this.#fastPath.answerOnSocket(request, socket, this.#tail.now(server.keepAliveTimeout))) break;
@@ -172,7 +171,7 @@ export class FastConnections {
         socket.setTimeout(keepAlive > 0 ? keepAlive + (server.keepAliveTimeoutBuffer ?? 1000) : 0);
       }
     }
-    if (at < bytes.length) this.#handOver(held, keep(bytes.subarray(at)));
+    if (at < bytes.length) this.#handOver(held, kept(bytes.subarray(at), inShared));
   }
 
   #handOver(held: FastSocket, unread: Buffer): void {
@@ -188,6 +187,11 @@ export class FastConnections {
     this.#nodeListener.call(this.#server, socket);
     socket.resume();
   }
+}
+
+/** Bytes kept past a read: copied out of the shared read buffer, which the next read overwrites. */
+function kept(rest: Buffer, inShared: boolean): Buffer {
+  return inShared ? Buffer.from(rest) : rest;
 }
 
 /**

@@ -34,8 +34,8 @@ const QUOTE = 0x22;
 const MAX_JSON_BYTES_PER_UNIT = 6;
 /** Room for the milliseconds however JavaScript prints them. */
 const MAX_MS_BYTES = 32;
-/** URLs whose answer fields are kept encoded, per method; past it the map starts again. */
-const MAX_KEPT_URLS = 2048;
+/** URLs whose answer fields are kept encoded, per method (the hot ones; a URL not kept costs its encoding, as every line once did); past it the map starts again. */
+const MAX_KEPT_URLS = 512;
 
 // Printable ASCII but the quote and the backslash: what JSON.stringify leaves as it is.
 const NEEDS_NO_ESCAPE = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
