@@ -1,6 +1,6 @@
 // A log destination a line can be encoded straight into: the access log writes its line's bytes
 // into the destination's own chunk instead of building a string the destination then encodes
-// (at tens of thousands of lines a second, that string and its flattened copy were half of a
+// (at tens of thousands of lines a second, that string and its flattened copy were a third of a
 // cached manifest's garbage; docs/benchmarks.md).
 import type { DestinationStream } from 'pino';
 
