@@ -290,17 +290,21 @@ describe.each([
   });
 
   it('ends held connections at a graceful close without waiting out the grace', async () => {
-    const { fast, port, server } = await bareFastServer();
-    const socket = await rawSocket(port);
-    const ended = new Promise<void>((resolve) => socket.once('end', () => resolve()));
-    socket.on('data', () => undefined);
-    await until(() => fast.held === 1, 'the connection to be held');
-    const started = Date.now();
-    await closeGracefully(server, 20_000, fast);
-    await ended;
-    expect(Date.now() - started).toBeLessThan(5000);
-    expect(fast.held).toBe(0);
-    socket.destroy();
+    const { fast, port, server, cleanup } = await bareFastServer();
+    try {
+      const socket = await rawSocket(port);
+      const ended = new Promise<void>((resolve) => socket.once('end', () => resolve()));
+      socket.on('data', () => undefined);
+      await until(() => fast.held === 1, 'the connection to be held');
+      const started = Date.now();
+      await closeGracefully(server, 20_000, fast);
+      await ended;
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect(fast.held).toBe(0);
+      socket.destroy();
+    } finally {
+      await cleanup();
+    }
   });
 });
 
@@ -316,7 +320,10 @@ async function cachedTag(dir: TempDir, logger: ReturnType<typeof createLogger>):
 }
 
 /** A fast-connections server of its own (library/fast:fresh cached), for tests that set its clocks or close it. */
-async function bareFastServerReading(sharedReads: boolean, options: { connectionsCheckingInterval?: number }): Promise<{ server: Server; fast: FastConnections; port: number; stop: () => Promise<void> }> {
+async function bareFastServerReading(
+  sharedReads: boolean,
+  options: { connectionsCheckingInterval?: number },
+): Promise<{ server: Server; fast: FastConnections; port: number; stop: () => Promise<void>; cleanup: () => Promise<void> }> {
   const dir = await makeTempDir('wharf-fast-clocks-');
   const { store, fastPath } = await cachedTag(dir, createLogger('silent', new LogLines()));
   const app = new Hono<WharfEnv>();
@@ -324,15 +331,20 @@ async function bareFastServerReading(sharedReads: boolean, options: { connection
   const server = createServer(options, registryRequestListener(app, fastPath));
   const fast = new FastConnections(server, fastPath, { sharedReads });
   const { port } = await listen(server, { host: '127.0.0.1', port: 0 });
+  /** The store and temp dir, for a test that closed the server itself. */
+  const cleanup = async () => {
+    await store.close();
+    await dir.cleanup();
+  };
   return {
     server,
     fast,
     port,
     stop: async () => {
       await closeGracefully(server, 500, fast);
-      await store.close();
-      await dir.cleanup();
+      await cleanup();
     },
+    cleanup,
   };
 }
 
