@@ -142,7 +142,7 @@ class AnswerParts {
   of(f: AccessLogFields): Buffer {
     let byUrl = this.#byMethod.get(f.method);
     if (byUrl === undefined) {
-      // A client chooses the method: a handful are real, the rest share one bounded map.
+      // A client chooses the method: a handful are real; past eight the maps start again.
       if (this.#byMethod.size >= 8) this.#byMethod.clear();
       byUrl = new Map();
       this.#byMethod.set(f.method, byUrl);

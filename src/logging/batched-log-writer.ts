@@ -54,9 +54,7 @@ export class BatchedLogWriter implements DestinationStream, LineSink {
     if (this.#broken) return;
     const worst = text.length * MAX_BYTES_PER_UNIT;
     if (this.#pendingBytes + worst > this.#maxPendingBytes) {
-      const lines = countLines(text);
-      this.#dropped += lines;
-      this.#droppedUnreported += lines;
+      this.#drop(countLines(text));
       return;
     }
     this.#append(text, worst);
@@ -84,8 +82,7 @@ export class BatchedLogWriter implements DestinationStream, LineSink {
   reserveLine(maxBytes: number): number {
     if (this.#broken) return -1;
     if (this.#pendingBytes + maxBytes > this.#maxPendingBytes) {
-      this.#dropped++;
-      this.#droppedUnreported++;
+      this.#drop(1);
       return -1;
     }
     const last = this.#chunks.length - 1;
@@ -118,9 +115,7 @@ export class BatchedLogWriter implements DestinationStream, LineSink {
       return;
     }
     if (this.#pendingBytes + bytes.byteLength > this.#maxPendingBytes) {
-      const lines = countLineBytes(bytes);
-      this.#dropped += lines;
-      this.#droppedUnreported += lines;
+      this.#drop(countLineBytes(bytes));
       if (giveBack) giveBackSafely(giveBack, bytes.buffer as ArrayBuffer);
       return;
     }
@@ -130,6 +125,12 @@ export class BatchedLogWriter implements DestinationStream, LineSink {
     this.#used.push(bytes.byteLength);
     this.#pendingBytes += bytes.byteLength;
     this.#schedule();
+  }
+
+  /** Lines not taken because the output is behind: counted, and said once it keeps up. */
+  #drop(lines: number): void {
+    this.#dropped += lines;
+    this.#droppedUnreported += lines;
   }
 
   #append(text: string, worst: number): void {
